@@ -1,0 +1,129 @@
+# azbridge: one build for everything. `make help` lists the targets.
+
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= /lib/systemd/system
+DATADIR     ?= $(PREFIX)/share
+DESTDIR     ?=
+
+VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+PKGS        := openssl libwebsockets libsystemd libconfig jansson libcurl
+
+ifeq ($(SANITIZE),1)
+BUILD       ?= build/san
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD       ?= build
+SAN_FLAGS   :=
+endif
+
+CC          ?= cc
+OPT         ?= -O2
+PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS      ?= $(OPT) -g
+AZB_CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+               -Wmissing-prototypes -D_GNU_SOURCE -DAZB_VERSION='"$(VERSION)"' \
+               -Icommon $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+AZB_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
+
+COMMON_SRC  := $(sort $(wildcard common/*.c))
+DAEMON_SRC  := $(filter-out daemon/main.c,$(sort $(wildcard daemon/*.c)))
+RELAY_SRC   := $(filter-out relay/main.c,$(sort $(wildcard relay/*.c)))
+CTL_SRC     := $(sort $(wildcard ctl/*.c))
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+
+obj          = $(patsubst %.c,$(BUILD)/%.o,$(1))
+COMMON_LIB  := $(BUILD)/libazbcommon.a
+DAEMON_LIB  := $(BUILD)/libazbdaemon.a
+RELAY_LIB   := $(BUILD)/libazbrelay.a
+BINS        := $(BUILD)/azbridged $(BUILD)/azbridgectl $(BUILD)/azbridge-relayd
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all check check-built unit-check deps run install uninstall clean help bench fuzz
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AZB_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(COMMON_LIB): $(call obj,$(COMMON_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(DAEMON_LIB): $(call obj,$(DAEMON_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(RELAY_LIB): $(call obj,$(RELAY_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/azbridged: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(COMMON_LIB)
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/azbridge-relayd: $(BUILD)/relay/main.o $(RELAY_LIB) $(COMMON_LIB)
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/azbridgectl: $(call obj,$(CTL_SRC)) $(COMMON_LIB)
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests link the module libraries, so a test reaches everything but main().
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(DAEMON_LIB) $(RELAY_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# The one test command: dependencies, build, every suite, then one
+# "N passed, N failed" line. A sub-make so pkg-config sees installed packages.
+check:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory check-built
+
+check-built: $(BINS) $(UNIT_BINS)
+	@BUILD=$(BUILD) tests/run.sh
+
+unit-check: $(UNIT_BINS)
+	@BUILD=$(BUILD) SUITES=unit tests/run.sh
+
+deps:
+	@tests/deps.sh
+
+run:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/demo.sh
+
+bench: $(BINS)
+	@BUILD=$(BUILD) bench/run.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/doc/azbridge/examples \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 0755 $(BUILD)/azbridged $(BUILD)/azbridge-relayd $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/azbridgectl $(DESTDIR)$(BINDIR)/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in systemd/*.service; do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u); \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	install -m 0644 etc/*.conf $(DESTDIR)$(DATADIR)/doc/azbridge/examples/
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/azbridge.conf ]; then \
+		install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/azbridge.conf.d; \
+		install -m 0600 etc/azbridge.conf $(DESTDIR)$(SYSCONFDIR)/azbridge.conf; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/azbridged $(DESTDIR)$(SBINDIR)/azbridge-relayd \
+		$(DESTDIR)$(BINDIR)/azbridgectl $(DESTDIR)$(UNITDIR)/azbridged.service
+	cd man && for f in *.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$f; done
+	cd man && for f in *.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$f; done
+	rm -rf $(DESTDIR)$(DATADIR)/doc/azbridge
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make            build azbridged, azbridgectl, azbridge-relayd into $(BUILD)/"
+	@echo "make check      build and run every test suite (SANITIZE=1: ASan+UBSan)"
+	@echo "make run        start the local demo (relay + two bridges)"
+	@echo "make deps       install the Debian packages the build and tests need"
+	@echo "make install    install (PREFIX=$(PREFIX) DESTDIR=...)"
+	@echo "make bench      run the benchmarks in bench/"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,90 @@
+/* azbridged configuration: /etc/azbridge.conf plus <file>.d/ *.conf drop-ins
+ * (libconfig syntax), parsed into a new immutable struct azb_config. */
+#ifndef AZB_CONFIG_H
+#define AZB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "binding.h"
+
+#define AZB_CONFIG_FILE "/etc/azbridge.conf"
+#define AZB_KEEPALIVE_DEFAULT 30
+#define AZB_TOKEN_LIFETIME_DEFAULT 3600
+
+/* How to authenticate to a relay. Global, or per forward. */
+struct azb_cred {
+	char *endpoint;         /* "sb://host[:port]/" as given */
+	char *key_name;
+	char *key;              /* secret: from the file or inline */
+	char *key_file;         /* where key came from, if a file */
+	char *signature;        /* secret: a pre-issued SAS token */
+	bool entra;             /* Authentication=Managed Identity */
+};
+
+struct azb_config {
+	struct azb_cred cred;
+	char *bind_address;         /* source address for remote forwards' outbound dials */
+	int keep_alive_interval;    /* seconds, listener pings */
+	int token_lifetime;         /* seconds a SAS token we make is valid */
+	int log_level;              /* syslog priority, -1 = none; default LOG_INFO */
+	bool log_level_set;
+	char *log_file;
+	char *ca_file;              /* CA bundle to verify the relay with */
+	bool exit_on_forward_failure;
+	size_t n_fwd;
+	struct azb_fwd **fwd;       /* unique names, in definition order */
+};
+
+/* Every message, in order; each "file:line: text" (or "file: text"). */
+struct cfg_errors {
+	size_t n;
+	char **msg;
+};
+void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void cfg_errors_clear(struct cfg_errors *e);
+
+struct azb_config *cfg_new(void);   /* defaults, no forwards */
+void cfg_free(struct azb_config *c);
+
+/* Load path, then every *.conf in dropin_dir in lexical order (dropin_dir
+ * NULL: path + ".d"; a missing directory is not an error). On any error,
+ * returns -EINVAL with every message in errs and *out untouched. */
+int cfg_load(const char *path, const char *dropin_dir, struct azb_config **out,
+	     struct cfg_errors *errs);
+/* Parse one file into c (used by cfg_load; exposed for tests). */
+int cfg_load_file(struct azb_config *c, const char *path, struct cfg_errors *errs);
+/* Add or replace (by name) a forward; takes ownership. */
+void cfg_put_fwd(struct azb_config *c, struct azb_fwd *f);
+struct azb_fwd *cfg_find_fwd(const struct azb_config *c, const char *name);
+bool cfg_remove_fwd(struct azb_config *c, const char *name);
+/* Set a global key from text (-o KEY:VALUE): our snake_case names or the
+ * original tool's names. 0 when set, 1 for a key the original accepted but
+ * never used (checked, no effect), -EINVAL with a message otherwise. */
+int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
+		   size_t errlen);
+/* Checks that need the whole merged config (credentials present for every
+ * forward, HTTP scheme names, duplicate listeners). */
+int cfg_validate(const struct azb_config *c, struct cfg_errors *errs);
+
+/* Normalised libconfig text of the merged config; parses back to an equal
+ * config. Inline secrets are printed as "(redacted)" unless show_secrets. */
+char *cfg_print(const struct azb_config *c, bool show_secrets);
+
+/* Refuse key-bearing files that the group or others can read: 0 or -EPERM
+ * with a message. */
+int cfg_check_secret_file(const char *path, char *err, size_t errlen);
+/* Read a key file (trailing newline stripped). */
+int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen);
+
+/* The credentials a forward uses: its own fields over the global ones (a
+ * forward's own key or signature is taken whole). */
+void cfg_effective_cred(const struct azb_config *c, const struct azb_fwd *f, struct azb_cred *out);
+void cfg_cred_clear(struct azb_cred *c);
+void cfg_cred_copy(struct azb_cred *dst, const struct azb_cred *src);
+bool cfg_cred_equal(const struct azb_cred *a, const struct azb_cred *b);
+/* Fill cred from a connection string (fields it names replace cred's). */
+int cfg_cred_from_connstr(struct azb_cred *cred, const char *cs, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,203 @@
+#include "http1.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+void http1_init(struct http1_head *m, size_t limit)
+{
+	memset(m, 0, sizeof(*m));
+	m->limit = limit;
+}
+
+void http1_clear(struct http1_head *m)
+{
+	free(m->raw);
+	http1_init(m, m->limit);
+}
+
+/* Append until the blank line; returns the offset just past it, or 0. */
+static size_t accumulate(struct http1_head *m, const char *data, size_t len, size_t *used)
+{
+	size_t start = m->len > 3 ? m->len - 3 : 0, take = len;
+
+	if (m->len + len > m->limit)
+		take = m->limit - m->len;
+	if (m->len + take + 1 > m->cap) {
+		m->cap = m->len + take + 1 > 2 * m->cap ? m->len + take + 1 : 2 * m->cap;
+		m->raw = xrealloc(m->raw, m->cap);
+	}
+	memcpy(m->raw + m->len, data, take);
+	m->len += take;
+	m->raw[m->len] = '\0';
+	for (size_t i = start; i + 3 < m->len; i++) {
+		if (memcmp(m->raw + i, "\r\n\r\n", 4) == 0) {
+			size_t end = i + 4;
+
+			*used = end - (m->len - take);
+			m->len = end;
+			m->raw[end - 2] = '\0';
+			return end;
+		}
+	}
+	*used = take;
+	return 0;
+}
+
+static char *next_line(char **cur)
+{
+	char *line = *cur, *eol = strstr(line, "\r\n");
+
+	if (!eol) {
+		*cur = line + strlen(line);
+		return line;
+	}
+	*eol = '\0';
+	*cur = eol + 2;
+	return line;
+}
+
+static bool is_token_char(char c)
+{
+	return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		*--e = '\0';
+	return s;
+}
+
+static int parse_headers(struct http1_head *m, char *cur)
+{
+	while (*cur) {
+		char *line = next_line(&cur), *colon = strchr(line, ':');
+
+		if (!colon || colon == line)
+			return -EBADMSG;
+		*colon = '\0';
+		for (char *p = line; *p; p++)
+			if (!is_token_char(*p))
+				return -EBADMSG;
+		if (m->n_headers == HTTP1_MAX_HEADERS)
+			return -E2BIG;
+		m->h[m->n_headers].name = line;
+		m->h[m->n_headers++].value = trim(colon + 1);
+	}
+	return 0;
+}
+
+static int parse_version(const char *v, int *minor)
+{
+	if (strncmp(v, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)v[7]) || v[8])
+		return -EBADMSG;
+	*minor = v[7] - '0';
+	return 0;
+}
+
+static int parse_request_line(struct http1_head *m, char *line)
+{
+	char *sp1 = strchr(line, ' '), *sp2;
+
+	if (!sp1)
+		return -EBADMSG;
+	*sp1 = '\0';
+	sp2 = strchr(sp1 + 1, ' ');
+	if (!sp2 || sp1 == line || sp2 == sp1 + 1)
+		return -EBADMSG;
+	*sp2 = '\0';
+	for (char *p = line; *p; p++)
+		if (!is_token_char(*p))
+			return -EBADMSG;
+	m->method = line;
+	m->target = sp1 + 1;
+	return parse_version(sp2 + 1, &m->minor_version);
+}
+
+static int parse_status_line(struct http1_head *m, char *line)
+{
+	char *sp1 = strchr(line, ' '), *end;
+	long code;
+
+	if (!sp1)
+		return -EBADMSG;
+	*sp1 = '\0';
+	if (parse_version(line, &m->minor_version) < 0)
+		return -EBADMSG;
+	code = strtol(sp1 + 1, &end, 10);
+	if (end != sp1 + 4 || code < 100 || code > 999 || (*end && *end != ' '))
+		return -EBADMSG;
+	m->status = (int)code;
+	m->reason = *end ? end + 1 : "";
+	return 0;
+}
+
+static int feed(struct http1_head *m, const char *data, size_t len, size_t *used, bool request)
+{
+	char *cur, *line;
+	int r;
+
+	if (m->done)
+		return -EINVAL;
+	if (!accumulate(m, data, len, used))
+		return m->len >= m->limit ? -E2BIG : 0;
+	cur = m->raw;
+	line = next_line(&cur);
+	r = request ? parse_request_line(m, line) : parse_status_line(m, line);
+	if (r == 0)
+		r = parse_headers(m, cur);
+	if (r < 0)
+		return r;
+	m->done = true;
+	return 1;
+}
+
+int http1_feed_request(struct http1_head *m, const char *data, size_t len, size_t *used)
+{
+	return feed(m, data, len, used, true);
+}
+
+int http1_feed_response(struct http1_head *m, const char *data, size_t len, size_t *used)
+{
+	return feed(m, data, len, used, false);
+}
+
+const char *http1_get(const struct http1_head *m, const char *name)
+{
+	for (size_t i = 0; i < m->n_headers; i++)
+		if (strcasecmp(m->h[i].name, name) == 0)
+			return m->h[i].value;
+	return NULL;
+}
+
+bool http1_has_token(const struct http1_head *m, const char *name, const char *token)
+{
+	size_t tl = strlen(token);
+
+	for (size_t i = 0; i < m->n_headers; i++) {
+		const char *v = m->h[i].value;
+
+		if (strcasecmp(m->h[i].name, name) != 0)
+			continue;
+		while (*v) {
+			while (*v == ' ' || *v == '\t' || *v == ',')
+				v++;
+			if (strncasecmp(v, token, tl) == 0 &&
+			    (v[tl] == '\0' || v[tl] == ',' || v[tl] == ' ' || v[tl] == '\t'))
+				return true;
+			while (*v && *v != ',')
+				v++;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,41 @@
+/* HTTP/1.1 message heads (start line + headers), parsed incrementally with a
+ * hard size limit. Used for the websocket upgrade on both sides and for the
+ * relay's plain HTTP requests. */
+#ifndef AZB_HTTP1_H
+#define AZB_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HTTP1_MAX_HEADERS 64
+
+struct http1_header {
+	const char *name;
+	const char *value;
+};
+
+struct http1_head {
+	char *raw;               /* accumulated bytes; names/values point in here */
+	size_t len, cap, limit;
+	bool done;
+	/* request: method, target, version; response: version, status, reason */
+	const char *method, *target, *reason;
+	int status;
+	int minor_version;       /* HTTP/1.x */
+	size_t n_headers;
+	struct http1_header h[HTTP1_MAX_HEADERS];
+};
+
+void http1_init(struct http1_head *m, size_t limit);
+void http1_clear(struct http1_head *m);
+/* Feed bytes. Returns 1 when the head is complete (*used = bytes consumed,
+ * the rest belongs to the body or the next protocol), 0 for more, or
+ * -E2BIG (over the limit or too many headers) / -EBADMSG (malformed). */
+int http1_feed_request(struct http1_head *m, const char *data, size_t len, size_t *used);
+int http1_feed_response(struct http1_head *m, const char *data, size_t len, size_t *used);
+/* Case-insensitive lookup; NULL when absent. */
+const char *http1_get(const struct http1_head *m, const char *name);
+/* Does a comma-separated header contain token (case-insensitive)? */
+bool http1_has_token(const struct http1_head *m, const char *name, const char *token);
+
+#endif

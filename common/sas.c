@@ -1,0 +1,180 @@
+#include "sas.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "url.h"
+#include "util.h"
+
+#define SAS_PREFIX "SharedAccessSignature "
+
+char *sas_resource(const char *host, const char *path)
+{
+	size_t n;
+
+	while (*path == '/')
+		path++;
+	n = strlen(path);
+	while (n && path[n - 1] == '/')
+		n--;
+	return xasprintf("http://%s/%.*s%s", host, (int)n, path, n ? "/" : "");
+}
+
+/* base64(HMAC-SHA256(key bytes, sr + "\n" + se)) */
+static char *signature(const char *key, const char *sr, const char *se)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char *msg = xasprintf("%s\n%s", sr, se);
+	char *b64 = xmalloc(4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1);
+
+	HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), md,
+	     &mdlen);
+	EVP_EncodeBlock((unsigned char *)b64, md, (int)mdlen);
+	explicit_bzero(md, sizeof(md));
+	free(msg);
+	return b64;
+}
+
+char *sas_create(const char *resource, const char *key_name, const char *key, time_t expiry)
+{
+	char se[24], *sr = url_encode(resource), *sig, *esig, *skn, *tok;
+
+	snprintf(se, sizeof(se), "%lld", (long long)expiry);
+	sig = signature(key, sr, se);
+	esig = url_encode(sig);
+	skn = url_encode(key_name);
+	tok = xasprintf(SAS_PREFIX "sr=%s&sig=%s&se=%s&skn=%s", sr, esig, se, skn);
+	free(sr);
+	azb_free_secret(sig);
+	azb_free_secret(esig);
+	free(skn);
+	return tok;
+}
+
+void sas_token_clear(struct sas_token *t)
+{
+	free(t->sr_raw);
+	free(t->resource);
+	azb_free_secret(t->sig);
+	free(t->key_name);
+	free(t->se_raw);
+	memset(t, 0, sizeof(*t));
+}
+
+static int take_param(struct sas_token *t, const char *name, const char *val, size_t n,
+		      char *err, size_t errlen)
+{
+	char *raw = xstrndup(val, n), *dec = url_decode(raw, false);
+	char **slot = NULL;
+	int r = 0;
+
+	if (!dec) {
+		r = azb_err(err, errlen, "token: bad %%-escape in %s", name);
+	} else if (strcmp(name, "sr") == 0 && !t->sr_raw) {
+		t->sr_raw = raw;
+		raw = NULL;
+		slot = &t->resource;
+	} else if (strcmp(name, "sig") == 0 && !t->sig) {
+		slot = &t->sig;
+	} else if (strcmp(name, "skn") == 0 && !t->key_name) {
+		slot = &t->key_name;
+	} else if (strcmp(name, "se") == 0 && !t->se_raw) {
+		long v;
+
+		t->se_raw = raw;
+		raw = NULL;
+		if (azb_parse_int(dec, 0, 0x7fffffffffffffffL, &v) < 0)
+			r = azb_err(err, errlen, "token: se \"%s\" is not a time", dec);
+		t->expiry = (time_t)v;
+	} else if (strcmp(name, "sr") == 0 || strcmp(name, "sig") == 0 ||
+		   strcmp(name, "skn") == 0 || strcmp(name, "se") == 0) {
+		r = azb_err(err, errlen, "token: %s is given twice", name);
+	}
+	if (slot) {
+		*slot = dec;
+		dec = NULL;
+	}
+	free(raw);
+	azb_free_secret(dec);
+	return r;
+}
+
+int sas_parse(const char *token, struct sas_token *out, char *err, size_t errlen)
+{
+	const char *p = token;
+	int r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (strncasecmp(p, SAS_PREFIX, strlen(SAS_PREFIX)) == 0)
+		p += strlen(SAS_PREFIX);
+	while (r == 0 && *p) {
+		const char *amp = p + strcspn(p, "&"), *eq = memchr(p, '=', (size_t)(amp - p));
+		char name[8];
+
+		if (!eq || eq - p >= (long)sizeof(name)) {
+			r = azb_err(err, errlen, "token: malformed parameter");
+			break;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - p), p);
+		r = take_param(out, name, eq + 1, (size_t)(amp - eq - 1), err, errlen);
+		p = *amp ? amp + 1 : amp;
+	}
+	if (r == 0 && (!out->sr_raw || !out->sig || !out->se_raw || !out->key_name))
+		r = azb_err(err, errlen, "token: missing %s", !out->sr_raw ? "sr" : !out->sig ? "sig" :
+						    !out->se_raw ? "se" : "skn");
+	if (r < 0)
+		sas_token_clear(out);
+	return r;
+}
+
+int sas_verify(const struct sas_token *t, const char *key, time_t now)
+{
+	char *want = signature(key, t->sr_raw, t->se_raw);
+	size_t n = strlen(want);
+	int ok = strlen(t->sig) == n && CRYPTO_memcmp(want, t->sig, n) == 0;
+
+	azb_free_secret(want);
+	if (!ok)
+		return -EACCES;
+	return t->expiry <= now ? -EKEYEXPIRED : 0;
+}
+
+/* Reduce a resource to "host/path" without scheme, port, "$hc/" or the
+ * trailing slash, host lower-cased. */
+static char *normal_resource(const char *r)
+{
+	const char *sep = strstr(r, "://"), *h = sep ? sep + 3 : r;
+	const char *hend = h + strcspn(h, ":/"), *path = h + strcspn(h, "/");
+	struct sbuf b;
+	size_t n;
+
+	sbuf_init(&b);
+	for (const char *c = h; c < hend; c++)
+		sbuf_addc(&b, (char)tolower((unsigned char)*c));
+	if (strncmp(path, "/$hc/", 5) == 0)
+		path += 4;
+	n = strlen(path);
+	while (n && path[n - 1] == '/')
+		n--;
+	sbuf_addn(&b, path, n);
+	return sbuf_take(&b);
+}
+
+int sas_resource_covers(const char *token_resource, const char *entity_resource)
+{
+	char *a = normal_resource(token_resource), *b = normal_resource(entity_resource);
+	size_t n = strlen(a);
+	int r = strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+
+	free(a);
+	free(b);
+	return r;
+}

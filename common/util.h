@@ -1,0 +1,54 @@
+/* Small helpers shared by every binary: allocation that aborts on OOM,
+ * secret wiping, a growable string buffer. */
+#ifndef AZB_UTIL_H
+#define AZB_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AZB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define AZB_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* A daemon cannot do anything useful after malloc fails; one policy, no
+ * NULL checks scattered over the tree. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) AZB_PRINTF(1, 2);
+
+/* Free a string that held a key or token: wipe it first. */
+void azb_free_secret(char *s);
+/* Replace *dst with a copy of src (NULL allowed), freeing the old value. */
+void azb_set_str(char **dst, const char *src);
+
+bool azb_streq(const char *a, const char *b);     /* NULL-safe */
+bool azb_strcaseeq(const char *a, const char *b); /* NULL-safe, ASCII */
+bool azb_is_uint(const char *s);                  /* non-empty, digits only */
+/* Parse a decimal integer in [min, max]; 0 or -EINVAL/-ERANGE. */
+int azb_parse_int(const char *s, long min, long max, long *out);
+
+/* Growable NUL-terminated string. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+void sbuf_init(struct sbuf *b);
+void sbuf_add(struct sbuf *b, const char *s);
+void sbuf_addn(struct sbuf *b, const char *s, size_t n);
+void sbuf_addc(struct sbuf *b, char c);
+void sbuf_printf(struct sbuf *b, const char *fmt, ...) AZB_PRINTF(2, 3);
+void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap);
+char *sbuf_take(struct sbuf *b); /* caller frees; buffer reset */
+void sbuf_free(struct sbuf *b);
+
+/* Copy an error message into a caller buffer (err may be NULL). Returns -EINVAL
+ * so parsers can `return azb_err(err, len, "...")`. */
+int azb_err(char *err, size_t errlen, const char *fmt, ...) AZB_PRINTF(3, 4);
+
+/* A random (version 4) UUID as 36 characters plus NUL. */
+void azb_uuid(char out[37]);
+
+#endif

@@ -1,0 +1,409 @@
+#include "hc_listener.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "loop.h"
+#include "resolve.h"
+#include "token.h"
+#include "tunnel.h"
+#include "util.h"
+#include "wsc.h"
+
+/* Control messages are JSON text; a request body may ride along inline. */
+#define HC_MSG_LIMIT (1024 * 1024)
+/* While the relay cannot be reached at all, try at least this often, so a
+ * restarted relay is picked up within seconds. */
+#define HC_UNREACHABLE_MAX_US (2LL * 1000000)
+
+static const int backoff_s[] = { 0, 1, 2, 5, 10, 30 };
+
+enum hc_state { HC_RESOLVING, HC_CONNECTING, HC_ONLINE, HC_WAITING, HC_STOPPED };
+
+struct hc_out {
+	char *text;
+	struct hc_out *next;
+};
+
+struct hc_listener {
+	struct fwd_run *fr;
+	enum hc_state state;
+	struct wsc *ws;
+	struct resolve_req *rr;
+	unsigned attempt;
+	int last_status;
+	char last_why[128];
+	lws_sorted_usec_list_t retry_timer, ping_timer, renew_timer;
+	struct sbuf msg;
+	bool in_text, skip_binary;
+	struct hc_out *out, **out_tail;
+	int64_t token_lifetime_us;
+	char id[37];
+};
+
+static void hc_connect(struct hc_listener *h);
+
+static struct log_ctx hctx(const struct hc_listener *h)
+{
+	struct log_ctx c = { h->fr->fwd->name, h->fr->fwd->relay, NULL, NULL };
+
+	return c;
+}
+
+static void queue_text(struct hc_listener *h, char *text)
+{
+	struct hc_out *o = xcalloc(1, sizeof(*o));
+
+	o->text = text;
+	*h->out_tail = o;
+	h->out_tail = &o->next;
+	if (h->ws)
+		wsc_want_write(h->ws);
+}
+
+static void drop_queue(struct hc_listener *h)
+{
+	while (h->out) {
+		struct hc_out *o = h->out;
+
+		h->out = o->next;
+		azb_free_secret(o->text);
+		free(o);
+	}
+	h->out_tail = &h->out;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void schedule(lws_sorted_usec_list_t *sul, sul_cb_t cb, int64_t us)
+{
+	lws_sul_schedule(loop_context(), 0, sul, cb, us);
+}
+
+static void on_retry(lws_sorted_usec_list_t *sul)
+{
+	hc_connect(lws_container_of(sul, struct hc_listener, retry_timer));
+}
+
+static void on_ping(lws_sorted_usec_list_t *sul)
+{
+	struct hc_listener *h = lws_container_of(sul, struct hc_listener, ping_timer);
+	int64_t ka = (int64_t)h->fr->keep_alive * 1000000;
+
+	if (h->state != HC_ONLINE || !h->ws)
+		return;
+	/* Nothing at all from the relay for two intervals: the channel is dead
+	 * even if TCP has not noticed. */
+	if (lws_now_usecs() - wsc_last_rx(h->ws) > 2 * ka + 1000000) {
+		snprintf(h->last_why, sizeof(h->last_why), "no answer to keep-alive pings");
+		wsc_abort(h->ws);
+		return;
+	}
+	wsc_ping(h->ws);
+	schedule(&h->ping_timer, on_ping, ka);
+}
+
+static void on_renew(lws_sorted_usec_list_t *sul)
+{
+	struct hc_listener *h = lws_container_of(sul, struct hc_listener, renew_timer);
+	json_t *j;
+	time_t expiry;
+	char *tok, *text;
+	int err;
+
+	if (h->state != HC_ONLINE)
+		return;
+	tok = token_for(&h->fr->relay, h->fr->fwd->relay, &expiry, &err);
+	if (!tok)
+		return;
+	j = json_pack("{s:{s:s}}", "renewToken", "token", tok);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	azb_free_secret(tok);
+	queue_text(h, text);
+	log_debug("%s: renewing the listener token", h->fr->fwd->name);
+	schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
+}
+
+static void cancel_timers(struct hc_listener *h)
+{
+	lws_sul_cancel(&h->retry_timer);
+	lws_sul_cancel(&h->ping_timer);
+	lws_sul_cancel(&h->renew_timer);
+}
+
+/* ---- messages from the relay ------------------------------------------- */
+
+static void peer_of(json_t *ep, char *out, size_t len)
+{
+	const char *addr = json_string_value(json_object_get(ep, "address"));
+	json_int_t port = json_integer_value(json_object_get(ep, "port"));
+
+	snprintf(out, len, "%s:%lld", addr ? addr : "?", (long long)port);
+}
+
+static void on_accept(struct hc_listener *h, json_t *acc)
+{
+	const char *address = json_string_value(json_object_get(acc, "address"));
+	char peer[96];
+
+	if (!address) {
+		fwd_error(h->fr, "the relay sent an accept without an address");
+		return;
+	}
+	peer_of(json_object_get(acc, "remoteEndpoint"), peer, sizeof(peer));
+	if (h->fr->draining)
+		return;
+	tunnel_start_listener(h->fr, address, peer);
+}
+
+/* HTTP requests belong to -H forwards; a plain forward answers as the
+ * original does for a forwarder that cannot serve HTTP. */
+static void on_request(struct hc_listener *h, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "id"));
+	json_t *j;
+
+	h->skip_binary = json_is_true(json_object_get(req, "body"));
+	if (!id)
+		return;
+	j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", id, "statusCode", 501,
+		      "statusDescription", "Not Implemented", "body", 0);
+	queue_text(h, json_dumps(j, JSON_COMPACT));
+	json_decref(j);
+}
+
+static void dispatch(struct hc_listener *h)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(h->msg.s, h->msg.len, 0, &jerr), *v;
+	struct log_ctx c = hctx(h);
+
+	if (!j || !json_is_object(j)) {
+		log_ctx(LOG_WARNING, &c, "ignoring a control message that is not a JSON object: %s",
+			jerr.text);
+	} else if ((v = json_object_get(j, "accept")) && json_is_object(v)) {
+		on_accept(h, v);
+	} else if ((v = json_object_get(j, "request")) && json_is_object(v)) {
+		on_request(h, v);
+	} else {
+		log_ctx(LOG_DEBUG, &c, "ignoring an unknown control message");
+	}
+	json_decref(j);
+}
+
+static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
+{
+	struct hc_listener *h = owner;
+
+	if (h->state == HC_STOPPED)
+		return 0;
+	if (op == WS_OP_BINARY) {
+		/* Only request bodies travel as binary here. */
+		if (last)
+			h->skip_binary = false;
+		return 0;
+	}
+	if (h->msg.len + n > HC_MSG_LIMIT) {
+		snprintf(h->last_why, sizeof(h->last_why), "control message over %d bytes",
+			 HC_MSG_LIMIT);
+		return -1;
+	}
+	sbuf_addn(&h->msg, (const char *)p, n);
+	if (!last)
+		return 0;
+	dispatch(h);
+	h->msg.len = 0;
+	h->msg.s[0] = '\0';
+	return 0;
+}
+
+static int ws_writeable(void *owner)
+{
+	struct hc_listener *h = owner;
+	struct hc_out *o = h->out;
+	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
+	size_t n;
+	int r;
+
+	if (!o)
+		return 0;
+	n = strlen(o->text);
+	if (n > LOOP_CHUNK)
+		n = 0;   /* never happens with our messages; drop rather than overrun */
+	memcpy(buf, o->text, n);
+	h->out = o->next;
+	if (!h->out)
+		h->out_tail = &h->out;
+	azb_free_secret(o->text);
+	free(o);
+	r = wsc_send(h->ws, WS_OP_TEXT, true, buf, n);
+	explicit_bzero(buf, n);
+	if (h->out)
+		wsc_want_write(h->ws);
+	return r < 0 ? -1 : 0;
+}
+
+static int ws_open(void *owner)
+{
+	struct hc_listener *h = owner;
+	struct log_ctx c = hctx(h);
+
+	h->state = HC_ONLINE;
+	h->attempt = 0;
+	h->last_status = 0;
+	log_ctx(LOG_NOTICE, &c, "%s: listener online on relay %s", h->fr->fwd->name,
+		h->fr->fwd->relay);
+	schedule(&h->ping_timer, on_ping, (int64_t)h->fr->keep_alive * 1000000);
+	if (!h->fr->relay.cred->signature)
+		schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
+	return 0;
+}
+
+static int ws_peer_closed(void *owner, uint16_t code)
+{
+	struct hc_listener *h = owner;
+
+	snprintf(h->last_why, sizeof(h->last_why), "the relay closed the channel (code %u)", code);
+	return -1;
+}
+
+static int64_t retry_delay(struct hc_listener *h, bool unreachable)
+{
+	unsigned i = h->attempt < AZB_ARRAY_SIZE(backoff_s) ? h->attempt :
+							      AZB_ARRAY_SIZE(backoff_s) - 1;
+	int64_t us = (int64_t)backoff_s[i] * 1000000;
+	uint32_t r;
+
+	if (unreachable && us > HC_UNREACHABLE_MAX_US)
+		us = HC_UNREACHABLE_MAX_US;
+	/* Jitter keeps many bridges from reconnecting in lock step. */
+	getrandom(&r, sizeof(r), 0);
+	return us + (int64_t)(r % 250000) + us / 10 * (int64_t)(r % 3) / 2;
+}
+
+static void log_offline(struct hc_listener *h, int status, const char *why, int64_t delay)
+{
+	struct log_ctx c = hctx(h);
+	bool changed = status != h->last_status || h->state == HC_ONLINE;
+
+	if (status > 0)
+		fwd_error(h->fr, "listener refused by the relay: %d %s%s", status, why ? why : "",
+			  status == 404 ? " (hybrid connection not found)" : "");
+	else if (changed)
+		fwd_error(h->fr, "listener offline: %s", why ? why : "connection lost");
+	log_ctx(LOG_DEBUG, &c, "next listener attempt in %.1f s", (double)delay / 1e6);
+	h->last_status = status;
+}
+
+static void ws_gone(void *owner, int status, const char *why)
+{
+	struct hc_listener *h = owner;
+	int64_t delay;
+
+	h->ws = NULL;
+	drop_queue(h);
+	lws_sul_cancel(&h->ping_timer);
+	lws_sul_cancel(&h->renew_timer);
+	if (h->state == HC_STOPPED) {
+		free(h);
+		return;
+	}
+	if (h->last_why[0])
+		why = h->last_why;
+	delay = retry_delay(h, status < 0);
+	log_offline(h, status, why, delay);
+	h->last_why[0] = '\0';
+	h->state = HC_WAITING;
+	h->attempt++;
+	h->fr->stats.reconnects++;
+	schedule(&h->retry_timer, on_retry, delay);
+}
+
+static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
+					  ws_gone };
+
+/* ---- connecting -------------------------------------------------------- */
+
+static void open_channel(struct hc_listener *h, const struct resolve_result *res)
+{
+	const struct fwd_relay *r = &h->fr->relay;
+	struct wsc_params p = { res->text, r->port, r->host, r->tls, r->insecure, NULL, NULL };
+	char *target;
+	time_t expiry;
+	int err = 0;
+
+	azb_uuid(h->id);
+	target = xasprintf("/$hc/%s?sb-hc-action=listen&sb-hc-id=%s", h->fr->fwd->relay, h->id);
+	p.target = target;
+	p.token = token_for(r, h->fr->fwd->relay, &expiry, &err);
+	if (p.token)
+		h->ws = wsc_open(&p, &hc_ws_ops, h, &err);
+	free(target);
+	azb_free_secret((char *)p.token);
+	if (h->ws) {
+		h->state = HC_CONNECTING;
+		return;
+	}
+	h->state = HC_CONNECTING;
+	ws_gone(h, -1, err == -ENOKEY ? "no credentials for this relay" : strerror(-err));
+}
+
+static void resolved(void *arg, int err, const struct resolve_result *res)
+{
+	struct hc_listener *h = arg;
+
+	h->rr = NULL;
+	if (err == 0) {
+		open_channel(h, res);
+		return;
+	}
+	h->state = HC_CONNECTING;
+	ws_gone(h, -1, "cannot resolve the relay's host name");
+}
+
+static void hc_connect(struct hc_listener *h)
+{
+	struct resolve_result res;
+
+	h->state = HC_RESOLVING;
+	if (resolve_host(h->fr->relay.host, &res, resolved, h, &h->rr) == 1)
+		open_channel(h, &res);
+}
+
+struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime)
+{
+	struct hc_listener *h = xcalloc(1, sizeof(*h));
+
+	h->fr = fr;
+	h->out_tail = &h->out;
+	h->token_lifetime_us = (int64_t)token_lifetime * 1000000;
+	sbuf_init(&h->msg);
+	hc_connect(h);
+	return h;
+}
+
+void hc_listener_stop(struct hc_listener *h)
+{
+	if (!h)
+		return;
+	h->state = HC_STOPPED;
+	cancel_timers(h);
+	resolve_cancel(h->rr);
+	drop_queue(h);
+	sbuf_free(&h->msg);
+	if (h->ws) {
+		wsc_abort(h->ws);   /* freed in ws_gone */
+		return;
+	}
+	free(h);
+}
+
+bool hc_listener_online(const struct hc_listener *h)
+{
+	return h && h->state == HC_ONLINE;
+}

@@ -1,0 +1,127 @@
+/* azbridged: start-up order is parse command line -> load config -> run. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "supervisor.h"
+#include "util.h"
+
+static int check_config(const struct azb_config *c, bool print)
+{
+	char *text;
+
+	if (!print)
+		return AZB_EXIT_OK;
+	text = cfg_print(c, false);
+	fputs(text, stdout);
+	free(text);
+	return fflush(stdout) == 0 ? AZB_EXIT_OK : AZB_EXIT_RUNTIME;
+}
+
+static void report_errors(const struct azb_cli *cli, const struct cfg_errors *errs)
+{
+	const char *p = cli->config_path;
+
+	for (size_t i = 0; i < errs->n; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	if (p && (strstr(p, ".yml") || strstr(p, ".yaml")))
+		fprintf(stderr, "note: azbridged reads libconfig syntax (see azbridge.conf(5)); "
+				"the original tool's YAML files must be converted\n");
+}
+
+static void on_signal(int signo)
+{
+	if (signo == SIGHUP) {
+		log_notice("SIGHUP: reloading is not part of this build yet; configuration unchanged");
+		return;
+	}
+	log_notice("%s: stopping", strsignal(signo));
+	sd_notify(0, "STOPPING=1");
+	loop_stop();
+}
+
+static void apply_logging(const struct azb_config *c, const struct azb_cli *cli)
+{
+	if (c->log_file && log_init("azbridged", LOG_TARGET_FILE, c->log_file) < 0)
+		log_error("cannot open log file %s: %s", c->log_file, strerror(errno));
+	else if (!c->log_file && cli->foreground)
+		log_init("azbridged", LOG_TARGET_STDERR, NULL);
+	log_set_level(c->log_level);
+}
+
+static void notify_ready(void)
+{
+	size_t online, tunnels, n = sup_count(&online, &tunnels);
+
+	sd_notifyf(0, "READY=1\nSTATUS=%zu forward%s", n, n == 1 ? "" : "s");
+}
+
+static int run(struct azb_config *c, const struct azb_cli *cli)
+{
+	int rc = AZB_EXIT_OK;
+
+	apply_logging(c, cli);
+	if (loop_init(c->ca_file, on_signal) < 0) {
+		log_error("cannot set up the event loop");
+		loop_destroy();
+		return AZB_EXIT_RUNTIME;
+	}
+	log_route_lws();
+	if (sup_start(c) < 0) {
+		log_error("a forward could not start and exit_on_forward_failure is set");
+		rc = AZB_EXIT_RUNTIME;
+	} else {
+		notify_ready();
+		log_info("running %zu forward%s; stop with Ctrl+C or SIGTERM", c->n_fwd,
+			 c->n_fwd == 1 ? "" : "s");
+		if (loop_run() < 0)
+			rc = AZB_EXIT_RUNTIME;
+	}
+	sup_stop();
+	loop_destroy();
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_cli cli;
+	char err[512];
+	int rc;
+
+	log_init("azbridged", LOG_TARGET_AUTO, NULL);
+	if (cli_parse(argc, argv, &cli, err, sizeof(err)) < 0) {
+		fprintf(stderr, "azbridged: %s\nTry 'azbridged --help'.\n", err);
+		cli_free(&cli);
+		return AZB_EXIT_USAGE;
+	}
+	if (cli.help || cli.version) {
+		if (cli.help)
+			cli_usage(stdout);
+		else
+			printf("azbridged %s\n", AZB_VERSION);
+		cli_free(&cli);
+		return AZB_EXIT_OK;
+	}
+	if (cli.foreground)
+		log_init("azbridged", LOG_TARGET_STDERR, NULL);
+	if (cli_build_config(&cli, &c, &errs) < 0) {
+		report_errors(&cli, &errs);
+		cfg_errors_clear(&errs);
+		cli_free(&cli);
+		return AZB_EXIT_CONFIG;
+	}
+	rc = cli.check ? check_config(c, cli.verbose) : run(c, &cli);
+	cfg_free(c);
+	cli_free(&cli);
+	return rc;
+}

@@ -1,0 +1,155 @@
+#include "resolve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+#include "util.h"
+
+struct cache_entry {
+	char *host;
+	struct resolve_result res;
+	int64_t expires;
+	struct cache_entry *next;
+};
+
+struct resolve_req {
+	struct loop_work work;     /* first: the loop hands it back */
+	char *host;
+	resolve_cb cb;
+	void *arg;
+	int err;
+	struct resolve_result res;
+};
+
+static struct cache_entry *cache;
+
+static int64_t now_us(void)
+{
+	return (int64_t)lws_now_usecs();
+}
+
+static int numeric(const char *host, struct resolve_result *res)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&res->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&res->addr;
+
+	memset(res, 0, sizeof(*res));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		res->len = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		res->len = sizeof(*s6);
+	} else {
+		return 0;
+	}
+	snprintf(res->text, sizeof(res->text), "%s", host);
+	return 1;
+}
+
+static struct cache_entry *cache_find(const char *host)
+{
+	for (struct cache_entry *e = cache; e; e = e->next)
+		if (strcasecmp(e->host, host) == 0)
+			return e;
+	return NULL;
+}
+
+static void cache_put(const char *host, const struct resolve_result *res)
+{
+	struct cache_entry *e = cache_find(host);
+
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->host = xstrdup(host);
+		e->next = cache;
+		cache = e;
+	}
+	e->res = *res;
+	e->expires = now_us() + RESOLVE_TTL_US;
+}
+
+void resolve_flush(void)
+{
+	while (cache) {
+		struct cache_entry *e = cache;
+
+		cache = e->next;
+		free(e->host);
+		free(e);
+	}
+}
+
+/* Worker thread: prefer IPv4 for "localhost"-style names as most services
+ * listen there; take the first address otherwise. */
+static void do_lookup(struct loop_work *w)
+{
+	struct resolve_req *r = (struct resolve_req *)w;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *ai = NULL, *pick;
+	int rc = getaddrinfo(r->host, NULL, &hints, &ai);
+
+	if (rc != 0 || !ai) {
+		r->err = rc == EAI_NONAME ? -ENOENT : -EHOSTUNREACH;
+		return;
+	}
+	pick = ai;
+	for (struct addrinfo *a = ai; a; a = a->ai_next)
+		if (a->ai_family == AF_INET) {
+			pick = a;
+			break;
+		}
+	memcpy(&r->res.addr, pick->ai_addr, pick->ai_addrlen);
+	r->res.len = pick->ai_addrlen;
+	getnameinfo(pick->ai_addr, pick->ai_addrlen, r->res.text, sizeof(r->res.text), NULL, 0,
+		    NI_NUMERICHOST);
+	freeaddrinfo(ai);
+	r->err = 0;
+}
+
+static void lookup_done(struct loop_work *w)
+{
+	struct resolve_req *r = (struct resolve_req *)w;
+
+	if (r->err == 0)
+		cache_put(r->host, &r->res);
+	if (r->cb)
+		r->cb(r->arg, r->err, &r->res);
+	free(r->host);
+	free(r);
+}
+
+int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, void *arg,
+		 struct resolve_req **req)
+{
+	struct cache_entry *e;
+	struct resolve_req *r;
+
+	*req = NULL;
+	if (numeric(host, res))
+		return 1;
+	e = cache_find(host);
+	if (e && e->expires > now_us()) {
+		*res = e->res;
+		return 1;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->work.work = do_lookup;
+	r->work.done = lookup_done;
+	r->host = xstrdup(host);
+	r->cb = cb;
+	r->arg = arg;
+	*req = r;
+	loop_submit(&r->work);
+	return 0;
+}
+
+void resolve_cancel(struct resolve_req *req)
+{
+	if (req)
+		req->cb = NULL;
+}

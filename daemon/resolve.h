@@ -1,0 +1,29 @@
+/* Host name resolution off the loop (lws 4.1.6 would call getaddrinfo() on
+ * the loop thread), with a small cache so new tunnels do not wait for DNS. */
+#ifndef AZB_RESOLVE_H
+#define AZB_RESOLVE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define RESOLVE_TTL_US (60LL * 1000000)
+
+struct resolve_result {
+	struct sockaddr_storage addr;   /* port 0 */
+	socklen_t len;
+	char text[INET6_ADDRSTRLEN];    /* numeric form */
+};
+
+typedef void (*resolve_cb)(void *arg, int err, const struct resolve_result *res);
+struct resolve_req;
+
+/* Numeric hosts and fresh cache entries answer at once: returns 1 with *res
+ * filled. Otherwise returns 0 and calls cb later from the loop, unless
+ * cancelled; *req is the handle for resolve_cancel(). */
+int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, void *arg,
+		 struct resolve_req **req);
+void resolve_cancel(struct resolve_req *req);
+void resolve_flush(void);   /* drop the cache */
+
+#endif

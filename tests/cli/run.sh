@@ -1,0 +1,93 @@
+#!/bin/bash
+# The azbridged command line through the real binary: exit codes, messages,
+# what -n -v prints, that secrets stay out of output.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${BUILD:-build}/azbridged
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+KEY=c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==
+CRED=(-e sb://relay.test:9443/ -K sendrule -k "$KEY")
+
+# expect NAME EXIT-CODE PATTERN-STDOUT PATTERN-STDERR -- ARGS...  ('' = don't care)
+expect() {
+	local name=$1 code=$2 pout=$3 perr=$4
+	shift 5
+	"$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
+	local rc=$?
+	local why=""
+	[ "$rc" = "$code" ] || why="exit $rc, wanted $code"
+	if [ -z "$why" ] && [ -n "$pout" ] && ! grep -qE -- "$pout" "$TMP/out"; then
+		why="stdout lacks /$pout/"
+	fi
+	if [ -z "$why" ] && [ -n "$perr" ] && ! grep -qE -- "$perr" "$TMP/err"; then
+		why="stderr lacks /$perr/"
+	fi
+	if [ -z "$why" ] && grep -qF -- "$KEY" "$TMP/out" "$TMP/err"; then
+		why="the key appears in the output"
+	fi
+	if [ -z "$why" ]; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL $name: $why"
+		sed 's/^/    out: /' "$TMP/out" | head -n 10
+		sed 's/^/    err: /' "$TMP/err" | head -n 10
+	fi
+}
+
+expect help 0 '^Usage: azbridged' '' -- --help
+expect help-short 0 '^Usage: azbridged' '' -- -h
+expect help-question 0 '^Usage: azbridged' '' -- '-?'
+expect version 0 "^azbridged $(cat VERSION)\$" '' -- --version
+expect unknown-option 2 '' "^azbridged: unknown option '--bogus'" -- --bogus
+expect missing-value 2 '' "option '-L' needs a value" -- -L
+expect positional 2 '' "unexpected argument 'stray'" -- -n stray
+expect bad-o 2 '' '-o "nocolon": expected KEY:VALUE' -- -o nocolon
+expect missing-config 1 '' "$TMP/none.conf" -- -n -c "$TMP/none.conf"
+expect cli-ok 0 '' '' -- -n -L 16161:db "${CRED[@]}"
+expect cli-print 0 'relay = "db"' '' -- -n -v -L 16161:db "${CRED[@]}"
+expect cli-print-port 0 'bind_port = 16161' '' -- -n -v -L 16161:db "${CRED[@]}"
+expect cli-print-endpoint 0 'endpoint = "sb://relay.test:9443/"' '' -- -n -v -L 16161:db "${CRED[@]}"
+expect logical-ports 0 'port_name = "sql2"' '' -- -n -v -L "127.0.0.8:16161/sql1;127.0.0.9:16161/sql2:db" "${CRED[@]}"
+expect remote 0 'host_port = 5432' '' -- -n -v -T db:5432 "${CRED[@]}"
+expect http 0 'http = true' '' -- -n -v -H web:https/443 "${CRED[@]}"
+expect nonlocal-bind 1 '' '1\.1\.1\.1' -- -n -L 1.1.1.1:80:foobar "${CRED[@]}"
+expect port-range 1 '' '70000' -- -n -L 70000:db "${CRED[@]}"
+expect relay-name 1 '' 'foo\^\^\^bar' -- -n -L 80:foo^^^bar "${CRED[@]}"
+expect error-where 1 '' '^command line: ' -- -n -L 70000:db "${CRED[@]}"
+expect no-credentials 1 '' '' -- -n -L 16161:db
+expect twice 1 '' 'given twice' -- -n -L 16161:db -L 16161:db "${CRED[@]}"
+expect o-snake 0 'keep_alive_interval = 45' '' -- -n -v -o keep_alive_interval:45 -L 1:db "${CRED[@]}"
+expect o-pascal 0 'keep_alive_interval = 46' '' -- -n -v -o KeepAliveInterval:46 -L 1:db "${CRED[@]}"
+expect o-uri-colons 0 'endpoint = "sb://other.test:8443/"' '' -- -n -v -L 1:db -K a -k "$KEY" -o AzureRelayEndpoint:sb://other.test:8443/
+expect o-unknown 1 '' 'Fompa' -- -n -o Fompa:1 -L 1:db "${CRED[@]}"
+expect a-option 0 'keep_alive_interval = 12' '' -- -n -v -a 12 -L 1:db "${CRED[@]}"
+expect connstr 0 'shared_access_key_name = "fromcs"' '' -- -n -v -L 1:db -x "Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=$KEY"
+expect connstr-override 0 'shared_access_key_name = "override"' '' -- -n -v -L 1:db -K override -x "Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=$KEY"
+expect bad-connstr 1 '' 'Bogus' -- -n -L 1:db -x "Endpoint=sb://cs.test/;Bogus=1;SharedAccessKey=$KEY"
+expect bad-key-name 1 '' 'bad name!' -- -n -L 1:db -e sb://x.test/ -K 'bad name!' -k "$KEY"
+expect bad-key 1 '' 'shared_access_key' -- -n -L 1:db -e sb://x.test/ -K a -k 'not base64!'
+expect bad-endpoint 1 '' 'endpoint' -- -n -L 1:db -e 'sb://' -K a -k "$KEY"
+expect gateway-ports 0 '' 'has no effect' -- -n -g -L 1:db "${CRED[@]}"
+expect verbose-not-level 0 'log_level = "info"' '' -- -n -v -L 1:db "${CRED[@]}"
+echo 'LocalForward:' >"$TMP/old.yml"
+chmod 600 "$TMP/old.yml"
+expect yaml-hint 1 '' 'libconfig syntax' -- -n -f "$TMP/old.yml"
+
+# A printed config must load again and print the same text.
+"$BIN" -n -v -L "127.0.0.8:16161/sql1;127.0.0.9:16161/sql2:db" -T "db:sql1/localhost:5432" "${CRED[@]}" >"$TMP/p1.conf" 2>/dev/null
+chmod 600 "$TMP/p1.conf"
+if "$BIN" -n -v -c "$TMP/p1.conf" >"$TMP/p2.conf" 2>"$TMP/err" && cmp -s "$TMP/p1.conf" "$TMP/p2.conf"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1))
+	echo "FAIL reprint: printed config does not print back the same"
+	diff "$TMP/p1.conf" "$TMP/p2.conf" | head -n 20
+	head -n 5 "$TMP/err"
+fi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]

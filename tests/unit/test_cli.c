@@ -1,0 +1,151 @@
+/* cli_parse: option forms, ordering, and scrubbing of secrets from argv. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../daemon/cli.h"
+
+#define ARGV(...) char *argv[] = { "azbridged", __VA_ARGS__, NULL }; \
+	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1
+
+static char *dup_arg(const char *s)
+{
+	return strdup(s);
+}
+
+static void test_rules_in_order(void **state)
+{
+	ARGV("-L", "16161:db", "-T", "db:5432", "-R", "db:h:p/1", "-H", "w:http/x");
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
+	assert_int_equal(cli.n_rules, 4);
+	assert_int_equal(cli.items[0].opt, 'L');
+	assert_string_equal(cli.items[0].value, "16161:db");
+	assert_int_equal(cli.items[3].opt, 'H');
+	cli_free(&cli);
+}
+
+static void test_secrets_scrubbed(void **state)
+{
+	char *k = dup_arg("c2VjcmV0"), *x = dup_arg("Endpoint=sb://a/;SharedAccessKey=zz");
+	char *s = dup_arg("SharedAccessSignature sr=a&sig=b&se=1&skn=c");
+	char *argv[] = { "azbridged", "-k", k, "-x", x, "--signature", s, "-K", "name", NULL };
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(9, argv, &cli, err, sizeof(err)), 0);
+	assert_null(strstr(k, "c2Vj"));
+	assert_null(strstr(x, "SharedAccessKey"));
+	assert_null(strstr(s, "sig="));
+	/* the key name is not a secret and stays readable */
+	assert_string_equal(argv[8], "name");
+	assert_string_equal(cli.items[0].value, "c2VjcmV0");
+	assert_string_equal(cli.items[0].key, "shared_access_key");
+	cli_free(&cli);
+	free(k);
+	free(x);
+	free(s);
+}
+
+static void test_option_splits_at_first_colon(void **state)
+{
+	ARGV("-o", "AzureRelayEndpoint:sb://h:9443/");
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
+	assert_string_equal(cli.items[0].key, "AzureRelayEndpoint");
+	assert_string_equal(cli.items[0].value, "sb://h:9443/");
+	cli_free(&cli);
+}
+
+static void test_svc_and_question(void **state)
+{
+	ARGV("-svc", "-n");
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
+	assert_true(cli.service);
+	assert_true(cli.check);
+	cli_free(&cli);
+	{
+		ARGV("-?");
+		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
+		assert_true(cli.help);
+		cli_free(&cli);
+	}
+}
+
+static void test_usage_errors(void **state)
+{
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	{
+		ARGV("-Z");
+		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "unknown option '-Z'");
+		cli_free(&cli);
+	}
+	{
+		ARGV("-n", "-k");
+		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "option '-k' needs a value");
+		cli_free(&cli);
+	}
+	{
+		ARGV("-o", ":v");
+		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "-o \":v\": expected KEY:VALUE");
+		cli_free(&cli);
+	}
+}
+
+static void test_build_connstr_first(void **state)
+{
+	char *x = dup_arg("Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=a2V5");
+	char *argv[] = { "azbridged", "-K", "override", "-x", x, "-L", "1:db", NULL };
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(7, argv, &cli, err, sizeof(err)), 0);
+	assert_int_equal(cli_build_config(&cli, &c, &errs), 0);
+	assert_string_equal(c->cred.key_name, "override");
+	assert_string_equal(c->cred.key, "a2V5");
+	assert_int_equal(c->n_fwd, 1);
+	assert_string_equal(c->fwd[0]->relay, "db");
+	cfg_free(c);
+	cli_free(&cli);
+	free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rules_in_order),
+		cmocka_unit_test(test_secrets_scrubbed),
+		cmocka_unit_test(test_option_splits_at_first_colon),
+		cmocka_unit_test(test_svc_and_question),
+		cmocka_unit_test(test_usage_errors),
+		cmocka_unit_test(test_build_connstr_first),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
