@@ -127,3 +127,4 @@ help:
 	@echo "make bench      run the benchmarks in bench/"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

@@ -311,13 +311,21 @@ static int set_key(struct loader *ld, void *dst, const char *v, char *err, size_
 	return 0;
 }
 
+/* Relative: systemd's credentials directory first, then next to the file. */
 static char *resolve_key_path(const struct loader *ld, const char *v)
 {
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char *p;
 
 	if (v[0] == '/')
 		return xstrdup(v);
-	return xasprintf("%s/%s", creds && *creds ? creds : ld->dir, v);
+	if (creds && *creds) {
+		p = xasprintf("%s/%s", creds, v);
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	return xasprintf("%s/%s", ld->dir, v);
 }
 
 static int set_key_file(struct loader *ld, void *dst, const char *v, char *err, size_t len)
@@ -999,6 +1007,28 @@ static int open_checked(struct loader *ld, const char *path, FILE **f)
 	return *f ? 0 : -errno;
 }
 
+static long msg_line(const char *msg, size_t skip)
+{
+	return strtol(msg + skip, NULL, 10);
+}
+
+/* Report a file's messages in line order, whatever order the checks ran. */
+static void sort_by_line(struct cfg_errors *e, size_t from, const char *file)
+{
+	size_t skip = strlen(file) + 1;
+
+	for (size_t i = from + 1; i < e->n; i++) {
+		char *m = e->msg[i];
+		size_t j = i;
+
+		while (j > from && msg_line(e->msg[j - 1], skip) > msg_line(m, skip)) {
+			e->msg[j] = e->msg[j - 1];
+			j--;
+		}
+		e->msg[j] = m;
+	}
+}
+
 int cfg_load_file(struct azb_config *c, const char *path, struct cfg_errors *errs)
 {
 	struct loader ld = { .c = c, .file = path, .errs = errs };
@@ -1012,8 +1042,10 @@ int cfg_load_file(struct azb_config *c, const char *path, struct cfg_errors *err
 	ld.dir = slash ? xstrndup(path, (size_t)(slash - path) + (slash == path)) : xstrdup(".");
 	config_init(&cf);
 	if (!config_read(&cf, f)) {
-		cfg_errors_add(errs, path, config_error_line(&cf), "syntax error: %s",
-			       config_error_text(&cf));
+		const char *t = config_error_text(&cf);
+
+		cfg_errors_add(errs, path, config_error_line(&cf), "%s%s",
+			       strncmp(t, "syntax error", 12) ? "syntax error: " : "", t);
 	} else {
 		apply_globals(&ld, config_root_setting(&cf));
 		load_forwards(&ld, config_root_setting(&cf));
@@ -1021,6 +1053,7 @@ int cfg_load_file(struct azb_config *c, const char *path, struct cfg_errors *err
 	config_destroy(&cf);
 	fclose(f);
 	free(ld.dir);
+	sort_by_line(errs, before, path);
 	return errs->n == before ? 0 : -EINVAL;
 }
 
@@ -1110,7 +1143,19 @@ static void where(const struct azb_fwd *f, const char **file, int *line)
 	*line = f->origin_file ? f->origin_line : 0;
 }
 
-static void check_creds(const struct azb_config *c, const struct azb_fwd *f, struct cfg_errors *e)
+bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f)
+{
+	struct azb_cred cr;
+	bool ok;
+
+	cfg_effective_cred(c, f, &cr);
+	ok = cr.endpoint && (all_no_auth(f) || cr.signature || (cr.key_name && cr.key));
+	cfg_cred_clear(&cr);
+	return ok;
+}
+
+static void check_creds(const struct azb_config *c, const struct azb_fwd *f, struct cfg_errors *e,
+			struct cfg_errors *w)
 {
 	struct azb_cred cr;
 	const char *file;
@@ -1118,14 +1163,14 @@ static void check_creds(const struct azb_config *c, const struct azb_fwd *f, str
 
 	where(f, &file, &line);
 	cfg_effective_cred(c, f, &cr);
-	if (!cr.endpoint)
-		cfg_errors_add(e, file, line, "forward \"%s\": no endpoint (set endpoint, a "
-			       "connection string or -e)", f->name);
-	else if (cr.entra && !cr.key && !cr.signature)
+	if (cr.entra && !cr.key && !cr.signature)
 		cfg_errors_add(e, file, line, "forward \"%s\": Managed Identity (Entra ID) "
 			       "authentication is not supported by this version", f->name);
-	else if (!all_no_auth(f) && !cr.signature && !(cr.key_name && cr.key))
-		cfg_errors_add(e, file, line, "forward \"%s\": no credentials (set "
+	else if (!cr.endpoint)
+		cfg_errors_add(w ? w : e, file, line, "forward \"%s\": no endpoint (set endpoint, "
+			       "a connection string or -e)", f->name);
+	else if (!cfg_fwd_has_credentials(c, f))
+		cfg_errors_add(w ? w : e, file, line, "forward \"%s\": no credentials (set "
 			       "shared_access_key_name with shared_access_key or "
 			       "shared_access_key_file, shared_access_signature, or a connection "
 			       "string)", f->name);
@@ -1166,12 +1211,12 @@ static void check_listens(const struct azb_config *c, struct cfg_errors *e)
 	}
 }
 
-int cfg_validate(const struct azb_config *c, struct cfg_errors *errs)
+int cfg_validate(const struct azb_config *c, struct cfg_errors *errs, struct cfg_errors *warns)
 {
 	size_t before = errs->n;
 
 	for (size_t i = 0; i < c->n_fwd; i++)
-		check_creds(c, c->fwd[i], errs);
+		check_creds(c, c->fwd[i], errs, warns);
 	check_listens(c, errs);
 	return errs->n == before ? 0 : -EINVAL;
 }

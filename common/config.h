@@ -64,9 +64,13 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name);
  * never used (checked, no effect), -EINVAL with a message otherwise. */
 int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
 		   size_t errlen);
-/* Checks that need the whole merged config (credentials present for every
- * forward, HTTP scheme names, duplicate listeners). */
-int cfg_validate(const struct azb_config *c, struct cfg_errors *errs);
+/* Checks that need the whole merged config (endpoints, duplicate listeners,
+ * credentials). A forward without credentials is an error in errs, or, when
+ * warns is given, a warning there: such a forward stays down until they are
+ * set, the others run. */
+int cfg_validate(const struct azb_config *c, struct cfg_errors *errs, struct cfg_errors *warns);
+/* Does the forward have what it needs to authenticate? */
+bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f);
 
 /* Normalised libconfig text of the merged config; parses back to an equal
  * config. Inline secrets are printed as "(redacted)" unless show_secrets. */

@@ -240,7 +240,8 @@ static void apply_verbosity(const struct azb_cli *cli, struct azb_config *c)
 	}
 }
 
-int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct cfg_errors *errs)
+int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct cfg_errors *errs,
+		     struct cfg_errors *warns)
 {
 	const char *path = cli->config_path;
 	struct azb_config *c = NULL;
@@ -269,8 +270,10 @@ int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct 
 			apply_rule(c, &cli->items[i], errs);
 	}
 	apply_verbosity(cli, c);
+	/* Without a file, the command line is all there is: missing
+	 * credentials are an error, as in the original tool. */
 	if (errs->n == 0)
-		cfg_validate(c, errs);
+		cfg_validate(c, errs, path ? warns : NULL);
 	if (errs->n) {
 		cfg_free(c);
 		return -EINVAL;

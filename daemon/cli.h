@@ -42,8 +42,10 @@ struct azb_cli {
 int cli_parse(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen);
 void cli_free(struct azb_cli *cli);
 
-/* Load the config file (if any) and apply the command line on top. */
-int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct cfg_errors *errs);
+/* Load the config file (if any) and apply the command line on top. Errors
+ * make it fail; warnings (forwards that cannot start yet) do not. */
+int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct cfg_errors *errs,
+		     struct cfg_errors *warns);
 
 void cli_usage(FILE *f);
 

@@ -28,12 +28,13 @@ struct fwd_relay {
 	uint16_t port;
 	bool tls;
 	bool insecure;
-	const struct azb_cred *cred;   /* the forward's own or the global one */
+	const struct azb_cred *cred;   /* points at fwd_run.cred */
 };
 
 struct fwd_run {
 	struct azb_fwd *fwd;          /* owned copy */
 	struct fwd_relay relay;
+	struct azb_cred cred;         /* effective credentials (own over global) */
 	int keep_alive;               /* seconds */
 	char *bind_address;           /* -b: source for outbound dials */
 	struct fwd_listen **listens;  /* local: one per endpoint */

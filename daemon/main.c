@@ -92,7 +92,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 
 int main(int argc, char **argv)
 {
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = { 0 }, warns = { 0 };
 	struct azb_config *c = NULL;
 	struct azb_cli cli;
 	char err[512];
@@ -114,12 +114,16 @@ int main(int argc, char **argv)
 	}
 	if (cli.foreground)
 		log_init("azbridged", LOG_TARGET_STDERR, NULL);
-	if (cli_build_config(&cli, &c, &errs) < 0) {
+	if (cli_build_config(&cli, &c, &errs, &warns) < 0) {
 		report_errors(&cli, &errs);
 		cfg_errors_clear(&errs);
+		cfg_errors_clear(&warns);
 		cli_free(&cli);
 		return AZB_EXIT_CONFIG;
 	}
+	for (size_t i = 0; i < warns.n; i++)
+		fprintf(stderr, "warning: %s\n", warns.msg[i]);
+	cfg_errors_clear(&warns);
 	rc = cli.check ? check_config(c, cli.verbose) : run(c, &cli);
 	cfg_free(c);
 	cli_free(&cli);

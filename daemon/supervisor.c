@@ -31,19 +31,19 @@ void fwd_error(struct fwd_run *fr, const char *fmt, ...)
 	log_ctx(LOG_WARNING, &c, "%s: %s", fr->fwd->name, fr->stats.last_error);
 }
 
-static int relay_of(const struct azb_config *c, const struct azb_fwd *f, struct fwd_relay *r)
+static int relay_of(struct fwd_run *fr)
 {
-	const struct azb_cred *cred = f->cred ? f->cred : &c->cred;
+	struct fwd_relay *r = &fr->relay;
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	if (!cred->endpoint)
+	r->cred = &fr->cred;
+	if (!fr->cred.endpoint)
 		return -EINVAL;
-	err = url_endpoint(cred->endpoint, &r->host, &r->port);
+	err = url_endpoint(fr->cred.endpoint, &r->host, &r->port);
 	if (err < 0)
 		return err;
 	r->tls = true;
-	r->cred = cred;
 	return 0;
 }
 
@@ -52,6 +52,7 @@ static struct fwd_run *run_new(const struct azb_config *c, const struct azb_fwd 
 	struct fwd_run *fr = xcalloc(1, sizeof(*fr));
 
 	fr->fwd = bnd_fwd_dup(f);
+	cfg_effective_cred(c, f, &fr->cred);
 	fr->keep_alive = c->keep_alive_interval;
 	fr->bind_address = c->bind_address ? xstrdup(c->bind_address) : NULL;
 	return fr;
@@ -60,6 +61,7 @@ static struct fwd_run *run_new(const struct azb_config *c, const struct azb_fwd 
 static void run_destroy(struct fwd_run *fr)
 {
 	free(fr->relay.host);
+	cfg_cred_clear(&fr->cred);
 	free(fr->bind_address);
 	bnd_fwd_free(fr->fwd);
 	free(fr);
@@ -84,11 +86,12 @@ static void run_stop(struct fwd_run *fr)
 
 static int run_start(const struct azb_config *c, struct fwd_run *fr)
 {
-	int r = relay_of(c, fr->fwd, &fr->relay);
+	int r = relay_of(fr);
 
-	if (r < 0) {
-		fwd_error(fr, "the relay endpoint is missing or invalid");
-		return r;
+	/* Incomplete forwards stay down and say why; the others run. */
+	if (r < 0 || !cfg_fwd_has_credentials(c, fr->fwd)) {
+		fwd_error(fr, "not started: %s", r < 0 ? "no relay endpoint" : "no credentials");
+		return 0;
 	}
 	if (fr->fwd->dir == AZB_DIR_LOCAL)
 		return fwd_local_start(fr);

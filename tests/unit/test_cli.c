@@ -70,7 +70,7 @@ static void test_option_splits_at_first_colon(void **state)
 	cli_free(&cli);
 }
 
-static void test_svc_and_question(void **state)
+static void test_svc(void **state)
 {
 	ARGV("-svc", "-n");
 	struct azb_cli cli;
@@ -81,52 +81,54 @@ static void test_svc_and_question(void **state)
 	assert_true(cli.service);
 	assert_true(cli.check);
 	cli_free(&cli);
-	{
-		ARGV("-?");
-		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
-		assert_true(cli.help);
-		cli_free(&cli);
-	}
 }
 
-static void test_usage_errors(void **state)
+static void test_question_mark(void **state)
 {
+	ARGV("-?");
 	struct azb_cli cli;
 	char err[256];
 
 	(void)state;
-	{
-		ARGV("-Z");
-		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
-		assert_string_equal(err, "unknown option '-Z'");
-		cli_free(&cli);
-	}
-	{
-		ARGV("-n", "-k");
-		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
-		assert_string_equal(err, "option '-k' needs a value");
-		cli_free(&cli);
-	}
-	{
-		ARGV("-o", ":v");
-		assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
-		assert_string_equal(err, "-o \":v\": expected KEY:VALUE");
-		cli_free(&cli);
-	}
+	assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), 0);
+	assert_true(cli.help);
+	cli_free(&cli);
+}
+
+static void expect_usage_error(char **argv, int argc, const char *msg)
+{
+	struct azb_cli cli;
+	char err[256];
+
+	assert_int_equal(cli_parse(argc, argv, &cli, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, msg);
+	cli_free(&cli);
+}
+
+static void test_usage_errors(void **state)
+{
+	char *a1[] = { "azbridged", "-Z", NULL };
+	char *a2[] = { "azbridged", "-n", "-k", NULL };
+	char *a3[] = { "azbridged", "-o", ":v", NULL };
+
+	(void)state;
+	expect_usage_error(a1, 2, "unknown option '-Z'");
+	expect_usage_error(a2, 3, "option '-k' needs a value");
+	expect_usage_error(a3, 3, "-o \":v\": expected KEY:VALUE");
 }
 
 static void test_build_connstr_first(void **state)
 {
 	char *x = dup_arg("Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=a2V5");
 	char *argv[] = { "azbridged", "-K", "override", "-x", x, "-L", "1:db", NULL };
-	struct cfg_errors errs = { 0 };
+	struct cfg_errors errs = { 0 }, warns = { 0 };
 	struct azb_config *c = NULL;
 	struct azb_cli cli;
 	char err[256];
 
 	(void)state;
 	assert_int_equal(cli_parse(7, argv, &cli, err, sizeof(err)), 0);
-	assert_int_equal(cli_build_config(&cli, &c, &errs), 0);
+	assert_int_equal(cli_build_config(&cli, &c, &errs, &warns), 0);
 	assert_string_equal(c->cred.key_name, "override");
 	assert_string_equal(c->cred.key, "a2V5");
 	assert_int_equal(c->n_fwd, 1);
@@ -142,7 +144,8 @@ int main(void)
 		cmocka_unit_test(test_rules_in_order),
 		cmocka_unit_test(test_secrets_scrubbed),
 		cmocka_unit_test(test_option_splits_at_first_colon),
-		cmocka_unit_test(test_svc_and_question),
+		cmocka_unit_test(test_svc),
+		cmocka_unit_test(test_question_mark),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_build_connstr_first),
 	};

@@ -1,0 +1,204 @@
+/* Configuration: -o settings by both key spellings, key files and their
+ * modes, effective credentials, and the print -> load -> print fixpoint. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define KEY "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
+
+static char tmpdir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/azb-cfgtest-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd);
+}
+
+static char *write_file(const char *name, const char *text, mode_t mode)
+{
+	char *p;
+	FILE *f;
+
+	assert_true(asprintf(&p, "%s/%s", tmpdir, name) > 0);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(p, mode);
+	return p;
+}
+
+static void test_set_global(void **state)
+{
+	struct azb_config *c = cfg_new();
+	char err[512];
+
+	(void)state;
+	assert_int_equal(cfg_set_global(c, "keep_alive_interval", "12", err, sizeof(err)), 0);
+	assert_int_equal(c->keep_alive_interval, 12);
+	assert_int_equal(cfg_set_global(c, "KeepAliveInterval", "13", err, sizeof(err)), 0);
+	assert_int_equal(c->keep_alive_interval, 13);
+	assert_int_equal(cfg_set_global(c, "ExitOnForwardFailure", "No", err, sizeof(err)), 0);
+	assert_false(c->exit_on_forward_failure);
+	assert_int_equal(cfg_set_global(c, "LogLevel", "VERBOSE", err, sizeof(err)), 0);
+	assert_int_equal(c->log_level, 7);
+	assert_int_equal(cfg_set_global(c, "AzureRelayEndpoint", "sb://h:9443/", err, sizeof(err)), 0);
+	assert_string_equal(c->cred.endpoint, "sb://h:9443/");
+	assert_int_equal(cfg_set_global(c, "AzureRelayConnectionString",
+					"Endpoint=sb://cs/;SharedAccessKeyName=n;SharedAccessKey=" KEY,
+					err, sizeof(err)), 0);
+	assert_string_equal(c->cred.endpoint, "sb://cs/");
+	assert_string_equal(c->cred.key, KEY);
+	/* the original's keys that never did anything: checked, no effect */
+	assert_int_equal(cfg_set_global(c, "GatewayPorts", "yes", err, sizeof(err)), 1);
+	assert_int_equal(cfg_set_global(c, "ConnectionAttempts", "11", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "ConnectionAttempts must be a whole number from 1 to 10, not \"11\"");
+	assert_int_equal(cfg_set_global(c, "AddressFamily", "inet7", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "AddressFamily \"inet7\" is not any, inet or inet6");
+	assert_int_equal(cfg_set_global(c, "Fompa", "1", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "unknown configuration key \"Fompa\"");
+	assert_int_equal(cfg_set_global(c, "keep_alive_interval", "soon", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "keep_alive_interval must be a whole number from 1 to 3600, not \"soon\"");
+	assert_int_equal(cfg_set_global(c, "exit_on_forward_failure", "maybe", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "exit_on_forward_failure must be true or false, not \"maybe\"");
+	assert_int_equal(cfg_set_global(c, "shared_access_key", "x!", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "shared_access_key is not valid base64");
+	cfg_free(c);
+}
+
+static void test_key_files(void **state)
+{
+	char *good = write_file("good.key", KEY "\n", 0600);
+	char *open = write_file("open.key", KEY "\n", 0640);
+	char *bad = write_file("bad.key", "two\nlines\n", 0600);
+	char err[512], *key = NULL;
+
+	(void)state;
+	assert_int_equal(cfg_read_key_file(good, &key, err, sizeof(err)), 0);
+	assert_string_equal(key, KEY);
+	free(key);
+	assert_int_equal(cfg_read_key_file(open, &key, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "holds a secret but is readable by group or others (mode 0640)"));
+	assert_null(strstr(err, KEY));
+	assert_int_equal(cfg_read_key_file(bad, &key, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "does not hold one base64 key"));
+	assert_int_equal(cfg_check_secret_file(good, err, sizeof(err)), 0);
+	free(good);
+	free(open);
+	free(bad);
+}
+
+static void test_effective_cred(void **state)
+{
+	char *conf = write_file("eff.conf",
+		"endpoint = \"sb://global/\";\n"
+		"shared_access_key_name = \"g\";\n"
+		"shared_access_key = \"" KEY "\";\n"
+		"local_forward = (\n"
+		"  { name = \"a\"; relay = \"r\"; bind_port = 1; endpoint = \"sb://own/\"; },\n"
+		"  { name = \"b\"; relay = \"r\"; bind_port = 2; shared_access_signature = \"SharedAccessSignature x\"; }\n"
+		");\n", 0600);
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_cred cr;
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), 0);
+	cfg_effective_cred(c, cfg_find_fwd(c, "a"), &cr);
+	assert_string_equal(cr.endpoint, "sb://own/");
+	assert_string_equal(cr.key_name, "g");
+	cfg_cred_clear(&cr);
+	/* a forward's own signature is not mixed with the global key */
+	cfg_effective_cred(c, cfg_find_fwd(c, "b"), &cr);
+	assert_string_equal(cr.endpoint, "sb://global/");
+	assert_null(cr.key_name);
+	assert_null(cr.key);
+	assert_string_equal(cr.signature, "SharedAccessSignature x");
+	cfg_cred_clear(&cr);
+	assert_true(cfg_remove_fwd(c, "a"));
+	assert_false(cfg_remove_fwd(c, "a"));
+	assert_int_equal(c->n_fwd, 1);
+	cfg_free(c);
+	free(conf);
+}
+
+static void test_print_fixpoint_and_secrets(void **state)
+{
+	char *conf = write_file("p.conf",
+		"connection_string = \"Endpoint=sb://h/;SharedAccessKeyName=n;SharedAccessKey=" KEY "\";\n"
+		"remote_forward = ( { expression = \"db:a/localhost:1;b//run/x.sock\"; } );\n", 0600);
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL, *d = NULL;
+	char *t1, *t2, *again;
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), 0);
+	t1 = cfg_print(c, false);
+	assert_null(strstr(t1, KEY));
+	assert_non_null(strstr(t1, "# shared_access_key is set but not shown"));
+	again = write_file("again.conf", t1, 0600);
+	assert_int_equal(cfg_load(again, NULL, &d, &errs), 0);
+	t2 = cfg_print(d, false);
+	assert_string_equal(t1, t2);
+	assert_true(bnd_fwd_equal(c->fwd[0], d->fwd[0]) ||
+		    strcmp(c->fwd[0]->origin_file, d->fwd[0]->origin_file) != 0);
+	free(t2);
+	t2 = cfg_print(c, true);
+	assert_non_null(strstr(t2, KEY));
+	free(t1);
+	free(t2);
+	cfg_free(c);
+	cfg_free(d);
+	free(conf);
+	free(again);
+}
+
+static void test_errors_keep_nothing(void **state)
+{
+	char *conf = write_file("bad.conf", "endpoint = \"sb://h/\";\nlocal_forward = ( { relay = \"r\"; } );\n",
+				0600);
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = (struct azb_config *)0x1;
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), -EINVAL);
+	assert_ptr_equal(c, (struct azb_config *)0x1);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "bad.conf:2: give either bind_port or bind_local_socket"));
+	cfg_errors_clear(&errs);
+	free(conf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_set_global),
+		cmocka_unit_test(test_key_files),
+		cmocka_unit_test(test_effective_cred),
+		cmocka_unit_test(test_print_fixpoint_and_secrets),
+		cmocka_unit_test(test_errors_keep_nothing),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
