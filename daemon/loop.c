@@ -61,6 +61,12 @@ static void deliver_close(struct lws *wsi, const char *err)
 	if (!o)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
+	/* Failing inside lws_client_connect_via_info(): loop_connect() reports
+	 * it to the caller, which still owns the object. */
+	if (o->connecting) {
+		o->connect_failed = true;
+		return;
+	}
 	if (o->fd_ops)
 		o->fd_ops->on_close(o, wsi);
 	else
@@ -79,14 +85,6 @@ static int conn_established(struct lws *wsi)
 
 static void conn_error(struct lws *wsi, const char *err)
 {
-	struct loop_obj *o = obj_of(wsi);
-
-	/* Re-entrant failure inside lws_client_connect_via_info(): the caller
-	 * gets the error from loop_connect() instead. */
-	if (o && o->connecting) {
-		lws_set_opaque_user_data(wsi, NULL);
-		return;
-	}
 	deliver_close(wsi, err && *err ? err : "connection failed");
 }
 
@@ -285,11 +283,15 @@ int loop_connect(const struct loop_connect *c, struct loop_obj *o, struct lws **
 		i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
 				    LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
 	o->established = false;
+	o->connect_failed = false;
 	o->connecting = true;
 	wsi = lws_client_connect_via_info(&i);
 	o->connecting = false;
-	if (!wsi)
+	if (!wsi || o->connect_failed) {
+		if (wsi)
+			lws_set_opaque_user_data(wsi, NULL);
 		return -ECONNREFUSED;
+	}
 	return 0;
 }
 

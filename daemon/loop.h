@@ -46,6 +46,7 @@ struct loop_obj {
 	const struct loop_conn_ops *conn_ops;
 	bool established;
 	bool connecting;         /* inside loop_connect(): errors are returned */
+	bool connect_failed;
 };
 
 struct loop_work;

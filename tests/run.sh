@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit config cli integration conformance"}
+SUITES=${SUITES:-"unit config cli docs install integration conformance"}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 export BUILD
@@ -66,6 +66,8 @@ for s in $SUITES; do
 	unit) line=$(suite_unit) ;;
 	config) line=$(suite_script config tests/config/run.sh) ;;
 	cli) line=$(suite_script cli tests/cli/run.sh) ;;
+	docs) line=$(suite_script docs tests/docs/run.sh) ;;
+	install) line=$(suite_script install tests/install/run.sh) ;;
 	integration) line=$(suite_script integration tests/integration/run.sh) ;;
 	conformance) line=$(suite_script conformance tests/conformance/run.sh) ;;
 	*) echo "unknown suite $s"; exit 2 ;;

@@ -1,0 +1,34 @@
+#!/bin/bash
+# Documentation checks: man pages render cleanly; every option in
+# azbridged --help and every configuration key azbridged prints is documented.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${BUILD:-build}/azbridged
+pass=0
+fail=0
+check() {  # check NAME COMMAND...
+	local name=$1
+	shift
+	if "$@" >/dev/null 2>&1; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		echo "FAIL $name"
+	fi
+}
+
+for m in man/*.[0-9]; do
+	check "groff $m" sh -c "groff -man -ww -z '$m' 2>&1 | (! grep -q .)"
+done
+for opt in $("$BIN" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	check "azbridged.8 documents $opt" grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" man/azbridged.8
+done
+for opt in $("$BIN" --help | grep -oE -- '^  -[a-zA-Z?]' | sort -u); do
+	check "azbridged.8 documents $opt" grep -qE -- "^\.B[IR]? \\\\$opt|\\\\$opt\b" man/azbridged.8
+done
+for key in $(cat tests/config/*.out | grep -oE '^ *(\{ )?[a-z_]+ =' | grep -oE '[a-z_]+ =' |
+	     sed 's/ =//' | sort -u) $(grep -oE '[a-z_]+ = ' tests/config/*.out | sed 's/.*://; s/ = //' | sort -u); do
+	check "azbridge.conf.5 documents $key" grep -qE "^\.B[R]? $(sed 's/_/\\\\?_/g' <<<"$key")\b|$(sed 's/_/\\\\?_/g' <<<"$key")" man/azbridge.conf.5
+done
+echo "docs: $pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,38 @@
+#!/bin/bash
+# make install into a staging directory: every file where it belongs.
+set -u
+cd "$(dirname "$0")/../.."
+DEST=$(mktemp -d)
+trap 'rm -rf "$DEST"' EXIT
+pass=0
+fail=0
+check() {
+	if [ -e "$DEST$2" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL $1: $2 missing"; fi
+}
+if ! make -s install DESTDIR="$DEST" PREFIX=/usr UNITDIR=/lib/systemd/system BUILD="${BUILD:-build}" >"$DEST.log" 2>&1; then
+	cat "$DEST.log"
+	echo "install: 0 passed, 1 failed"
+	exit 1
+fi
+rm -f "$DEST.log"
+check daemon /usr/sbin/azbridged
+check relay /usr/sbin/azbridge-relayd
+check ctl /usr/bin/azbridgectl
+check man8 /usr/share/man/man8/azbridged.8
+check man5 /usr/share/man/man5/azbridge.conf.5
+check unit /lib/systemd/system/azbridged.service
+check example /usr/share/doc/azbridge/examples/azbridge.conf
+check config /etc/azbridge.conf
+check dropins /etc/azbridge.conf.d
+if grep -q '^ExecStart=/usr/sbin/azbridged' "$DEST/lib/systemd/system/azbridged.service"; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); echo "FAIL unit: ExecStart does not point at /usr/sbin"
+fi
+if [ "$(stat -c %a "$DEST/etc/azbridge.conf")" = 600 ]; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); echo "FAIL config: /etc/azbridge.conf is not mode 600"
+fi
+echo "install: $pass passed, $fail failed"
+[ "$fail" = 0 ]
