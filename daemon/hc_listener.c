@@ -332,7 +332,10 @@ static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_w
 static void open_channel(struct hc_listener *h, const struct resolve_result *res)
 {
 	const struct fwd_relay *r = &h->fr->relay;
-	struct wsc_params p = { res->text, r->port, r->host, r->tls, r->insecure, NULL, NULL };
+	struct sockaddr_storage ss;
+	socklen_t sl = resolve_sockaddr(res, r->port, &ss);
+	struct wsc_params p = { (struct sockaddr *)&ss, sl, r->port, r->host, r->tls, r->insecure,
+				NULL, NULL };
 	char *target;
 	time_t expiry;
 	int err = 0;

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "resolve.h"
+#include "stream.h"
 #include "supervisor.h"
 #include "util.h"
 
@@ -69,12 +71,14 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	int rc = AZB_EXIT_OK;
 
 	apply_logging(c, cli);
-	if (loop_init(c->ca_file, on_signal) < 0) {
-		log_error("cannot set up the event loop");
+	log_route_lws();
+	if (loop_init(on_signal) < 0 || stream_client_tls_init(c->ca_file) < 0) {
+		log_error("cannot set up the event loop and TLS%s%s", c->ca_file ? " with " : "",
+			  c->ca_file ? c->ca_file : "");
 		loop_destroy();
+		stream_tls_cleanup();
 		return AZB_EXIT_RUNTIME;
 	}
-	log_route_lws();
 	if (sup_start(c) < 0) {
 		log_error("a forward could not start and exit_on_forward_failure is set");
 		rc = AZB_EXIT_RUNTIME;
@@ -87,6 +91,8 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	}
 	sup_stop();
 	loop_destroy();
+	stream_tls_cleanup();
+	resolve_flush();
 	return rc;
 }
 

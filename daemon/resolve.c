@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "loop.h"
 #include "util.h"
@@ -115,6 +116,8 @@ static void lookup_done(struct loop_work *w)
 {
 	struct resolve_req *r = (struct resolve_req *)w;
 
+	if (w->cancelled)
+		r->err = -ECANCELED;
 	if (r->err == 0)
 		cache_put(r->host, &r->res);
 	if (r->cb)
@@ -152,4 +155,15 @@ void resolve_cancel(struct resolve_req *req)
 {
 	if (req)
 		req->cb = NULL;
+}
+
+socklen_t resolve_sockaddr(const struct resolve_result *res, uint16_t port,
+			   struct sockaddr_storage *out)
+{
+	*out = res->addr;
+	if (out->ss_family == AF_INET)
+		((struct sockaddr_in *)out)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+	return res->len;
 }

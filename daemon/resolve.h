@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define RESOLVE_TTL_US (60LL * 1000000)
@@ -25,5 +26,8 @@ int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, vo
 		 struct resolve_req **req);
 void resolve_cancel(struct resolve_req *req);
 void resolve_flush(void);   /* drop the cache */
+/* A copy of res's address with port set; returns its length. */
+socklen_t resolve_sockaddr(const struct resolve_result *res, uint16_t port,
+			   struct sockaddr_storage *out);
 
 #endif

@@ -599,8 +599,10 @@ static void ws_gone(void *owner, int status, const char *why)
 			set_timer(t, TUNNEL_LINGER_US);
 		return;
 	}
-	if (status)
+	if (status > 0)
 		snprintf(msg, sizeof(msg), "the relay answered %d (%s)", status, why ? why : "");
+	else if (status < 0)
+		snprintf(msg, sizeof(msg), "cannot reach the relay (%s)", why ? why : "");
 	else
 		snprintf(msg, sizeof(msg), "relay connection lost (%s)", why ? why : "closed");
 	tunnel_close(t, msg);
@@ -666,7 +668,10 @@ static int dial_finished(struct tunnel *t)
 static int open_ws(struct tunnel *t, const struct resolve_result *res)
 {
 	const struct fwd_relay *r = &t->fr->relay;
-	struct wsc_params p = { res->text, t->sender ? r->port : t->rv_port, t->rv_host ? t->rv_host : r->host,
+	uint16_t port = t->sender ? r->port : t->rv_port;
+	struct sockaddr_storage ss;
+	socklen_t sl = resolve_sockaddr(res, port, &ss);
+	struct wsc_params p = { (struct sockaddr *)&ss, sl, port, t->rv_host ? t->rv_host : r->host,
 				r->tls, r->insecure, NULL, NULL };
 	char *target = NULL, *token = NULL;
 	time_t expiry;

@@ -235,7 +235,10 @@ static const struct wsc_ops route_ws_ops = { ws_open, ws_data, ws_peer_closed, w
 static void route_connect(struct udp_route *r, const struct resolve_result *res)
 {
 	const struct fwd_relay *rl = &r->uf->fr->relay;
-	struct wsc_params p = { res->text, rl->port, rl->host, rl->tls, rl->insecure, NULL, NULL };
+	struct sockaddr_storage ss;
+	socklen_t sl = resolve_sockaddr(res, rl->port, &ss);
+	struct wsc_params p = { (struct sockaddr *)&ss, sl, rl->port, rl->host, rl->tls, rl->insecure,
+				NULL, NULL };
 	char *target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s",
 				 r->uf->fr->fwd->relay, r->id);
 	char *token = NULL;

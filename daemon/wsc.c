@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "stream.h"
 #include "util.h"
 
 #define WSC_HEAD_LIMIT 16384
@@ -16,8 +17,7 @@
 enum wsc_state { WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
 
 struct wsc {
-	struct loop_obj obj;      /* first: the loop hands it back */
-	struct lws *wsi;
+	struct stream *st;
 	const struct wsc_ops *ops;
 	void *owner;
 	enum wsc_state state;
@@ -34,11 +34,6 @@ struct wsc {
 	size_t pong_len;
 	int64_t last_rx;
 };
-
-static struct wsc *wsc_of(struct loop_obj *o)
-{
-	return (struct wsc *)o;
-}
 
 static char *build_request(const struct wsc_params *p, const char *key)
 {
@@ -59,12 +54,12 @@ static char *build_request(const struct wsc_params *p, const char *key)
 
 static int raw_write(struct wsc *c, uint8_t *buf, size_t n)
 {
-	return lws_write(c->wsi, buf, n, LWS_WRITE_RAW) < (int)n ? -EIO : 0;
+	return stream_write(c->st, buf, n);
 }
 
 static int send_request(struct wsc *c)
 {
-	uint8_t *buf = loop_scratch() + LWS_PRE;
+	uint8_t *buf = loop_scratch();
 	size_t n = strlen(c->request);
 	int r;
 
@@ -120,27 +115,24 @@ static int flush_control(struct wsc *c)
 	}
 	if (r < 0)
 		return r;
-	lws_callback_on_writable(c->wsi);
+	stream_want_write(c->st);
 	return 1;
 }
 
-static int on_established(struct loop_obj *o, struct lws *wsi)
+static int on_established(void *owner)
 {
-	struct wsc *c = wsc_of(o);
+	struct wsc *c = owner;
 
-	c->wsi = wsi;
 	c->state = WSC_UPGRADING;
 	c->status = 0;
-	lws_callback_on_writable(wsi);
-	return 0;
+	return send_request(c) < 0 ? -1 : 0;
 }
 
-static int on_writeable(struct loop_obj *o, struct lws *wsi)
+static int on_writeable(void *owner)
 {
-	struct wsc *c = wsc_of(o);
+	struct wsc *c = owner;
 	int r;
 
-	(void)wsi;
 	if (c->request)
 		return send_request(c) < 0 ? -1 : 0;
 	if (c->state != WSC_OPEN)
@@ -148,8 +140,10 @@ static int on_writeable(struct loop_obj *o, struct lws *wsi)
 	r = flush_control(c);
 	if (r)
 		return r < 0 ? -1 : 0;
-	if (c->close_sent && c->close_rcvd)
-		return -1;     /* both directions ended: close the transport */
+	if (c->close_sent && c->close_rcvd) {
+		stream_close(c->st);   /* both directions ended */
+		return 0;
+	}
 	if (c->close_sent)
 		return 0;
 	return c->ops->writeable(c->owner) ? -1 : 0;
@@ -171,14 +165,14 @@ static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 		memcpy(c->pong_payload, p, n);
 		c->pong_len = n;
 		c->pong_pending = true;
-		lws_callback_on_writable(c->wsi);
+		stream_want_write(c->st);
 		return 0;
 	case WS_OP_CLOSE:
 		if (c->close_rcvd)
 			return 0;
 		c->close_rcvd = true;
 		if (c->close_sent) {
-			lws_callback_on_writable(c->wsi);
+			stream_want_write(c->st);
 			return 0;
 		}
 		return c->ops->peer_closed(c->owner, ws_close_code(p, n));
@@ -210,13 +204,12 @@ static int finish_upgrade(struct wsc *c, uint8_t *rest, size_t n)
 	return n ? ws_parse(&c->parser, rest, n, &wsc_events, c) : 0;
 }
 
-static int on_rx(struct loop_obj *o, struct lws *wsi, uint8_t *data, size_t len)
+static int on_rx(void *owner, uint8_t *data, size_t len)
 {
-	struct wsc *c = wsc_of(o);
+	struct wsc *c = owner;
 	size_t used;
 	int r;
 
-	(void)wsi;
 	c->last_rx = lws_now_usecs();
 	if (c->state == WSC_OPEN) {
 		r = ws_parse(&c->parser, data, len, &wsc_events, c);
@@ -244,26 +237,22 @@ static void wsc_free(struct wsc *c)
 	free(c);
 }
 
-static void on_close(struct loop_obj *o, struct lws *wsi, const char *err)
+static void on_close(void *owner, const char *err)
 {
-	struct wsc *c = wsc_of(o);
+	struct wsc *c = owner;
 
-	(void)wsi;
-	c->wsi = NULL;
+	c->st = NULL;
 	c->state = WSC_DONE;
-	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err);
+	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err ? err : "closed");
 	wsc_free(c);
 }
 
-static const struct loop_conn_ops wsc_conn_ops = { "relay", on_established, on_rx, on_writeable,
-						   on_close };
+static const struct stream_ops wsc_stream_ops = { on_established, on_rx, on_writeable, on_close };
 
 struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner, int *err)
 {
-	struct loop_connect lc = { p->address, p->port, p->host, p->tls, p->insecure };
 	struct wsc *c = xcalloc(1, sizeof(*c));
 
-	c->obj.conn_ops = &wsc_conn_ops;
 	c->status = -1;
 	c->ops = ops;
 	c->owner = owner;
@@ -273,7 +262,8 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	*err = ws_client_key(c->key);
 	if (*err == 0) {
 		c->request = build_request(p, c->key);
-		*err = loop_connect(&lc, &c->obj, &c->wsi);
+		c->st = stream_connect(p->sa, p->salen, p->host, p->tls, p->insecure, &wsc_stream_ops,
+				       c, err);
 	}
 	if (*err < 0) {
 		wsc_free(c);
@@ -293,33 +283,33 @@ void wsc_close(struct wsc *c, uint16_t code, const char *reason)
 		return;
 	c->close_len = ws_close_payload(c->close_payload, code, reason);
 	c->close_pending = true;
-	if (c->wsi)
-		lws_callback_on_writable(c->wsi);
+	if (c->st && c->state == WSC_OPEN)
+		stream_want_write(c->st);
 }
 
 void wsc_ping(struct wsc *c)
 {
 	c->ping_pending = true;
-	if (c->wsi && c->state == WSC_OPEN)
-		lws_callback_on_writable(c->wsi);
+	if (c->st && c->state == WSC_OPEN)
+		stream_want_write(c->st);
 }
 
 void wsc_want_write(struct wsc *c)
 {
-	if (c->wsi && c->state == WSC_OPEN)
-		lws_callback_on_writable(c->wsi);
+	if (c->st && c->state == WSC_OPEN)
+		stream_want_write(c->st);
 }
 
 void wsc_pause_rx(struct wsc *c, bool pause)
 {
-	if (c->wsi)
-		lws_rx_flow_control(c->wsi, pause ? 0 : 1);
+	if (c->st)
+		stream_pause_rx(c->st, pause);
 }
 
 void wsc_abort(struct wsc *c)
 {
-	if (c->wsi)
-		loop_kill(c->wsi);
+	if (c->st)
+		stream_abort(c->st);
 }
 
 bool wsc_is_open(const struct wsc *c)

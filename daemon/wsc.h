@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "ws.h"
 
@@ -26,7 +27,8 @@ struct wsc_ops {
 };
 
 struct wsc_params {
-	const char *address;    /* numeric */
+	const struct sockaddr *sa;   /* resolved, with the port set */
+	socklen_t salen;
 	uint16_t port;
 	const char *host;       /* Host header, SNI, certificate name */
 	bool tls;

@@ -15,10 +15,8 @@
 static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		   void *in, size_t len);
 
-/* Both protocols share one callback; lws sends WSI_DESTROY to protocols[0]. */
 static const struct lws_protocols protocols[] = {
-	{ "azb-fd", loop_cb, 0, 0, 0, NULL, LOOP_CHUNK + LOOP_HEADROOM },
-	{ "azb-conn", loop_cb, 0, 0, 0, NULL, LOOP_CHUNK + LOOP_HEADROOM },
+	{ "azb-fd", loop_cb, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -54,73 +52,48 @@ static struct loop_obj *obj_of(struct lws *wsi)
 }
 
 /* Deliver on_close once and detach the object from the wsi first. */
-static void deliver_close(struct lws *wsi, const char *err)
+static void deliver_close(struct lws *wsi)
 {
 	struct loop_obj *o = obj_of(wsi);
 
 	if (!o)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
-	/* Failing inside lws_client_connect_via_info(): loop_connect() reports
-	 * it to the caller, which still owns the object. */
-	if (o->connecting) {
-		o->connect_failed = true;
-		return;
+	o->fd_ops->on_close(o, wsi);
+}
+
+static void run_done_work(void)
+{
+	struct loop_work *list;
+
+	pthread_mutex_lock(&L.lock);
+	list = L.done;
+	L.done = NULL;
+	pthread_mutex_unlock(&L.lock);
+	while (list) {
+		struct loop_work *w = list;
+
+		list = w->next;
+		w->done(w);
 	}
-	if (o->fd_ops)
-		o->fd_ops->on_close(o, wsi);
-	else
-		o->conn_ops->on_close(o, wsi, err);
 }
-
-static int conn_established(struct lws *wsi)
-{
-	struct loop_obj *o = obj_of(wsi);
-
-	if (!o || o->established)
-		return 0;
-	o->established = true;
-	return o->conn_ops->on_established(o, wsi);
-}
-
-static void conn_error(struct lws *wsi, const char *err)
-{
-	deliver_close(wsi, err && *err ? err : "connection failed");
-}
-
-static void run_done_work(void);
 
 static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		   void *in, size_t len)
 {
 	struct loop_obj *o = wsi ? obj_of(wsi) : NULL;
-	char err[128];
 
 	(void)user;
+	(void)in;
+	(void)len;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		return o ? o->fd_ops->on_readable(o, wsi) : -1;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		return o ? o->fd_ops->on_writeable(o, wsi) : 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		deliver_close(wsi, NULL);
-		return 0;
-	case LWS_CALLBACK_RAW_ADOPT:
-	case LWS_CALLBACK_RAW_CONNECTED:
-		return conn_established(wsi);
-	case LWS_CALLBACK_RAW_RX:
-		return o ? o->conn_ops->on_rx(o, wsi, in, len) : -1;
-	case LWS_CALLBACK_RAW_WRITEABLE:
-		return o ? o->conn_ops->on_writeable(o, wsi) : 0;
-	case LWS_CALLBACK_RAW_CLOSE:
-		deliver_close(wsi, "connection closed");
-		return 0;
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(err, sizeof(err), "%.*s", in ? (int)len : 0, in ? (const char *)in : "");
-		conn_error(wsi, err);
-		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
-		deliver_close(wsi, "connection failed");
+		deliver_close(wsi);
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		run_done_work();
@@ -176,38 +149,27 @@ static int setup_signals(void)
 	return loop_adopt(L.sig_fd, &L.sig_obj) ? 0 : -EIO;
 }
 
-static int create_vhost(const char *ca_file)
+int loop_init(loop_signal_fn on_signal)
 {
-	struct lws_context_creation_info vi;
+	struct lws_context_creation_info ci, vi;
 
+	memset(&ci, 0, sizeof(ci));
+	ci.port = CONTEXT_PORT_NO_LISTEN;
+	/* TLS and sockets are ours (stream.c); lws polls and keeps timers. */
+	ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	L.ctx = lws_create_context(&ci);
+	if (!L.ctx)
+		return -EIO;
 	memset(&vi, 0, sizeof(vi));
 	vi.port = CONTEXT_PORT_NO_LISTEN;
 	vi.protocols = protocols;
 	vi.vhost_name = "azbridge";
-	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	vi.client_ssl_ca_filepath = ca_file;
 	L.vh = lws_create_vhost(L.ctx, &vi);
-	return L.vh ? 0 : -EIO;
-}
-
-int loop_init(const char *ca_file, loop_signal_fn on_signal)
-{
-	struct lws_context_creation_info ci;
-	int r;
-
-	memset(&ci, 0, sizeof(ci));
-	ci.port = CONTEXT_PORT_NO_LISTEN;
-	ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	/* One read per wakeup moves up to this much through a tunnel. */
-	ci.pt_serv_buf_size = LOOP_CHUNK;
-	L.ctx = lws_create_context(&ci);
-	if (!L.ctx)
+	if (!L.vh)
 		return -EIO;
-	r = create_vhost(ca_file);
-	if (r < 0)
-		return r;
 	L.scratch = xmalloc(LOOP_HEADROOM + LOOP_CHUNK);
 	L.on_signal = on_signal;
+	L.stop = false;
 	return setup_signals();
 }
 
@@ -235,6 +197,14 @@ static void stop_worker(void)
 	pthread_mutex_unlock(&L.lock);
 	pthread_join(L.worker, NULL);
 	L.worker_started = false;
+	while (L.todo) {
+		struct loop_work *w = L.todo;
+
+		L.todo = w->next;
+		w->cancelled = true;
+		w->next = L.done;
+		L.done = w;
+	}
 }
 
 void loop_destroy(void)
@@ -243,6 +213,8 @@ void loop_destroy(void)
 	if (L.ctx)
 		lws_context_destroy(L.ctx);
 	L.ctx = NULL;
+	/* Jobs that finished after the loop stopped still own their memory. */
+	run_done_work();
 	free(L.scratch);
 	L.scratch = NULL;
 }
@@ -260,41 +232,6 @@ struct lws *loop_adopt(int fd, struct loop_obj *o)
 	return lws_adopt_descriptor_vhost_via_info(&ad);
 }
 
-int loop_connect(const struct loop_connect *c, struct loop_obj *o, struct lws **pwsi)
-{
-	struct lws_client_connect_info i;
-	struct lws *wsi;
-
-	memset(&i, 0, sizeof(i));
-	i.context = L.ctx;
-	i.vhost = L.vh;
-	i.address = c->address;
-	i.port = c->port;
-	i.host = c->host;
-	i.origin = c->host;
-	i.path = "/";
-	i.method = "RAW";
-	i.local_protocol_name = "azb-conn";
-	i.opaque_user_data = o;
-	i.pwsi = pwsi;
-	if (c->tls)
-		i.ssl_connection = LCCSCF_USE_SSL;
-	if (c->tls && c->insecure)
-		i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-				    LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-	o->established = false;
-	o->connect_failed = false;
-	o->connecting = true;
-	wsi = lws_client_connect_via_info(&i);
-	o->connecting = false;
-	if (!wsi || o->connect_failed) {
-		if (wsi)
-			lws_set_opaque_user_data(wsi, NULL);
-		return -ECONNREFUSED;
-	}
-	return 0;
-}
-
 void loop_kill(struct lws *wsi)
 {
 	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -303,6 +240,11 @@ void loop_kill(struct lws *wsi)
 void loop_kill_now(struct lws *wsi)
 {
 	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
+}
+
+void loop_defer(lws_sorted_usec_list_t *sul, sul_cb_t fn)
+{
+	lws_sul_schedule(L.ctx, 0, sul, fn, 1);
 }
 
 static void *worker_main(void *arg)
@@ -341,26 +283,10 @@ void loop_submit(struct loop_work *w)
 		L.worker_started = pthread_create(&L.worker, NULL, worker_main, NULL) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	w->next = NULL;
-	/* FIFO is not needed: every job is independent. */
+	/* Order does not matter: every job is independent. */
+	w->cancelled = false;
 	w->next = L.todo;
 	L.todo = w;
 	pthread_cond_signal(&L.cond);
 	pthread_mutex_unlock(&L.lock);
-}
-
-static void run_done_work(void)
-{
-	struct loop_work *list;
-
-	pthread_mutex_lock(&L.lock);
-	list = L.done;
-	L.done = NULL;
-	pthread_mutex_unlock(&L.lock);
-	while (list) {
-		struct loop_work *w = list;
-
-		list = w->next;
-		w->done(w);
-	}
 }

@@ -1,0 +1,637 @@
+#include "stream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
+enum sstate { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSING, S_DEAD };
+
+struct stream {
+	struct loop_obj obj;        /* first: the loop hands it back */
+	struct lws *wsi;
+	int fd;
+	SSL *ssl;
+	enum sstate state;
+	bool paused, want_write, read_wants_write;
+	const struct stream_ops *ops;
+	void *owner;
+	uint8_t *out;               /* queued output, only while the socket is full */
+	size_t out_len, out_off;
+	lws_sorted_usec_list_t resume;
+	char *session_key;          /* "host:port" for TLS session reuse */
+	char peer[64];
+	char err[160];
+};
+
+/* ---- TLS contexts and session reuse ------------------------------------ */
+
+struct cached_session {
+	char *key;
+	SSL_SESSION *sess;
+	struct cached_session *next;
+};
+
+static SSL_CTX *client_ctx;
+static struct cached_session *sessions;
+
+static void cache_session(const char *key, SSL_SESSION *sess)
+{
+	struct cached_session *c;
+
+	for (c = sessions; c; c = c->next)
+		if (strcmp(c->key, key) == 0)
+			break;
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->key = xstrdup(key);
+		c->next = sessions;
+		sessions = c;
+	}
+	if (c->sess)
+		SSL_SESSION_free(c->sess);
+	c->sess = sess;
+}
+
+/* Resuming a session skips the certificate exchange: a new tunnel's first
+ * byte comes sooner. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct stream *s = SSL_get_app_data(ssl);
+
+	if (!s || !s->session_key)
+		return 0;
+	cache_session(s->session_key, sess);
+	return 1;   /* we keep the reference */
+}
+
+static SSL_SESSION *find_session(const char *key)
+{
+	for (struct cached_session *c = sessions; c; c = c->next)
+		if (strcmp(c->key, key) == 0)
+			return c->sess;
+	return NULL;
+}
+
+static void tune_ctx(SSL_CTX *ctx)
+{
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Idle streams give their 16 KiB record buffers back. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			      SSL_MODE_RELEASE_BUFFERS);
+}
+
+int stream_client_tls_init(const char *ca_file)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx)
+		return -ENOMEM;
+	tune_ctx(ctx);
+	if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
+	    (ca_file && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)) {
+		SSL_CTX_free(ctx);
+		return -EINVAL;
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	if (client_ctx)
+		SSL_CTX_free(client_ctx);
+	client_ctx = ctx;
+	return 0;
+}
+
+static void ssl_error_text(char *buf, size_t len, const char *fallback)
+{
+	unsigned long e = ERR_get_error();
+
+	if (e)
+		ERR_error_string_n(e, buf, len);
+	else
+		snprintf(buf, len, "%s", fallback);
+	ERR_clear_error();
+}
+
+SSL_CTX *stream_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx) {
+		azb_err(err, errlen, "cannot create a TLS context");
+		return NULL;
+	}
+	tune_ctx(ctx);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		ssl_error_text(err, errlen, "bad certificate");
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_error_text(err, errlen, "bad private key");
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+void stream_tls_cleanup(void)
+{
+	while (sessions) {
+		struct cached_session *c = sessions;
+
+		sessions = c->next;
+		SSL_SESSION_free(c->sess);
+		free(c->key);
+		free(c);
+	}
+	if (client_ctx)
+		SSL_CTX_free(client_ctx);
+	client_ctx = NULL;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+static void fail(struct stream *s, const char *why)
+{
+	if (s->state == S_DEAD)
+		return;
+	if (!s->err[0])
+		snprintf(s->err, sizeof(s->err), "%s", why);
+	s->state = S_DEAD;
+	if (s->wsi)
+		loop_kill(s->wsi);
+}
+
+static void finish_close(struct stream *s)
+{
+	/* close_notify: best effort, the socket may already be full or gone */
+	if (s->ssl && s->state != S_DEAD)
+		SSL_shutdown(s->ssl);
+	s->state = S_DEAD;
+	if (s->wsi)
+		loop_kill(s->wsi);
+}
+
+static void st_close(struct loop_obj *o, struct lws *wsi)
+{
+	struct stream *s = (struct stream *)o;
+	bool orderly = !s->err[0];
+
+	(void)wsi;
+	s->wsi = NULL;
+	lws_sul_cancel(&s->resume);
+	s->ops->on_close(s->owner, orderly ? NULL : s->err);
+	if (s->ssl)
+		SSL_free(s->ssl);
+	free(s->out);
+	free(s->session_key);
+	free(s);
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* Bytes the socket took (0 when full), or -EIO. */
+static ssize_t raw_write(struct stream *s, const uint8_t *buf, size_t n)
+{
+	ssize_t w;
+	int r, e;
+
+	if (!s->ssl) {
+		w = write(s->fd, buf, n);
+		if (w < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -EIO;
+		return w;
+	}
+	r = SSL_write(s->ssl, buf, (int)n);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+		return 0;
+	ssl_error_text(s->err, sizeof(s->err), "TLS write failed");
+	return -EIO;
+}
+
+static void queue(struct stream *s, const uint8_t *buf, size_t n)
+{
+	if (s->out_off == s->out_len)
+		s->out_off = s->out_len = 0;
+	s->out = xrealloc(s->out, s->out_len + n);
+	memcpy(s->out + s->out_len, buf, n);
+	s->out_len += n;
+}
+
+int stream_write(struct stream *s, const uint8_t *buf, size_t n)
+{
+	ssize_t w = 0;
+
+	if (s->state == S_DEAD)
+		return -EPIPE;
+	if (s->out_off == s->out_len && s->state != S_CONNECTING && s->state != S_HANDSHAKE) {
+		w = raw_write(s, buf, n);
+		if (w < 0) {
+			fail(s, "write failed");
+			return -EIO;
+		}
+	}
+	if ((size_t)w < n) {
+		queue(s, buf + w, n - (size_t)w);
+		if (s->wsi)
+			lws_callback_on_writable(s->wsi);
+	}
+	return 0;
+}
+
+/* Returns true when everything queued has gone. */
+static bool flush(struct stream *s)
+{
+	while (s->out_off < s->out_len) {
+		ssize_t w = raw_write(s, s->out + s->out_off, s->out_len - s->out_off);
+
+		if (w < 0) {
+			fail(s, "write failed");
+			return false;
+		}
+		if (w == 0) {
+			lws_callback_on_writable(s->wsi);
+			return false;
+		}
+		s->out_off += (size_t)w;
+	}
+	free(s->out);
+	s->out = NULL;
+	s->out_len = s->out_off = 0;
+	return true;
+}
+
+bool stream_choked(const struct stream *s)
+{
+	return s->out_off != s->out_len || s->state == S_CONNECTING || s->state == S_HANDSHAKE;
+}
+
+void stream_want_write(struct stream *s)
+{
+	s->want_write = true;
+	if (s->wsi && s->state == S_OPEN)
+		lws_callback_on_writable(s->wsi);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* 1: data, 0: nothing now, -1: the end or an error (s->err says which). */
+static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
+{
+	ssize_t r;
+	int e;
+
+	if (!s->ssl) {
+		r = read(s->fd, buf, n);
+		if (r > 0)
+			return r;
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		snprintf(s->err, sizeof(s->err), "%s", r == 0 ? "closed by the peer" : strerror(errno));
+		return -1;
+	}
+	r = SSL_read(s->ssl, buf, (int)n);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(s->ssl, (int)r);
+	if (e == SSL_ERROR_WANT_READ)
+		return 0;
+	if (e == SSL_ERROR_WANT_WRITE) {
+		s->read_wants_write = true;
+		lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
+		snprintf(s->err, sizeof(s->err), "closed by the peer");
+	else
+		ssl_error_text(s->err, sizeof(s->err), "TLS read failed");
+	return -1;
+}
+
+static void read_some(struct stream *s)
+{
+	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
+
+	s->read_wants_write = false;
+	while (!s->paused && (s->state == S_OPEN || s->state == S_CLOSING)) {
+		ssize_t n = raw_read(s, buf, LOOP_CHUNK);
+
+		if (n == 0)
+			return;
+		if (n < 0) {
+			s->state = S_DEAD;
+			loop_kill(s->wsi);
+			return;
+		}
+		if (s->ops->on_rx(s->owner, buf, (size_t)n)) {
+			fail(s, "aborted");
+			return;
+		}
+	}
+}
+
+static void on_resume(lws_sorted_usec_list_t *sul)
+{
+	read_some(lws_container_of(sul, struct stream, resume));
+}
+
+void stream_pause_rx(struct stream *s, bool pause)
+{
+	if (s->paused == pause || !s->wsi)
+		return;
+	s->paused = pause;
+	lws_rx_flow_control(s->wsi, pause ? 0 : 1);
+	/* TLS may hold decrypted bytes the kernel no longer signals. */
+	if (!pause && s->ssl && SSL_has_pending(s->ssl))
+		loop_defer(&s->resume, on_resume);
+}
+
+/* ---- connecting and the handshake -------------------------------------- */
+
+static void opened(struct stream *s)
+{
+	s->state = S_OPEN;
+	if (s->ops->on_open(s->owner)) {
+		fail(s, "aborted");
+		return;
+	}
+	if (s->ssl && SSL_has_pending(s->ssl))
+		loop_defer(&s->resume, on_resume);
+}
+
+/* A plain accepted stream is open at once; tell the owner from the loop,
+ * after stream_accept() has returned. */
+static void on_deferred_open(lws_sorted_usec_list_t *sul)
+{
+	struct stream *s = lws_container_of(sul, struct stream, resume);
+
+	if (s->state == S_OPEN)
+		opened(s);
+}
+
+static void handshake(struct stream *s)
+{
+	int r = SSL_do_handshake(s->ssl), e;
+
+	if (r == 1) {
+		opened(s);
+		return;
+	}
+	e = SSL_get_error(s->ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		return;
+	if (e == SSL_ERROR_WANT_WRITE) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	ssl_error_text(s->err, sizeof(s->err), "TLS handshake failed");
+	if (SSL_get_verify_result(s->ssl) != X509_V_OK)
+		snprintf(s->err, sizeof(s->err), "TLS: %s",
+			 X509_verify_cert_error_string(SSL_get_verify_result(s->ssl)));
+	s->state = S_DEAD;
+	loop_kill(s->wsi);
+}
+
+static void connected(struct stream *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		snprintf(s->err, sizeof(s->err), "%s", strerror(err));
+		s->state = S_DEAD;
+		loop_kill(s->wsi);
+		return;
+	}
+	if (!s->ssl) {
+		opened(s);
+		return;
+	}
+	s->state = S_HANDSHAKE;
+	handshake(s);
+}
+
+static int st_readable(struct loop_obj *o, struct lws *wsi)
+{
+	struct stream *s = (struct stream *)o;
+
+	(void)wsi;
+	if (s->state == S_HANDSHAKE)
+		handshake(s);
+	else if (s->state == S_OPEN || s->state == S_CLOSING)
+		read_some(s);
+	return 0;
+}
+
+static int st_writeable(struct loop_obj *o, struct lws *wsi)
+{
+	struct stream *s = (struct stream *)o;
+
+	(void)wsi;
+	switch (s->state) {
+	case S_CONNECTING:
+		connected(s);
+		return 0;
+	case S_HANDSHAKE:
+		handshake(s);
+		return 0;
+	case S_DEAD:
+		return 0;
+	default:
+		break;
+	}
+	if (s->read_wants_write)
+		read_some(s);
+	if (!flush(s))
+		return 0;
+	if (s->state == S_CLOSING) {
+		finish_close(s);
+		return 0;
+	}
+	if (s->want_write) {
+		s->want_write = false;
+		if (s->ops->on_writeable(s->owner))
+			fail(s, "aborted");
+	}
+	return 0;
+}
+
+static const struct loop_fd_ops stream_ops_tbl = { "stream", st_readable, st_writeable, st_close };
+
+static void peer_text(int fd, char *out, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(out, len, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static struct stream *stream_new(int fd, const struct stream_ops *ops, void *owner)
+{
+	struct stream *s = xcalloc(1, sizeof(*s));
+
+	s->obj.fd_ops = &stream_ops_tbl;
+	s->fd = fd;
+	s->ops = ops;
+	s->owner = owner;
+	return s;
+}
+
+static int setup_client_tls(struct stream *s, const char *host, bool insecure, uint16_t port)
+{
+	struct in6_addr ip;
+	bool literal = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+	SSL_SESSION *sess;
+
+	if (!client_ctx && stream_client_tls_init(NULL) < 0)
+		return -EINVAL;
+	s->ssl = SSL_new(client_ctx);
+	if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1)
+		return -ENOMEM;
+	SSL_set_app_data(s->ssl, s);
+	SSL_set_connect_state(s->ssl);
+	if (!literal)
+		SSL_set_tlsext_host_name(s->ssl, host);
+	if (insecure) {
+		SSL_set_verify(s->ssl, SSL_VERIFY_NONE, NULL);
+	} else {
+		SSL_set_verify(s->ssl, SSL_VERIFY_PEER, NULL);
+		if (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), host) != 1 :
+			      SSL_set1_host(s->ssl, host) != 1)
+			return -EINVAL;
+	}
+	s->session_key = xasprintf("%s:%u:%d", host, port, insecure);
+	sess = find_session(s->session_key);
+	if (sess)
+		SSL_set_session(s->ssl, sess);
+	return 0;
+}
+
+struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const char *host,
+			      bool tls, bool insecure, const struct stream_ops *ops, void *owner,
+			      int *err)
+{
+	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port :
+				     ((const struct sockaddr_in6 *)sa)->sin6_port);
+	int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct stream *s;
+
+	*err = 0;
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		*err = -errno;
+		close(fd);
+		return NULL;
+	}
+	s = stream_new(fd, ops, owner);
+	s->state = S_CONNECTING;
+	if (tls)
+		*err = setup_client_tls(s, host, insecure, port);
+	if (*err == 0) {
+		s->wsi = loop_adopt(fd, &s->obj);
+		if (!s->wsi)
+			*err = -EIO;   /* lws closed the fd */
+	} else {
+		close(fd);
+	}
+	if (*err < 0) {
+		if (s->ssl)
+			SSL_free(s->ssl);
+		free(s->session_key);
+		free(s);
+		return NULL;
+	}
+	snprintf(s->peer, sizeof(s->peer), "%s", host);
+	lws_callback_on_writable(s->wsi);
+	return s;
+}
+
+struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner)
+{
+	struct stream *s = stream_new(fd, ops, owner);
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	peer_text(fd, s->peer, sizeof(s->peer));
+	if (ctx) {
+		s->ssl = SSL_new(ctx);
+		if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+			if (s->ssl)
+				SSL_free(s->ssl);
+			close(fd);
+			free(s);
+			return NULL;
+		}
+		SSL_set_accept_state(s->ssl);
+		s->state = S_HANDSHAKE;
+	} else {
+		s->state = S_OPEN;
+	}
+	s->wsi = loop_adopt(fd, &s->obj);
+	if (!s->wsi) {
+		if (s->ssl)
+			SSL_free(s->ssl);
+		free(s);
+		return NULL;
+	}
+	if (!ctx)
+		loop_defer(&s->resume, on_deferred_open);
+	return s;
+}
+
+void stream_close(struct stream *s)
+{
+	if (s->state == S_DEAD || s->state == S_CLOSING)
+		return;
+	if (s->state != S_OPEN) {
+		fail(s, "closed before it was open");
+		return;
+	}
+	s->state = S_CLOSING;
+	if (s->out_off == s->out_len)
+		finish_close(s);
+	else
+		lws_callback_on_writable(s->wsi);
+}
+
+void stream_abort(struct stream *s)
+{
+	fail(s, "aborted");
+}
+
+void stream_set_owner(struct stream *s, const struct stream_ops *ops, void *owner)
+{
+	s->ops = ops;
+	s->owner = owner;
+}
+
+const char *stream_peer(const struct stream *s)
+{
+	return s->peer;
+}
