@@ -34,6 +34,7 @@ static struct {
 	pthread_cond_t cond;
 	struct loop_work *todo, *done;
 	bool worker_quit;
+	struct lws *writing;      /* whose writeable callback is running */
 } L = { .sig_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 struct lws_context *loop_context(void)
@@ -89,8 +90,16 @@ static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		return o ? o->fd_ops->on_readable(o, wsi) : -1;
-	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		return o ? o->fd_ops->on_writeable(o, wsi) : 0;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE: {
+		int r;
+
+		if (!o)
+			return 0;
+		L.writing = wsi;
+		r = o->fd_ops->on_writeable(o, wsi);
+		L.writing = NULL;
+		return r;
+	}
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 	case LWS_CALLBACK_WSI_DESTROY:
 		deliver_close(wsi);
@@ -240,6 +249,32 @@ void loop_kill(struct lws *wsi)
 void loop_kill_now(struct lws *wsi)
 {
 	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
+}
+
+static void rearm_cb(lws_sorted_usec_list_t *sul)
+{
+	struct loop_rearm *r = lws_container_of(sul, struct loop_rearm, sul);
+
+	if (r->wsi)
+		lws_callback_on_writable(r->wsi);
+}
+
+void loop_want_write(struct lws *wsi, struct loop_rearm *r)
+{
+	if (!wsi)
+		return;
+	if (wsi != L.writing) {
+		lws_callback_on_writable(wsi);
+		return;
+	}
+	r->wsi = wsi;
+	lws_sul_schedule(L.ctx, 0, &r->sul, rearm_cb, 1);
+}
+
+void loop_rearm_cancel(struct loop_rearm *r)
+{
+	lws_sul_cancel(&r->sul);
+	r->wsi = NULL;
 }
 
 void loop_defer(lws_sorted_usec_list_t *sul, sul_cb_t fn)

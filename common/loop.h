@@ -57,6 +57,17 @@ struct lws *loop_adopt(int fd, struct loop_obj *o);
 void loop_kill(struct lws *wsi);
 void loop_kill_now(struct lws *wsi);
 
+/* Ask for a writeable callback. lws's raw-file role clears POLLOUT after a
+ * writeable callback returns, so a request made inside that wsi's own
+ * writeable callback is re-armed from a zero-delay timer instead. The owner
+ * keeps the struct and cancels it when the fd goes. */
+struct loop_rearm {
+	lws_sorted_usec_list_t sul;
+	struct lws *wsi;
+};
+void loop_want_write(struct lws *wsi, struct loop_rearm *r);
+void loop_rearm_cancel(struct loop_rearm *r);
+
 /* Scratch buffer (LOOP_HEADROOM + LOOP_CHUNK): single-threaded, valid until
  * the current callback returns. */
 uint8_t *loop_scratch(void);

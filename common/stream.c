@@ -24,12 +24,13 @@ struct stream {
 	int fd;
 	SSL *ssl;
 	enum sstate state;
-	bool paused, want_write, read_wants_write;
+	bool paused, want_write, read_wants_write, in_writeable;
 	const struct stream_ops *ops;
 	void *owner;
 	uint8_t *out;               /* queued output, only while the socket is full */
 	size_t out_len, out_off;
 	lws_sorted_usec_list_t resume;
+	struct loop_rearm rearm;
 	char *session_key;          /* "host:port" for TLS session reuse */
 	char peer[64];
 	char err[160];
@@ -193,6 +194,7 @@ static void st_close(struct loop_obj *o, struct lws *wsi)
 	(void)wsi;
 	s->wsi = NULL;
 	lws_sul_cancel(&s->resume);
+	loop_rearm_cancel(&s->rearm);
 	s->ops->on_close(s->owner, orderly ? NULL : s->err);
 	if (s->ssl)
 		SSL_free(s->ssl);
@@ -250,7 +252,7 @@ int stream_write(struct stream *s, const uint8_t *buf, size_t n)
 	if ((size_t)w < n) {
 		queue(s, buf + w, n - (size_t)w);
 		if (s->wsi)
-			lws_callback_on_writable(s->wsi);
+			loop_want_write(s->wsi, &s->rearm);
 	}
 	return 0;
 }
@@ -266,7 +268,7 @@ static bool flush(struct stream *s)
 			return false;
 		}
 		if (w == 0) {
-			lws_callback_on_writable(s->wsi);
+			loop_want_write(s->wsi, &s->rearm);
 			return false;
 		}
 		s->out_off += (size_t)w;
@@ -285,8 +287,9 @@ bool stream_choked(const struct stream *s)
 void stream_want_write(struct stream *s)
 {
 	s->want_write = true;
-	if (s->wsi && s->state == S_OPEN)
-		lws_callback_on_writable(s->wsi);
+	/* Inside our writeable callback the loop there picks it up. */
+	if (s->wsi && s->state == S_OPEN && !s->in_writeable)
+		loop_want_write(s->wsi, &s->rearm);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -314,7 +317,7 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 		return 0;
 	if (e == SSL_ERROR_WANT_WRITE) {
 		s->read_wants_write = true;
-		lws_callback_on_writable(s->wsi);
+		loop_want_write(s->wsi, &s->rearm);
 		return 0;
 	}
 	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
@@ -397,7 +400,7 @@ static void handshake(struct stream *s)
 	if (e == SSL_ERROR_WANT_READ)
 		return;
 	if (e == SSL_ERROR_WANT_WRITE) {
-		lws_callback_on_writable(s->wsi);
+		loop_want_write(s->wsi, &s->rearm);
 		return;
 	}
 	ssl_error_text(s->err, sizeof(s->err), "TLS handshake failed");
@@ -466,11 +469,19 @@ static int st_writeable(struct loop_obj *o, struct lws *wsi)
 		finish_close(s);
 		return 0;
 	}
-	if (s->want_write) {
+	/* Keep feeding while the socket takes it: one wakeup moves several
+	 * chunks. Bounded so other connections get their turn. */
+	s->in_writeable = true;
+	for (int i = 0; i < 8 && s->want_write && s->state == S_OPEN && s->out_off == s->out_len; i++) {
 		s->want_write = false;
-		if (s->ops->on_writeable(s->owner))
+		if (s->ops->on_writeable(s->owner)) {
 			fail(s, "aborted");
+			break;
+		}
 	}
+	s->in_writeable = false;
+	if (s->want_write && s->state == S_OPEN && s->out_off == s->out_len)
+		loop_want_write(s->wsi, &s->rearm);
 	return 0;
 }
 
@@ -568,7 +579,7 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 		return NULL;
 	}
 	snprintf(s->peer, sizeof(s->peer), "%s", host);
-	lws_callback_on_writable(s->wsi);
+	loop_want_write(s->wsi, &s->rearm);
 	return s;
 }
 
@@ -617,7 +628,7 @@ void stream_close(struct stream *s)
 	if (s->out_off == s->out_len)
 		finish_close(s);
 	else
-		lws_callback_on_writable(s->wsi);
+		loop_want_write(s->wsi, &s->rearm);
 }
 
 void stream_abort(struct stream *s)

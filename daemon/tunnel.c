@@ -1,6 +1,7 @@
 #include "tunnel.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -61,7 +62,11 @@ struct tunnel {
 	/* relay -> local bytes the local socket did not take yet */
 	uint8_t *down;
 	size_t down_len, down_off, down_cap;
-	bool local_readable;        /* POLLIN seen, read pending in ws writeable */
+	bool local_readable;        /* UDP: POLLIN seen, read pending in ws writeable */
+	bool local_paused;          /* POLLIN off until the relay side can take more */
+	uint8_t *upbuf;             /* local -> relay bytes read early (the peer had finished) */
+	size_t up_len, up_off;
+	bool up_eof;                /* ...and their end */
 	bool local_eof;             /* local EOF: close frame sent */
 	bool peer_eof;              /* close frame received */
 	bool shut_wr;
@@ -72,6 +77,7 @@ struct tunnel {
 	uint64_t up, down_total;
 	int64_t started;
 	lws_sorted_usec_list_t timer;
+	struct loop_rearm rearm;
 };
 
 static struct log_ctx tctx(const struct tunnel *t)
@@ -122,7 +128,9 @@ static void tunnel_free(struct tunnel *t)
 		t->next->pprev = t->pprev;
 	t->fr->stats.tunnels_open--;
 	fwd_release(t->fr);
+	loop_rearm_cancel(&t->rearm);
 	udpf_clear(&t->df);
+	free(t->upbuf);
 	free(t->down);
 	free(t->address);
 	free(t->rv_host);
@@ -219,7 +227,7 @@ static void down_append(struct tunnel *t, const uint8_t *p, size_t n)
 	/* The relay side waits until the local socket has taken this. */
 	wsc_pause_rx(t->ws, true);
 	if (t->local)
-		lws_callback_on_writable(t->local);
+		loop_want_write(t->local, &t->rearm);
 }
 
 static void maybe_finish(struct tunnel *t)
@@ -279,7 +287,7 @@ static int flush_down(struct tunnel *t)
 		return errno == EAGAIN ? 0 : -errno;
 	t->down_off += (size_t)w;
 	if (t->down_off < t->down_len) {
-		lws_callback_on_writable(t->local);
+		loop_want_write(t->local, &t->rearm);
 		return 0;
 	}
 	/* Drained: give the memory back, idle tunnels hold no buffer. */
@@ -294,15 +302,23 @@ static int flush_down(struct tunnel *t)
 
 /* ---- local side (adopted fd) ------------------------------------------- */
 
+static void pump(struct tunnel *t);
+static void local_pause(struct tunnel *t, bool pause);
+
 static int local_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct tunnel *t = from_local(o);
 
-	/* Read only when the relay side can take it: stop polling until then. */
-	lws_rx_flow_control(wsi, 0);
-	t->local_readable = true;
-	if (t->ws && t->state == T_OPEN)
-		wsc_want_write(t->ws);
+	(void)wsi;
+	if (t->dgram || t->state != T_OPEN) {
+		/* Read when the relay side can take it: stop polling until then. */
+		local_pause(t, true);
+		t->local_readable = true;
+		if (t->ws && t->state == T_OPEN)
+			wsc_want_write(t->ws);
+		return 0;
+	}
+	pump(t);
 	return 0;
 }
 
@@ -333,9 +349,24 @@ static void local_close(struct loop_obj *o, struct lws *wsi)
 	(void)wsi;
 	t->local = NULL;
 	t->fd = -1;
-	if (t->state != T_CLOSING)
-		tunnel_close(t, "local socket closed");
-	maybe_free(t);
+	loop_rearm_cancel(&t->rearm);
+	if (t->state == T_CLOSING) {
+		maybe_free(t);
+		return;
+	}
+	if (!t->local_eof && !t->up_eof && !t->dgram) {
+		tunnel_close(t, "the local socket closed abruptly");
+		return;
+	}
+	/* The local side is done: let the relay side finish what is queued
+	 * and its close handshake. */
+	if (!t->ws) {
+		tunnel_close(t, NULL);
+		return;
+	}
+	if (t->up_off == t->up_len)
+		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
+	set_timer(t, TUNNEL_LINGER_US);
 }
 
 static const struct loop_fd_ops local_ops = { "tunnel", local_readable, local_writeable,
@@ -376,6 +407,7 @@ static int send_reply(struct tunnel *t)
 		return r < 0 ? r : 0;
 	t->state = T_OPEN;
 	lws_sul_cancel(&t->timer);
+	local_pause(t, false);
 	if (t->dgram) {
 		t->last_activity = lws_now_usecs();
 		set_timer(t, TUNNEL_UDP_IDLE_US);
@@ -398,7 +430,7 @@ static int pump_up_dgram(struct tunnel *t)
 		if (errno != EAGAIN && errno != ECONNREFUSED)
 			return -errno;
 		t->local_readable = false;
-		lws_rx_flow_control(t->local, 1);
+		local_pause(t, false);
 		return 0;
 	}
 	udpf_header(buf, (size_t)n);
@@ -411,42 +443,118 @@ static int pump_up_dgram(struct tunnel *t)
 	return 0;
 }
 
-/* Move one chunk local -> relay. */
-static int pump_up(struct tunnel *t)
+static void local_pause(struct tunnel *t, bool pause)
+{
+	if (!t->local || t->local_paused == pause)
+		return;
+	t->local_paused = pause;
+	lws_rx_flow_control(t->local, pause ? 0 : 1);
+}
+
+/* Has the local peer sent FIN? Then what is left in the socket is finite and
+ * may be read now: lws closes a raw fd on POLLHUP when POLLIN is off, and
+ * unread bytes would be lost. */
+static bool peer_finished(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
+}
+
+static void drain_local(struct tunnel *t)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (t->up_len + LOOP_CHUNK > t->up_off + 16 * LOOP_CHUNK)
+			return;   /* bounded: a peer that finished cannot send more */
+		t->upbuf = xrealloc(t->upbuf, t->up_len + LOOP_CHUNK);
+		n = read(t->fd, t->upbuf + t->up_len, LOOP_CHUNK);
+		if (n > 0) {
+			t->up_len += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			t->up_eof = true;
+		return;
+	}
+}
+
+static void send_up(struct tunnel *t, uint8_t *buf, size_t n)
+{
+	t->up += n;
+	t->fr->stats.bytes_up += n;
+	wsc_send(t->ws, WS_OP_BINARY, true, buf, n);
+}
+
+/* Move one chunk local -> relay: 1 when more is likely, 0 when the socket
+ * is empty or ended, or -errno. */
+static int up_chunk(struct tunnel *t)
 {
 	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
 	ssize_t n;
 
-	if (!t->local_readable || t->local_eof)
-		return 0;
-	if (t->dgram)
-		return pump_up_dgram(t);
-	n = read(t->fd, buf, LOOP_CHUNK);
+	if (t->up_off < t->up_len) {
+		n = (ssize_t)(t->up_len - t->up_off < LOOP_CHUNK ? t->up_len - t->up_off : LOOP_CHUNK);
+		memcpy(buf, t->upbuf + t->up_off, (size_t)n);
+		t->up_off += (size_t)n;
+		if (t->up_off == t->up_len) {
+			free(t->upbuf);
+			t->upbuf = NULL;
+			t->up_off = t->up_len = 0;
+		}
+		send_up(t, buf, (size_t)n);
+		return 1;
+	}
+	if (t->up_eof || t->fd < 0)
+		n = 0;
+	else
+		n = read(t->fd, buf, LOOP_CHUNK);
 	if (n > 0) {
-		t->up += (uint64_t)n;
-		t->fr->stats.bytes_up += (uint64_t)n;
-		if (wsc_send(t->ws, WS_OP_BINARY, true, buf, (size_t)n) < 0)
-			return -EIO;
-		/* A full chunk means more is likely waiting: go again as soon
-		 * as the relay side can take it, without polling the socket. */
-		if (n == LOOP_CHUNK)
-			wsc_want_write(t->ws);
-		else
-			goto idle;
-		return 0;
+		send_up(t, buf, (size_t)n);
+		return n == LOOP_CHUNK;
 	}
 	if (n == 0) {
 		t->local_eof = true;
-		t->local_readable = false;
+		local_pause(t, true);
 		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
+		maybe_finish(t);
 		return 0;
 	}
-	if (errno != EAGAIN)
-		return -errno;
-idle:
-	t->local_readable = false;
-	lws_rx_flow_control(t->local, 1);
-	return 0;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/* Local -> relay without a buffer of our own: read straight into the frame
+ * while the relay side takes it; when it does not, stop polling the local
+ * socket until it does. */
+static void pump(struct tunnel *t)
+{
+	for (int i = 0; i < 8; i++) {
+		int r;
+
+		if (t->local_eof || !t->ws)
+			return;
+		if (!wsc_can_send(t->ws)) {
+			local_pause(t, true);
+			if (t->fd >= 0 && !t->up_eof && peer_finished(t->fd))
+				drain_local(t);
+			wsc_want_write(t->ws);
+			return;
+		}
+		r = up_chunk(t);
+		if (r < 0) {
+			tunnel_close(t, strerror(-r));
+			return;
+		}
+		if (r == 0) {
+			if (!t->local_eof)
+				local_pause(t, false);
+			return;
+		}
+	}
+	/* Bounded turn: carry on when the relay side is writeable again. */
+	local_pause(t, true);
+	wsc_want_write(t->ws);
 }
 
 static int ws_writeable(void *owner)
@@ -460,7 +568,11 @@ static int ws_writeable(void *owner)
 		return send_reply(t) < 0;
 	if (t->state != T_OPEN)
 		return 0;
-	r = pump_up(t);
+	if (!t->dgram) {
+		pump(t);
+		return 0;
+	}
+	r = t->local_readable ? pump_up_dgram(t) : 0;
 	if (r < 0)
 		tunnel_close(t, strerror(-r));
 	return 0;
@@ -591,6 +703,10 @@ static void ws_gone(void *owner, int status, const char *why)
 		maybe_free(t);
 		return;
 	}
+	if (!t->local && t->state == T_OPEN) {
+		tunnel_close(t, NULL);   /* the local side had finished */
+		return;
+	}
 	if (t->local_eof && t->peer_eof) {
 		/* Normal end; finish writing what the local side still owes. */
 		if (t->down_off == t->down_len)
@@ -630,7 +746,7 @@ static void dialed(void *arg, int fd, int err)
 		return;
 	}
 	/* Connect completion shows up as writeability. */
-	lws_callback_on_writable(t->local);
+	loop_want_write(t->local, &t->rearm);
 }
 
 static int start_dial(struct tunnel *t)
@@ -659,7 +775,7 @@ static int dial_finished(struct tunnel *t)
 	t->reply_pending = true;
 	wsc_want_write(t->ws);
 	if (t->down_off != t->down_len)
-		lws_callback_on_writable(t->local);
+		loop_want_write(t->local, &t->rearm);
 	return 0;
 }
 

@@ -171,10 +171,9 @@ static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 		if (c->close_rcvd)
 			return 0;
 		c->close_rcvd = true;
-		if (c->close_sent) {
+		/* After our own close frame this completes the handshake. */
+		if (c->close_sent)
 			stream_want_write(c->st);
-			return 0;
-		}
 		return c->ops->peer_closed(c->owner, ws_close_code(p, n));
 	default:
 		return 0;
@@ -315,6 +314,12 @@ void wsc_abort(struct wsc *c)
 bool wsc_is_open(const struct wsc *c)
 {
 	return c->state == WSC_OPEN;
+}
+
+bool wsc_can_send(const struct wsc *c)
+{
+	return c->state == WSC_OPEN && c->st && !c->close_sent && !c->close_pending &&
+	       !stream_choked(c->st);
 }
 
 bool wsc_close_sent(const struct wsc *c)

@@ -1,37 +1,247 @@
 /* azbridge-relayd: the service side of the Hybrid Connections protocol. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "loop.h"
+#include "relay.h"
+#include "stream.h"
+
+enum { EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
+
+struct opts {
+	bool dev, plain;
+	const char *state_dir;
+	const char *cert, *key;
+	char **listen;
+	size_t n_listen;
+	int accept_timeout;
+};
 
 static void usage(FILE *f)
 {
-	fputs("Usage: azbridge-relayd [-c FILE] [--dev] [--help] [--version]\n"
+	fputs("Usage: azbridge-relayd --dev [options]\n"
+	      "       azbridge-relayd --cert FILE --key FILE --listen ADDR:PORT [options]\n"
+	      "\n"
+	      "  --dev                 throw-away CA and certificate, hybrid connections made on\n"
+	      "                        first listen, one generated Manage rule; prints a\n"
+	      "                        connection string and the CA path\n"
+	      "  --listen ADDR:PORT    listen address (repeatable; [::1]:PORT for IPv6; port 0\n"
+	      "                        picks a free one). Default with --dev: 127.0.0.1:0\n"
+	      "  --state-dir DIR       where --dev writes its certificate, key and connection\n"
+	      "                        string (mode 0700; default: a new directory in /tmp)\n"
+	      "  --cert FILE, --key FILE  TLS certificate chain and key (PEM)\n"
+	      "  --plain               serve ws:// without TLS (tests on loopback only)\n"
+	      "  --accept-timeout SECONDS  how long a sender waits for a listener (default 30)\n"
+	      "  -v, --verbose         log debug messages\n"
+	      "  -h, --help            show this help\n"
+	      "  -V, --version         show the version\n"
 	      "See azbridge-relayd(8).\n", f);
 }
 
-int main(int argc, char **argv)
+static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
 		{ "dev", no_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "plain", no_argument, NULL, 'p' },
+		{ "accept-timeout", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
+	long v;
+	int c;
 
-	log_init("azbridge-relayd", LOG_TARGET_AUTO, NULL);
-	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("azbridge-relayd %s\n", AZB_VERSION); return 0;
-		case 'c': case 'd': break;
-		default: usage(stderr); return 2;
+	o->accept_timeout = 30;
+	while ((c = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->dev = true; break;
+		case 'p': o->plain = true; break;
+		case 's': o->state_dir = optarg; break;
+		case 'C': o->cert = optarg; break;
+		case 'K': o->key = optarg; break;
+		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'l':
+			o->listen = xrealloc(o->listen, (o->n_listen + 1) * sizeof(*o->listen));
+			o->listen[o->n_listen++] = optarg;
+			break;
+		case 't':
+			if (azb_parse_int(optarg, 1, 600, &v) < 0) {
+				fprintf(stderr, "azbridge-relayd: --accept-timeout %s: want 1 to 600 seconds\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->accept_timeout = (int)v;
+			break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("azbridge-relayd %s\n", AZB_VERSION); exit(0);
+		default: usage(stderr); return -EINVAL;
 		}
 	}
-	log_error("serving is not part of this build yet: the relay's listener, sender "
-		  "and HTTP paths are still to come");
-	return 3;
+	if (optind < argc) {
+		fprintf(stderr, "azbridge-relayd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->dev && (!o->cert || !o->key) && !o->plain) {
+		fprintf(stderr, "azbridge-relayd: give --dev, or --cert and --key (or --plain)\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "127.0.0.1:9443", "[::1]:9443", ":9443" */
+static int parse_listen(const char *s, struct relay_listen_addr *a)
+{
+	const char *colon = strrchr(s, ':');
+	long port;
+
+	if (!colon || azb_parse_int(colon + 1, 0, 65535, &port) < 0)
+		return -EINVAL;
+	if (s[0] == '[' && colon > s && colon[-1] == ']')
+		a->host = xstrndup(s + 1, (size_t)(colon - s - 2));
+	else
+		a->host = xstrndup(s, (size_t)(colon - s));
+	a->port = (uint16_t)port;
+	return 0;
+}
+
+static char *dev_key(void)
+{
+	unsigned char raw[32];
+	char *b64 = xmalloc(48);
+
+	RAND_bytes(raw, sizeof(raw));
+	EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+	return b64;
+}
+
+static int write_secret_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -EIO;
+}
+
+static void on_signal(int signo)
+{
+	if (signo == SIGHUP)
+		return;
+	log_notice("%s: stopping", strsignal(signo));
+	sd_notify(0, "STOPPING=1");
+	loop_stop();
+}
+
+static int setup_dev(struct relay *r, const struct opts *o, char **dir, struct devcert *dc)
+{
+	*dir = o->state_dir ? xstrdup(o->state_dir) : xstrdup("/tmp/azbridge-relayd-XXXXXX");
+	if (o->state_dir ? (mkdir(*dir, 0700) < 0 && errno != EEXIST) : !mkdtemp(*dir)) {
+		log_error("cannot create %s: %s", *dir, strerror(errno));
+		return -errno;
+	}
+	chmod(*dir, 0700);
+	if (!o->plain && devcert_make(*dir, dc) < 0) {
+		log_error("cannot write a certificate into %s", *dir);
+		return -EIO;
+	}
+	r->rules = xcalloc(1, sizeof(*r->rules));
+	r->rules[0].name = xstrdup("RootManageSharedAccessKey");
+	r->rules[0].key = dev_key();
+	r->rules[0].rights = RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND;
+	r->n_rules = 1;
+	r->create_on_listen = true;
+	return 0;
+}
+
+static void announce_dev(const struct relay *r, const char *dir, const struct devcert *dc)
+{
+	char *cs = xasprintf("Endpoint=sb://localhost:%u/;SharedAccessKeyName=%s;SharedAccessKey=%s",
+			     relay_bound_port(0), r->rules[0].name, r->rules[0].key);
+	char *path = xasprintf("%s/connection-string", dir);
+
+	write_secret_file(path, cs);
+	/* For demos and tests: a throw-away key on a loopback relay. */
+	printf("listening on %s:%u (%s)\n", *r->listen[0].host ? r->listen[0].host : "*",
+	       relay_bound_port(0), r->tls ? "TLS" : "plain");
+	printf("connection string: %s\n", cs);
+	printf("connection string file: %s\n", path);
+	if (dc->ca_file)
+		printf("CA certificate: %s\n", dc->ca_file);
+	fflush(stdout);
+	azb_free_secret(cs);
+	free(path);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct relay r = { 0 };
+	struct devcert dc = { 0 };
+	char err[256], *dir = NULL;
+	int rc = EXIT_RUNTIME;
+
+	log_init("azbridge-relayd", LOG_TARGET_AUTO, NULL);
+	if (parse_args(argc, argv, &o) < 0)
+		return EXIT_USAGE;
+	if (!o.n_listen) {
+		o.listen = xcalloc(1, sizeof(*o.listen));
+		o.listen[o.n_listen++] = (char *)"127.0.0.1:0";
+	}
+	r.listen = xcalloc(o.n_listen, sizeof(*r.listen));
+	for (size_t i = 0; i < o.n_listen; i++, r.n_listen++)
+		if (parse_listen(o.listen[i], &r.listen[i]) < 0) {
+			fprintf(stderr, "azbridge-relayd: --listen %s: want ADDRESS:PORT\n", o.listen[i]);
+			relay_free(&r);
+			return EXIT_USAGE;
+		}
+	r.accept_timeout_s = o.accept_timeout;
+	r.max_pending = 10000;
+	r.max_control_msg = 1024 * 1024;
+	log_route_lws();
+	if (o.dev && setup_dev(&r, &o, &dir, &dc) < 0)
+		goto out;
+	if (!o.plain) {
+		r.tls = stream_server_ctx(o.cert ? o.cert : dc.cert_file, o.key ? o.key : dc.key_file,
+					  err, sizeof(err));
+		if (!r.tls) {
+			log_error("TLS: %s", err);
+			goto out;
+		}
+	}
+	if (loop_init(on_signal) < 0 || relay_serve(&r) < 0)
+		goto out;
+	if (o.dev)
+		announce_dev(&r, dir, &dc);
+	sd_notify(0, "READY=1");
+	rc = loop_run() < 0 ? EXIT_RUNTIME : 0;
+out:
+	relay_close_all();
+	loop_destroy();
+	if (r.tls)
+		SSL_CTX_free(r.tls);
+	relay_free(&r);
+	devcert_clear(&dc);
+	free(dir);
+	free(o.listen);
+	return rc;
 }

@@ -1,0 +1,83 @@
+/* azbridge-relayd internals: hybrid connections, their listeners, senders
+ * waiting for a rendezvous, and spliced pairs. */
+#ifndef AZB_RELAY_H
+#define AZB_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+
+#include "http1.h"
+#include "stream.h"
+#include "util.h"
+#include "ws.h"
+
+enum {
+	RIGHT_LISTEN = 1,
+	RIGHT_SEND = 2,
+	RIGHT_MANAGE = 4,
+};
+
+struct relay_rule {
+	char *name;
+	char *key;                 /* secret */
+	unsigned rights;
+};
+
+struct rconn;
+
+struct relay_hc {
+	char *path;
+	bool requires_client_auth;
+	struct relay_rule *rules;  /* entity-level rules */
+	size_t n_rules;
+	struct rconn *listeners;
+	size_t n_listeners;
+	struct relay_hc *next;
+};
+
+struct relay_listen_addr {
+	char *host;                /* numeric, "" for any */
+	uint16_t port;
+};
+
+struct relay {
+	struct relay_rule *rules;  /* namespace-level rules */
+	size_t n_rules;
+	struct relay_hc *hcs;
+	bool create_on_listen;     /* --dev: hybrid connections appear on first use */
+	SSL_CTX *tls;              /* NULL: plain ws:// (only when asked) */
+	struct relay_listen_addr *listen;
+	size_t n_listen;
+	int accept_timeout_s;      /* how long a sender waits for the listener */
+	size_t max_pending;        /* senders waiting at once */
+	size_t max_control_msg;    /* bytes of one control-channel message */
+};
+
+/* server.c */
+int relay_serve(struct relay *r);     /* bind, adopt; 0 or -errno (logged) */
+void relay_close_all(void);
+uint16_t relay_bound_port(size_t i);
+
+/* hc.c */
+struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matched);
+struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth);
+void relay_free(struct relay *r);
+
+/* auth.c: 0, or an HTTP status (401/403) with a reason in why. */
+int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char *token,
+		    unsigned need, const char *entity_resource, time_t *expiry, char *why,
+		    size_t whylen);
+
+/* devcert.c */
+struct devcert {
+	char *ca_file, *cert_file, *key_file;
+};
+int devcert_make(const char *dir, struct devcert *out);
+void devcert_clear(struct devcert *d);
+
+#endif
