@@ -461,13 +461,17 @@ static bool peer_finished(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
 }
 
+/* What a finished peer left in the socket: the kernel's receive buffer,
+ * a few MiB at most; the cap only guards against a broken kernel. */
+#define TUNNEL_DRAIN_MAX (64u * 1024 * 1024)
+
 static void drain_local(struct tunnel *t)
 {
 	for (;;) {
 		ssize_t n;
 
-		if (t->up_len + LOOP_CHUNK > t->up_off + 16 * LOOP_CHUNK)
-			return;   /* bounded: a peer that finished cannot send more */
+		if (t->up_len - t->up_off > TUNNEL_DRAIN_MAX)
+			return;
 		t->upbuf = xrealloc(t->upbuf, t->up_len + LOOP_CHUNK);
 		n = read(t->fd, t->upbuf + t->up_len, LOOP_CHUNK);
 		if (n > 0) {

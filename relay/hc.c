@@ -185,14 +185,33 @@ static json_t *header_object(const struct http1_head *h)
 	return o;
 }
 
+/* "1.2.3.4:5" / "[::1]:5" -> address and port. */
+static void split_peer(const char *peer, char *addr, size_t len, int *port)
+{
+	const char *colon = strrchr(peer, ':');
+	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
+
+	if (peer[0] == '[' && n >= 2) {
+		peer++;
+		n -= 2;
+	}
+	snprintf(addr, len, "%.*s", (int)n, peer);
+	*port = colon ? atoi(colon + 1) : 0;
+}
+
 static char *accept_message(struct rconn *sender, struct rconn *listener, struct pending *p)
 {
 	char *address = xasprintf("wss://%s/$hc/%s?sb-hc-action=accept&sb-hc-id=%s",
 				  listener->host ? listener->host : "localhost", p->hc->path, p->id);
-	json_t *j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id",
-			      p->id, "connectHeaders", header_object(&sender->head), "remoteEndpoint",
-			      "address", stream_peer(sender->st), "port", 0);
-	char *text = json_dumps(j, JSON_COMPACT);
+	char peer[64], *text;
+	int port;
+	json_t *j;
+
+	split_peer(stream_peer(sender->st), peer, sizeof(peer), &port);
+	j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id", p->id,
+		      "connectHeaders", header_object(&sender->head), "remoteEndpoint", "address",
+		      peer, "port", port);
+	text = json_dumps(j, JSON_COMPACT);
 
 	json_decref(j);
 	free(address);

@@ -152,21 +152,66 @@ static void on_signal(int signo)
 	loop_stop();
 }
 
+/* A state directory from an earlier --dev run keeps its CA, certificate and
+ * key, so bridges that trusted it keep working across relay restarts. */
+static char *read_saved(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name), buf[256];
+	FILE *f = fopen(path, "re");
+	char *out = NULL;
+
+	free(path);
+	if (!f)
+		return NULL;
+	if (fgets(buf, sizeof(buf), f)) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		out = *buf ? xstrdup(buf) : NULL;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return out;
+}
+
+static bool reuse_dev(const char *dir, struct devcert *dc, char **key)
+{
+	*key = read_saved(dir, "dev.key");
+	if (!*key)
+		return false;
+	dc->ca_file = xasprintf("%s/ca.pem", dir);
+	dc->cert_file = xasprintf("%s/server.pem", dir);
+	dc->key_file = xasprintf("%s/server.key", dir);
+	if (access(dc->ca_file, R_OK) == 0 && access(dc->cert_file, R_OK) == 0 &&
+	    access(dc->key_file, R_OK) == 0)
+		return true;
+	devcert_clear(dc);
+	azb_free_secret(*key);
+	*key = NULL;
+	return false;
+}
+
 static int setup_dev(struct relay *r, const struct opts *o, char **dir, struct devcert *dc)
 {
+	char *key = NULL, *path;
+
 	*dir = o->state_dir ? xstrdup(o->state_dir) : xstrdup("/tmp/azbridge-relayd-XXXXXX");
 	if (o->state_dir ? (mkdir(*dir, 0700) < 0 && errno != EEXIST) : !mkdtemp(*dir)) {
 		log_error("cannot create %s: %s", *dir, strerror(errno));
 		return -errno;
 	}
 	chmod(*dir, 0700);
-	if (!o->plain && devcert_make(*dir, dc) < 0) {
-		log_error("cannot write a certificate into %s", *dir);
-		return -EIO;
+	if (!(o->state_dir && reuse_dev(*dir, dc, &key))) {
+		if (!o->plain && devcert_make(*dir, dc) < 0) {
+			log_error("cannot write a certificate into %s", *dir);
+			return -EIO;
+		}
+		key = dev_key();
+		path = xasprintf("%s/dev.key", *dir);
+		write_secret_file(path, key);
+		free(path);
 	}
 	r->rules = xcalloc(1, sizeof(*r->rules));
 	r->rules[0].name = xstrdup("RootManageSharedAccessKey");
-	r->rules[0].key = dev_key();
+	r->rules[0].key = key;
 	r->rules[0].rights = RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND;
 	r->n_rules = 1;
 	r->create_on_listen = true;
