@@ -88,6 +88,12 @@ static SSL_SESSION *find_session(const char *key)
 static void tune_ctx(SSL_CTX *ctx)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* One read() brings in several records; fewer syscalls per byte. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, LOOP_CHUNK);
+	/* AES-128 first: as safe here and cheaper per byte than AES-256. */
+	SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+				      "TLS_CHACHA20_POLY1305_SHA256");
 	/* Idle streams give their 16 KiB record buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			      SSL_MODE_RELEASE_BUFFERS);
@@ -327,13 +333,29 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 	return -1;
 }
 
+/* Gather up to a chunk per callback: SSL_read returns one record (16 KiB)
+ * at a time, and every callback costs the owner a write downstream. */
+static ssize_t fill(struct stream *s, uint8_t *buf, size_t cap)
+{
+	size_t have = 0;
+	ssize_t n;
+
+	do {
+		n = raw_read(s, buf + have, cap - have);
+		if (n <= 0)
+			return have ? (ssize_t)have : n;
+		have += (size_t)n;
+	} while (s->ssl && have < cap && SSL_has_pending(s->ssl));
+	return (ssize_t)have;
+}
+
 static void read_some(struct stream *s)
 {
 	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
 
 	s->read_wants_write = false;
 	while (!s->paused && (s->state == S_OPEN || s->state == S_CLOSING)) {
-		ssize_t n = raw_read(s, buf, LOOP_CHUNK);
+		ssize_t n = fill(s, buf, LOOP_CHUNK);
 
 		if (n == 0)
 			return;
@@ -347,6 +369,7 @@ static void read_some(struct stream *s)
 			return;
 		}
 	}
+	/* Paused with records already decrypted or read ahead: resume() reads them. */
 }
 
 static void on_resume(lws_sorted_usec_list_t *sul)
@@ -393,6 +416,8 @@ static void handshake(struct stream *s)
 	int r = SSL_do_handshake(s->ssl), e;
 
 	if (r == 1) {
+		log_debug("TLS with %s: %s, %s", s->peer, SSL_get_version(s->ssl),
+			  SSL_session_reused(s->ssl) ? "resumed" : "full handshake");
 		opened(s);
 		return;
 	}

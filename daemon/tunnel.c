@@ -155,12 +155,25 @@ static void tunnel_failed(struct tunnel *t, const char *why)
 		  state_names[t->state], why);
 }
 
+/* Close with FIN, not RST: the kernel resets a socket closed with unread
+ * bytes, so discard what the client already sent first. */
+static void quiet_shutdown(int fd)
+{
+	char sink[4096];
+
+	shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+		;
+}
+
 void tunnel_close(struct tunnel *t, const char *reason)
 {
 	if (t->state == T_CLOSING)
 		return;
 	if (reason)
 		tunnel_failed(t, reason);
+	if (t->fd >= 0 && !t->dgram)
+		quiet_shutdown(t->fd);
 	t->state = T_CLOSING;
 	lws_sul_cancel(&t->timer);
 	resolve_cancel(t->rr);
