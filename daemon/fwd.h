@@ -29,6 +29,7 @@ struct fwd_relay {
 	bool tls;
 	bool insecure;
 	const struct azb_cred *cred;   /* points at fwd_run.cred */
+	int token_lifetime;            /* seconds, for tokens made from a key */
 };
 
 struct fwd_run {

@@ -88,6 +88,7 @@ static int run_start(const struct azb_config *c, struct fwd_run *fr)
 {
 	int r = relay_of(fr);
 
+	fr->relay.token_lifetime = c->token_lifetime;
 	/* Incomplete forwards stay down and say why; the others run. */
 	if (r < 0 || !cfg_fwd_has_credentials(c, fr->fwd)) {
 		fwd_error(fr, "not started: %s", r < 0 ? "no relay endpoint" : "no credentials");
@@ -95,7 +96,7 @@ static int run_start(const struct azb_config *c, struct fwd_run *fr)
 	}
 	if (fr->fwd->dir == AZB_DIR_LOCAL)
 		return fwd_local_start(fr);
-	fr->hc = hc_listener_start(fr, TOKEN_LIFETIME);
+	fr->hc = hc_listener_start(fr, c->token_lifetime);
 	return 0;
 }
 

@@ -26,7 +26,7 @@ char *token_for(const struct fwd_relay *r, const char *relay, time_t *expiry, in
 		*err = -ENOKEY;
 		return NULL;
 	}
-	*expiry = time(NULL) + TOKEN_LIFETIME;
+	*expiry = time(NULL) + r->token_lifetime;
 	resource = sas_resource(r->host, relay);
 	tok = sas_create(resource, c->key_name, c->key, *expiry);
 	free(resource);

@@ -7,8 +7,6 @@
 
 #include "fwd.h"
 
-#define TOKEN_LIFETIME 3600   /* seconds, as the original's SDK */
-
 /* A fresh token for relay (the entity path) valid until *expiry; NULL with
  * *err when the forward has no usable credentials. Free with
  * azb_free_secret(). */

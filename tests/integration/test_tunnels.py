@@ -260,3 +260,90 @@ def test_wrong_key_is_refused_and_retried(env):
     p = env.bridge("t", "-T", f"db:{target}", cs=bad)
     p.wait_log(r"listener refused by the relay: 401")
     assert "A" * 43 not in p.text()
+
+
+def sas_token(resource, key_name, key, expiry):
+    """A SAS token made independently of the C code."""
+    import base64
+    import hashlib
+    import hmac
+    import urllib.parse
+    sr = urllib.parse.quote(resource, safe="-._~")
+    sig = base64.b64encode(hmac.new(key.encode(), f"{sr}\n{expiry}".encode(),
+                                    hashlib.sha256).digest()).decode()
+    return (f"SharedAccessSignature sr={sr}&sig={urllib.parse.quote(sig, safe='')}"
+            f"&se={expiry}&skn={key_name}")
+
+
+def test_short_token_lifetime_is_renewed(env):
+    """Tokens valid for 3 s: the listener renews on its control channel and
+    stays online; the relay would drop it at expiry otherwise."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    echo_server(target)
+    t = env.listener("t", "-o", "token_lifetime:3", "-T", f"db:{target}")
+    env.sender("l", local, "-o", "token_lifetime:3", "-L", f"127.0.0.1:{local}:db")
+    time.sleep(8)
+    assert "listener offline" not in t.text()
+    assert "token expired" not in env.relay.text()
+    assert roundtrip(local, b"still here") == b"still here"
+
+
+def test_fixed_signature_expires_and_is_not_renewed(env):
+    env.start_relay()
+    key = env.conn_str.split("SharedAccessKey=")[1]
+    token = sas_token(f"http://localhost/db/", "RootManageSharedAccessKey", key,
+                      int(time.time()) + 3)
+    t = env.bridge("t", "-T", f"db:{free_port()}", "-s", token,
+                   "-e", f"sb://localhost:{env.relay_port}/")
+    t.wait_log(r"listener online")
+    t.wait_log(r"listener offline: the relay closed the channel \(code 1008\)", timeout=10)
+    t.wait_log(r"listener refused by the relay: 401", timeout=10)
+    assert token.split("sig=")[1].split("&")[0] not in t.text()
+
+
+def test_slow_reader_keeps_memory_bounded(env):
+    """The target sends as fast as it can; the client reads 64 KiB every
+    10 ms. Every process's memory stays bounded while hundreds of MB wait."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", target))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def flood():
+        c, _ = srv.accept()
+        chunk = b"z" * 262144
+        sent = 0
+        try:
+            while not stop.is_set() and sent < 1 << 30:
+                sent += c.send(chunk)
+        except OSError:
+            pass
+        c.close()
+
+    env.thread(flood)
+    t = env.listener("t", "-T", f"db:{target}")
+    l = env.sender("l", local, "-L", f"127.0.0.1:{local}:db")
+
+    def rss(pid):
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+
+    c = socket.create_connection(("127.0.0.1", local))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    got, peak = 0, {}
+    end = time.monotonic() + 8
+    while time.monotonic() < end:
+        got += len(c.recv(65536))
+        time.sleep(0.01)
+        for name, p in (("L", l), ("T", t), ("relay", env.relay)):
+            peak[name] = max(peak.get(name, 0), rss(p.p.pid))
+    stop.set()
+    c.close()
+    print(f"slow reader got {got} bytes; peak RSS KiB {peak}")
+    assert got > 1 << 20
+    for name, kib in peak.items():
+        assert kib < 48 * 1024, f"{name} grew to {kib} KiB"
