@@ -177,8 +177,11 @@ static json_t *header_object(const struct http1_head *h)
 	json_t *o = json_object();
 
 	for (size_t i = 0; i < h->n_headers; i++) {
-		/* The token is for the relay, never for the listener. */
-		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") == 0)
+		/* The token is for the relay, never for the listener; and the
+		 * relay offers no websocket extensions, so none is passed on
+		 * for the listener to accept. */
+		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") == 0 ||
+		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") == 0)
 			continue;
 		json_object_set_new(o, h->h[i].name, json_string(h->h[i].value));
 	}

@@ -20,6 +20,11 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
 cd "$(dirname "$0")"
+if [ -f conformance/package-lock.json ] && ! command -v npm >/dev/null 2>&1; then
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	${SUDO:-} apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm
+fi
 if [ -f conformance/package-lock.json ]; then
 	if [ ! -d conformance/node_modules ] || [ conformance/package-lock.json -nt conformance/node_modules ]; then
 		(cd conformance && npm ci --no-audit --no-fund --loglevel=error)
