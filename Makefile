@@ -43,7 +43,7 @@ RELAY_LIB   := $(BUILD)/libazbrelay.a
 BINS        := $(BUILD)/azbridged $(BUILD)/azbridgectl $(BUILD)/azbridge-relayd
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all check check-built unit-check deps run install uninstall clean help bench fuzz
+.PHONY: all check check-built unit-check deps run install uninstall clean help bench fuzz fuzz-run
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -92,6 +92,24 @@ run:
 bench: $(BINS)
 	@BUILD=$(BUILD) bench/run.sh
 
+# libFuzzer targets (clang): the relay's control-message parser, and the
+# HTTP head, websocket frame and chunked-body parsers. tests/fuzz/run.sh runs
+# them for a bounded time in make check; FUZZ_TIME=600 make fuzz-run for longer.
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -std=gnu11 -Icommon -Irelay $(PKG_CFLAGS)
+FUZZ_BINS   := $(BUILD)/fuzz/fuzz_ctlmsg $(BUILD)/fuzz/fuzz_wire
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	@BUILD=$(BUILD) tests/fuzz/run.sh
+
+$(BUILD)/fuzz/fuzz_ctlmsg: tests/fuzz/fuzz_ctlmsg.c relay/ctlmsg.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson
+$(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -lcrypto
+
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/doc/azbridge/examples \
@@ -125,6 +143,7 @@ help:
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make install    install (PREFIX=$(PREFIX) DESTDIR=...)"
 	@echo "make bench      run the benchmarks in bench/"
+	@echo "make fuzz-run   build the libFuzzer targets and run them (FUZZ_TIME seconds each)"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 .SECONDARY:

@@ -201,3 +201,120 @@ bool http1_has_token(const struct http1_head *m, const char *name, const char *t
 	}
 	return false;
 }
+
+/* ---- chunked bodies ---------------------------------------------------- */
+
+enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER,
+       CH_TRAILER_LINE, CH_TRAILER_LF, CH_DONE };
+
+void http1_chunked_init(struct http1_chunked *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+static int hexval(uint8_t b)
+{
+	if (b >= '0' && b <= '9')
+		return b - '0';
+	b |= 0x20;
+	return b >= 'a' && b <= 'f' ? b - 'a' + 10 : -1;
+}
+
+/* One byte of framing (everything but chunk data). */
+static int chunk_step(struct http1_chunked *c, uint8_t b)
+{
+	int h;
+
+	switch (c->state) {
+	case CH_SIZE:
+		if ((h = hexval(b)) >= 0) {
+			/* A size that overflows 60 bits is an attack, not a body. */
+			if (c->left >> 56 || ++c->digits > 15)
+				return -EBADMSG;
+			c->left = c->left * 16 + (uint64_t)h;
+			return 0;
+		}
+		if (!c->digits)
+			return -EBADMSG;
+		c->state = b == '\r' ? CH_SIZE_LF : b == '\n' ? CH_DATA : (b == ';' || b == ' ' || b == '\t') ? CH_EXT : -1;
+		if ((int)c->state < 0)
+			return -EBADMSG;
+		break;
+	case CH_EXT:
+		if (b == '\r') {
+			c->state = CH_SIZE_LF;
+			return 0;
+		}
+		if (b == '\n') {
+			c->state = CH_DATA;
+			break;
+		}
+		return ++c->ext > 1024 ? -EBADMSG : 0;
+	case CH_SIZE_LF:
+		if (b != '\n')
+			return -EBADMSG;
+		c->state = CH_DATA;
+		break;
+	case CH_DATA_CR:
+		c->state = b == '\r' ? CH_DATA_LF : b == '\n' ? CH_SIZE : -1;
+		if ((int)c->state < 0)
+			return -EBADMSG;
+		return 0;
+	case CH_DATA_LF:
+		if (b != '\n')
+			return -EBADMSG;
+		c->state = CH_SIZE;
+		return 0;
+	case CH_TRAILER:      /* at the start of a trailer line */
+		c->state = b == '\r' ? CH_TRAILER_LF : b == '\n' ? CH_DONE : CH_TRAILER_LINE;
+		return 0;
+	case CH_TRAILER_LINE:
+		if (b == '\n')
+			c->state = CH_TRAILER;
+		else if (++c->ext > 8192)
+			return -EBADMSG;
+		return 0;
+	case CH_TRAILER_LF:
+		if (b != '\n')
+			return -EBADMSG;
+		c->state = CH_DONE;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+	/* The size line ended. */
+	if (c->state == CH_DATA) {
+		c->digits = 0;
+		c->ext = 0;
+		if (c->left == 0)
+			c->state = CH_TRAILER;
+	}
+	return 0;
+}
+
+long http1_chunked_feed(struct http1_chunked *c, const uint8_t *in, size_t n,
+			void (*out)(void *arg, const uint8_t *p, size_t n), void *arg)
+{
+	size_t i = 0;
+
+	while (i < n && c->state != CH_DONE) {
+		if (c->state == CH_DATA) {
+			size_t take = n - i < c->left ? n - i : (size_t)c->left;
+
+			out(arg, in + i, take);
+			i += take;
+			c->left -= take;
+			if (!c->left)
+				c->state = CH_DATA_CR;
+			continue;
+		}
+		if (chunk_step(c, in[i++]) < 0)
+			return -EBADMSG;
+	}
+	return (long)i;
+}
+
+bool http1_chunked_done(const struct http1_chunked *c)
+{
+	return c->state == CH_DONE;
+}

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define HTTP1_MAX_HEADERS 64
 
@@ -37,5 +38,20 @@ int http1_feed_response(struct http1_head *m, const char *data, size_t len, size
 const char *http1_get(const struct http1_head *m, const char *name);
 /* Does a comma-separated header contain token (case-insensitive)? */
 bool http1_has_token(const struct http1_head *m, const char *name, const char *token);
+
+/* A chunked body (RFC 9112 7.1): sizes, extensions and trailers are checked
+ * and dropped, data goes to out. */
+struct http1_chunked {
+	int state;
+	uint64_t left;
+	unsigned digits, ext;
+};
+
+void http1_chunked_init(struct http1_chunked *c);
+/* Bytes consumed (it stops right after the last chunk's trailer, so what
+ * follows is the next message), or -EBADMSG. */
+long http1_chunked_feed(struct http1_chunked *c, const uint8_t *in, size_t n,
+			void (*out)(void *arg, const uint8_t *p, size_t n), void *arg);
+bool http1_chunked_done(const struct http1_chunked *c);
 
 #endif

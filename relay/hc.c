@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/random.h>
 
+#include "ctlmsg.h"
 #include "log.h"
 #include "loop.h"
 #include "sas.h"
@@ -68,6 +69,15 @@ static void free_rules(struct relay_rule *rules, size_t n)
 	free(rules);
 }
 
+size_t relay_hc_count(const struct relay *r)
+{
+	size_t n = 0;
+
+	for (const struct relay_hc *h = r->hcs; h; h = h->next)
+		n++;
+	return n;
+}
+
 void relay_free(struct relay *r)
 {
 	while (r->hcs) {
@@ -82,14 +92,16 @@ void relay_free(struct relay *r)
 	for (size_t i = 0; i < r->n_listen; i++)
 		free(r->listen[i].host);
 	free(r->listen);
+	for (size_t i = 0; i < r->n_hosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
 }
 
 /* ---- frames out -------------------------------------------------------- */
 
-/* Send one unmasked frame whose payload sits at p with at least WS_HDR_MAX
- * bytes before it that may be overwritten (the scratch headroom, or the
- * incoming frame's own, larger, header). */
-static void send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, size_t n)
+/* The headroom is the scratch buffer's, or the incoming frame's own header,
+ * which is at least as large: data is forwarded without a copy. */
+void rc_send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, size_t n)
 {
 	uint8_t hdr[WS_HDR_MAX];
 	size_t h = ws_header(hdr, op, fin, n, NULL);
@@ -105,20 +117,20 @@ static void send_frame(struct rconn *to, enum ws_op op, const void *data, size_t
 	if (!to->st || n > sizeof(buf) - WS_HDR_MAX)
 		return;
 	memcpy(buf + WS_HDR_MAX, data, n);
-	send_frame_at(to, op, true, buf + WS_HDR_MAX, n);
+	rc_send_frame_at(to, op, true, buf + WS_HDR_MAX, n);
 }
 
-static void send_text(struct rconn *to, const char *text)
+void rc_send_text(struct rconn *to, const char *text)
 {
 	size_t n = strlen(text);
 	uint8_t *buf = xmalloc(WS_HDR_MAX + n);
 
 	memcpy(buf + WS_HDR_MAX, text, n);
-	send_frame_at(to, WS_OP_TEXT, true, buf + WS_HDR_MAX, n);
+	rc_send_frame_at(to, WS_OP_TEXT, true, buf + WS_HDR_MAX, n);
 	free(buf);
 }
 
-static void send_close(struct rconn *to, uint16_t code, const char *reason)
+void rc_send_close(struct rconn *to, uint16_t code, const char *reason)
 {
 	uint8_t pl[WS_CTRL_MAX];
 
@@ -160,12 +172,14 @@ static struct pending *pending_find(const char *id)
 	return NULL;
 }
 
-static struct rconn *pick_listener(struct relay_hc *hc)
+struct rconn *hc_pick_listener(struct relay_hc *hc)
 {
 	uint32_t r = 0;
 	size_t i;
 	struct rconn *l = hc->listeners;
 
+	if (!hc->n_listeners)
+		return NULL;
 	getrandom(&r, sizeof(r), 0);
 	for (i = r % hc->n_listeners; i && l; i--)
 		l = l->lnext;
@@ -189,8 +203,9 @@ static json_t *header_object(const struct http1_head *h)
 }
 
 /* "1.2.3.4:5" / "[::1]:5" -> address and port. */
-static void split_peer(const char *peer, char *addr, size_t len, int *port)
+void rc_remote_endpoint(const struct rconn *rc, char *addr, size_t len, int *port)
 {
+	const char *peer = stream_peer(rc->st);
 	const char *colon = strrchr(peer, ':');
 	size_t n = colon ? (size_t)(colon - peer) : strlen(peer);
 
@@ -210,7 +225,7 @@ static char *accept_message(struct rconn *sender, struct rconn *listener, struct
 	int port;
 	json_t *j;
 
-	split_peer(stream_peer(sender->st), peer, sizeof(peer), &port);
+	rc_remote_endpoint(sender, peer, sizeof(peer), &port);
 	j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id", p->id,
 		      "connectHeaders", header_object(&sender->head), "remoteEndpoint", "address",
 		      peer, "port", port);
@@ -223,7 +238,7 @@ static char *accept_message(struct rconn *sender, struct rconn *listener, struct
 
 static void offer(struct rconn *sender, struct relay_hc *hc)
 {
-	struct rconn *l = pick_listener(hc);
+	struct rconn *l = hc_pick_listener(hc);
 	struct pending *p;
 	char *id = rc_query(sender, "sb-hc-id"), *msg;
 
@@ -249,7 +264,7 @@ static void offer(struct rconn *sender, struct relay_hc *hc)
 	lws_sul_schedule(loop_context(), 0, &p->timer, on_pending_timeout,
 			 (lws_usec_t)sender->relay->accept_timeout_s * LWS_US_PER_SEC);
 	msg = accept_message(sender, l, p);
-	send_text(l, msg);
+	rc_send_text(l, msg);
 	free(msg);
 }
 
@@ -262,16 +277,32 @@ static char *token_of(struct rconn *rc)
 	return h ? xstrdup(h) : rc_query(rc, "sb-hc-token");
 }
 
-static int check(struct rconn *rc, struct relay_hc *hc, unsigned need, time_t *expiry)
+static int authorize(struct rconn *rc, struct relay_hc *hc, const char *tok, unsigned need,
+		     time_t *expiry)
 {
-	char why[256], *tok = token_of(rc), *res = sas_resource(rc->host ? rc->host : "localhost",
-							       hc->path);
+	char why[256], *res = sas_resource(rc->host ? rc->host : "localhost", hc->path);
 	int status = relay_authorize(rc->relay, hc, tok, need, res, expiry, why, sizeof(why));
 
-	azb_free_secret(tok);
 	free(res);
-	if (status)
+	if (status) {
+		log_info("%s from %s refused (%d): %s", rc->head.target[1] == '$' ? "websocket" :
+			 "request", stream_peer(rc->st), status, why);
 		rc_respond(rc, status, status == 401 ? "Unauthorized" : "Forbidden", why);
+	}
+	return status;
+}
+
+int rc_authorize(struct rconn *rc, struct relay_hc *hc, const char *token, unsigned need)
+{
+	return authorize(rc, hc, token, need, NULL);
+}
+
+static int check(struct rconn *rc, struct relay_hc *hc, unsigned need, time_t *expiry)
+{
+	char *tok = token_of(rc);
+	int status = authorize(rc, hc, tok, need, expiry);
+
+	azb_free_secret(tok);
 	return status;
 }
 
@@ -279,7 +310,7 @@ static void on_expiry(lws_sorted_usec_list_t *sul)
 {
 	struct rconn *rc = lws_container_of(sul, struct rconn, expiry_timer);
 
-	send_close(rc, WS_CLOSE_POLICY, "token expired");
+	rc_send_close(rc, WS_CLOSE_POLICY, "token expired");
 	rc_close(rc);
 }
 
@@ -305,6 +336,10 @@ static void do_listen(struct rconn *rc, const char *path)
 	}
 	if (check(rc, hc, RIGHT_LISTEN, &rc->token_expiry))
 		return;
+	if (rc->relay->max_listeners && hc->n_listeners >= rc->relay->max_listeners) {
+		rc_respond(rc, 403, "Forbidden", "this hybrid connection has its maximum of listeners");
+		return;
+	}
 	rc_upgrade(rc, rc->key, NULL);
 	rc->state = RC_LISTENER;
 	rc->hc = hc;
@@ -391,38 +426,65 @@ static char *hc_path_of(const char *target)
 	return dec;
 }
 
+/* Configured host names, compared without the port; none: any host. */
+static bool host_served(const struct relay *r, const char *host)
+{
+	size_t n;
+
+	if (!r->n_hosts)
+		return true;
+	if (!host)
+		return false;
+	n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+	for (size_t i = 0; i < r->n_hosts; i++)
+		if (strlen(r->hosts[i]) == n && strncasecmp(r->hosts[i], host, n) == 0)
+			return true;
+	return false;
+}
+
+static void route_ws(struct rconn *rc, const char *path)
+{
+	char *action = rc_query(rc, "sb-hc-action");
+
+	if (!rc->key || !action)
+		rc_respond(rc, 400, "Bad Request", "expected a websocket upgrade with sb-hc-action");
+	else if (strcmp(action, "listen") == 0)
+		do_listen(rc, path);
+	else if (strcmp(action, "connect") == 0)
+		do_connect(rc, path);
+	else if (strcmp(action, "accept") == 0)
+		do_accept(rc);
+	else if (strcmp(action, "request") == 0)
+		http_rendezvous(rc);
+	else
+		rc_respond(rc, 400, "Bad Request", "unknown sb-hc-action");
+	free(action);
+}
+
 void rc_route(struct rconn *rc, uint8_t *rest, size_t n)
 {
 	const char *host = http1_get(&rc->head, "Host");
-	char *path = hc_path_of(rc->head.target), *action = rc_query(rc, "sb-hc-action");
 	const char *key = ws_upgrade_request_key(&rc->head);
+	char *path;
 
-	(void)rest;
-	(void)n;
-	rc->host = host ? xstrdup(host) : NULL;
-	rc->key = key ? xstrdup(key) : NULL;
-	if (!path) {
-		rc_respond(rc, 404, "Not Found", "plain HTTP requests are not served by this relay yet");
-	} else if (!key || !action) {
-		rc_respond(rc, 400, "Bad Request", "expected a websocket upgrade with sb-hc-action");
-	} else if (strcmp(action, "listen") == 0) {
-		do_listen(rc, path);
-	} else if (strcmp(action, "connect") == 0) {
-		do_connect(rc, path);
-	} else if (strcmp(action, "accept") == 0) {
-		do_accept(rc);
-	} else {
-		rc_respond(rc, 400, "Bad Request", "unknown sb-hc-action");
+	azb_set_str(&rc->host, host);
+	azb_set_str(&rc->key, key);
+	if (!host_served(rc->relay, host)) {
+		rc_respond(rc, 404, "Not Found", "this relay does not serve that host name");
+		return;
 	}
+	path = hc_path_of(rc->head.target);
+	if (path)
+		route_ws(rc, path);
+	else
+		http_request(rc, rest, n);
 	free(path);
-	free(action);
 }
 
 /* ---- the control channel ----------------------------------------------- */
 
-static void renew(struct rconn *rc, json_t *rt)
+static void renew(struct rconn *rc, const char *tok)
 {
-	const char *tok = json_string_value(json_object_get(rt, "token"));
 	char why[256], *res = sas_resource(rc->host ? rc->host : "localhost", rc->hc->path);
 	time_t exp;
 	int status = relay_authorize(rc->relay, rc->hc, tok, RIGHT_LISTEN, res, &exp, why, sizeof(why));
@@ -430,7 +492,7 @@ static void renew(struct rconn *rc, json_t *rt)
 	free(res);
 	if (status) {
 		log_info("listener for %s: renewToken refused: %s", rc->hc->path, why);
-		send_close(rc, WS_CLOSE_POLICY, why);
+		rc_send_close(rc, WS_CLOSE_POLICY, why);
 		rc_close(rc);
 		return;
 	}
@@ -440,25 +502,33 @@ static void renew(struct rconn *rc, json_t *rt)
 
 static void control_message(struct rconn *rc)
 {
-	json_t *j = json_loadb(rc->msg.s, rc->msg.len, 0, NULL), *rt;
+	struct ctl_msg m;
+	char why[160];
 
-	if (!j || !json_is_object(j)) {
-		send_close(rc, WS_CLOSE_PROTOCOL, "control messages are JSON objects");
+	if (ctl_parse(rc->msg.s, rc->msg.len, &m, why, sizeof(why)) < 0) {
+		log_info("listener channel from %s: %s", stream_peer(rc->st), why);
+		rc_send_close(rc, WS_CLOSE_PROTOCOL, why);
 		rc_close(rc);
-	} else if ((rt = json_object_get(j, "renewToken")) && json_is_object(rt)) {
-		renew(rc, rt);
+	} else if (m.kind == CTL_RENEW && rc->state == RC_LISTENER) {
+		renew(rc, m.token);
+	} else if (m.kind == CTL_RESPONSE) {
+		http_on_response(rc, &m);
 	}
-	json_decref(j);
+	ctl_clear(&m);
 	rc->msg.len = 0;
 	rc->msg.s[0] = '\0';
 }
 
-static int listener_data(struct rconn *rc, enum ws_op op, uint8_t *p, size_t n, bool last)
+/* A channel from a listener: JSON in text messages, response bodies in
+ * binary ones. */
+static int channel_data(struct rconn *rc, enum ws_op op, uint8_t *p, size_t n, bool last)
 {
-	if (op != WS_OP_TEXT)
-		return 0;   /* HTTP responses are not served yet */
+	if (op == WS_OP_BINARY) {
+		http_on_body(rc, p, n, last);
+		return 0;
+	}
 	if (rc->msg.len + n > rc->relay->max_control_msg) {
-		send_close(rc, WS_CLOSE_TOO_BIG, "control message too large");
+		rc_send_close(rc, WS_CLOSE_TOO_BIG, "control message too large");
 		rc_close(rc);
 		return 0;
 	}
@@ -475,11 +545,11 @@ static int ev_data(void *arg, enum ws_op op, uint8_t *p, size_t n, bool last)
 	struct rconn *rc = arg;
 	struct rconn *peer = rc->peer;
 
-	if (rc->state == RC_LISTENER)
-		return listener_data(rc, op, p, n, last);
+	if (rc->state == RC_LISTENER || rc->state == RC_RDV)
+		return channel_data(rc, op, p, n, last);
 	if (!peer || rc->close_rcvd)
 		return 0;
-	send_frame_at(peer, rc->mid_message ? WS_OP_CONT : op, last, p, n);
+	rc_send_frame_at(peer, rc->mid_message ? WS_OP_CONT : op, last, p, n);
 	rc->mid_message = !last;
 	if (stream_choked(peer->st) && !rc->paused_for_peer) {
 		/* A slow reader holds this side back: bounded memory. */
@@ -527,9 +597,9 @@ int rc_ws_rx(struct rconn *rc, uint8_t *p, size_t n)
 	int r = ws_parse(&rc->parser, p, n, &rc_events, rc);
 
 	if (r == -EPROTO) {
-		send_close(rc, WS_CLOSE_PROTOCOL, "websocket protocol error");
+		rc_send_close(rc, WS_CLOSE_PROTOCOL, "websocket protocol error");
 		if (rc->peer)
-			send_close(rc->peer, WS_CLOSE_GOING_AWAY, "the other side went away");
+			rc_send_close(rc->peer, WS_CLOSE_GOING_AWAY, "the other side went away");
 		rc_close(rc);
 	}
 	return 0;
@@ -539,6 +609,7 @@ void rc_writeable(struct rconn *rc)
 {
 	struct rconn *peer = rc->peer;
 
+	http_writeable(rc);
 	if (peer && peer->paused_for_peer && !stream_choked(rc->st)) {
 		peer->paused_for_peer = false;
 		stream_pause_rx(peer->st, false);
@@ -563,6 +634,7 @@ static void leave_hc(struct rconn *rc)
 
 void rc_forget(struct rconn *rc)
 {
+	http_forget(rc);
 	if (rc->hc)
 		leave_hc(rc);
 	if (rc->pend)
@@ -573,7 +645,7 @@ void rc_forget(struct rconn *rc)
 		peer->peer = NULL;
 		/* Gone without its close frame: tell the other side, then end. */
 		if (!rc->close_rcvd && !peer->close_fwd)
-			send_close(peer, WS_CLOSE_GOING_AWAY, "the other side went away");
+			rc_send_close(peer, WS_CLOSE_GOING_AWAY, "the other side went away");
 		if (peer->paused_for_peer)
 			stream_pause_rx(peer->st, false);
 		rc_close(peer);

@@ -15,25 +15,31 @@
 
 #include "log.h"
 #include "loop.h"
+#include "rconfig.h"
 #include "relay.h"
 #include "stream.h"
 
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 
+#define DEFAULT_CONFIG "/etc/azbridge-relayd.conf"
+
 struct opts {
-	bool dev, plain;
+	bool dev, plain, verbose;
+	const char *config;
 	const char *state_dir;
 	const char *cert, *key;
 	char **listen;
 	size_t n_listen;
-	int accept_timeout;
+	int accept_timeout, request_timeout;
 };
 
 static void usage(FILE *f)
 {
-	fputs("Usage: azbridge-relayd --dev [options]\n"
-	      "       azbridge-relayd --cert FILE --key FILE --listen ADDR:PORT [options]\n"
+	fputs("Usage: azbridge-relayd [--config FILE] [options]\n"
+	      "       azbridge-relayd --dev [options]\n"
 	      "\n"
+	      "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ",\n"
+	      "                        read when it exists; with --dev only when given)\n"
 	      "  --dev                 throw-away CA and certificate, hybrid connections made on\n"
 	      "                        first listen, one generated Manage rule; prints a\n"
 	      "                        connection string and the CA path\n"
@@ -44,6 +50,8 @@ static void usage(FILE *f)
 	      "  --cert FILE, --key FILE  TLS certificate chain and key (PEM)\n"
 	      "  --plain               serve ws:// without TLS (tests on loopback only)\n"
 	      "  --accept-timeout SECONDS  how long a sender waits for a listener (default 30)\n"
+	      "  --request-timeout SECONDS how long an HTTP request waits for its response\n"
+	      "                        (default 60)\n"
 	      "  -v, --verbose         log debug messages\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
@@ -60,6 +68,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "key", required_argument, NULL, 'K' },
 		{ "plain", no_argument, NULL, 'p' },
 		{ "accept-timeout", required_argument, NULL, 't' },
+		{ "request-timeout", required_argument, NULL, 'r' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -68,15 +78,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	long v;
 	int c;
 
-	o->accept_timeout = 30;
-	while ((c = getopt_long(argc, argv, "vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': o->dev = true; break;
 		case 'p': o->plain = true; break;
 		case 's': o->state_dir = optarg; break;
 		case 'C': o->cert = optarg; break;
 		case 'K': o->key = optarg; break;
-		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'v': o->verbose = true; break;
+		case 'c': o->config = optarg; break;
 		case 'l':
 			o->listen = xrealloc(o->listen, (o->n_listen + 1) * sizeof(*o->listen));
 			o->listen[o->n_listen++] = optarg;
@@ -89,6 +99,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->accept_timeout = (int)v;
 			break;
+		case 'r':
+			if (azb_parse_int(optarg, 1, 3600, &v) < 0) {
+				fprintf(stderr, "azbridge-relayd: --request-timeout %s: want 1 to 3600 seconds\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->request_timeout = (int)v;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("azbridge-relayd %s\n", AZB_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
@@ -98,26 +116,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "azbridge-relayd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->dev && (!o->cert || !o->key) && !o->plain) {
-		fprintf(stderr, "azbridge-relayd: give --dev, or --cert and --key (or --plain)\n");
+	if (!!o->cert != !!o->key) {
+		fprintf(stderr, "azbridge-relayd: --cert and --key go together\n");
 		return -EINVAL;
 	}
-	return 0;
-}
-
-/* "127.0.0.1:9443", "[::1]:9443", ":9443" */
-static int parse_listen(const char *s, struct relay_listen_addr *a)
-{
-	const char *colon = strrchr(s, ':');
-	long port;
-
-	if (!colon || azb_parse_int(colon + 1, 0, 65535, &port) < 0)
-		return -EINVAL;
-	if (s[0] == '[' && colon > s && colon[-1] == ']')
-		a->host = xstrndup(s + 1, (size_t)(colon - s - 2));
-	else
-		a->host = xstrndup(s, (size_t)(colon - s));
-	a->port = (uint16_t)port;
+	if (!o->dev && !o->config && access(DEFAULT_CONFIG, F_OK) == 0)
+		o->config = DEFAULT_CONFIG;
 	return 0;
 }
 
@@ -209,12 +213,15 @@ static int setup_dev(struct relay *r, const struct opts *o, char **dir, struct d
 		write_secret_file(path, key);
 		free(path);
 	}
-	r->rules = xcalloc(1, sizeof(*r->rules));
-	r->rules[0].name = xstrdup("RootManageSharedAccessKey");
-	r->rules[0].key = key;
-	r->rules[0].rights = RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND;
-	r->n_rules = 1;
-	r->create_on_listen = true;
+	/* First, so it is the one announced; a configured rule of the same
+	 * name comes later and is shadowed. */
+	r->rules = xrealloc(r->rules, (r->n_rules + 1) * sizeof(*r->rules));
+	memmove(r->rules + 1, r->rules, r->n_rules * sizeof(*r->rules));
+	r->rules[0] = (struct relay_rule){ xstrdup("RootManageSharedAccessKey"), key,
+					   RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND };
+	r->n_rules++;
+	/* A configuration that lists hybrid connections fixes the set. */
+	r->create_on_listen = r->hcs == NULL;
 	return 0;
 }
 
@@ -237,10 +244,101 @@ static void announce_dev(const struct relay *r, const char *dir, const struct de
 	free(path);
 }
 
+static int load_config(const struct opts *o, struct relay *r, struct relay_config *rc)
+{
+	struct cfg_errors errs = { 0 };
+	int ret = relay_config_load(o->config, r, rc, &errs);
+
+	for (size_t i = 0; i < errs.n; i++)
+		log_error("%s", errs.msg[i]);
+	cfg_errors_clear(&errs);
+	return ret;
+}
+
+static int pick_listen(const struct opts *o, struct relay *r, struct relay_config *rc)
+{
+	if (!o->n_listen) {
+		/* The file's addresses move over as they are. */
+		r->listen = rc->listen;
+		r->n_listen = rc->n_listen;
+		rc->listen = NULL;
+		rc->n_listen = 0;
+		if (!r->n_listen && o->dev) {
+			r->listen = xcalloc(1, sizeof(*r->listen));
+			relay_parse_listen("127.0.0.1:0", &r->listen[r->n_listen++]);
+		}
+		if (!r->n_listen) {
+			log_error("no listen address: give --listen or listen = [ ... ] in the configuration");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	r->listen = xcalloc(o->n_listen, sizeof(*r->listen));
+	for (size_t i = 0; i < o->n_listen; i++, r->n_listen++)
+		if (relay_parse_listen(o->listen[i], &r->listen[i]) < 0) {
+			log_error("--listen %s: want ADDRESS:PORT, [IPV6]:PORT or :PORT", o->listen[i]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static const int levels[] = { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARNING, LOG_ERR };
+
+static void pick_log_level(const struct opts *o, const struct relay_config *rc)
+{
+	static const char *const names[] = { "debug", "info", "notice", "warning", "error" };
+
+	if (o->verbose) {
+		log_set_level(LOG_DEBUG);
+		return;
+	}
+	for (size_t i = 0; rc->log_level && i < 5; i++)
+		if (strcmp(rc->log_level, names[i]) == 0)
+			log_set_level(levels[i]);
+}
+
+/* Settings from the file, then the command line over them. */
+static int configure(struct opts *o, struct relay *r, struct relay_config *rc)
+{
+	r->accept_timeout_s = 30;
+	r->request_timeout_s = 60;
+	r->max_pending = 10000;
+	r->max_control_msg = 1024 * 1024;
+	r->max_listeners = 25;
+	if (!o->dev && !o->config && !o->cert && !o->plain) {
+		log_error("no configuration: " DEFAULT_CONFIG " does not exist; give --config, "
+			  "--dev, or --cert and --key");
+		return -EINVAL;
+	}
+	if (o->config && load_config(o, r, rc) < 0)
+		return -EINVAL;
+	pick_log_level(o, rc);
+	if (o->accept_timeout)
+		r->accept_timeout_s = o->accept_timeout;
+	if (o->request_timeout)
+		r->request_timeout_s = o->request_timeout;
+	o->plain = o->plain || rc->plain;
+	if (!o->cert && rc->cert_file) {
+		o->cert = rc->cert_file;
+		o->key = rc->key_file;
+	}
+	if (!o->dev && !o->plain && (!o->cert || !o->key)) {
+		log_error("no TLS certificate: give certificate and key in the configuration, "
+			  "--cert and --key, or --dev");
+		return -EINVAL;
+	}
+	r->hosts = rc->hosts;
+	r->n_hosts = rc->n_hosts;
+	rc->hosts = NULL;
+	rc->n_hosts = 0;
+	return pick_listen(o, r, rc);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct relay r = { 0 };
+	struct relay_config rcfg = { 0 };
 	struct devcert dc = { 0 };
 	char err[256], *dir = NULL;
 	int rc = EXIT_RUNTIME;
@@ -248,20 +346,10 @@ int main(int argc, char **argv)
 	log_init("azbridge-relayd", LOG_TARGET_AUTO, NULL);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
-	if (!o.n_listen) {
-		o.listen = xcalloc(1, sizeof(*o.listen));
-		o.listen[o.n_listen++] = (char *)"127.0.0.1:0";
+	if (configure(&o, &r, &rcfg) < 0) {
+		rc = EXIT_USAGE;
+		goto out;
 	}
-	r.listen = xcalloc(o.n_listen, sizeof(*r.listen));
-	for (size_t i = 0; i < o.n_listen; i++, r.n_listen++)
-		if (parse_listen(o.listen[i], &r.listen[i]) < 0) {
-			fprintf(stderr, "azbridge-relayd: --listen %s: want ADDRESS:PORT\n", o.listen[i]);
-			relay_free(&r);
-			return EXIT_USAGE;
-		}
-	r.accept_timeout_s = o.accept_timeout;
-	r.max_pending = 10000;
-	r.max_control_msg = 1024 * 1024;
 	log_route_lws();
 	if (o.dev && setup_dev(&r, &o, &dir, &dc) < 0)
 		goto out;
@@ -277,6 +365,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (o.dev)
 		announce_dev(&r, dir, &dc);
+	log_notice("serving %zu hybrid connection%s on %zu address%s%s", relay_hc_count(&r),
+		   relay_hc_count(&r) == 1 ? "" : "s", r.n_listen, r.n_listen == 1 ? "" : "es",
+		   r.tls ? "" : " without TLS");
 	sd_notify(0, "READY=1");
 	rc = loop_run() < 0 ? EXIT_RUNTIME : 0;
 out:
@@ -285,6 +376,7 @@ out:
 	if (r.tls)
 		SSL_CTX_free(r.tls);
 	relay_free(&r);
+	relay_config_clear(&rcfg);
 	devcert_clear(&dc);
 	free(dir);
 	free(o.listen);

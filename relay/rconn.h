@@ -11,10 +11,14 @@ enum rc_state {
 	RC_LISTENER,     /* control channel */
 	RC_WAITING,      /* sender: upgrade answered once a listener accepts */
 	RC_SPLICED,
+	RC_HTTP,         /* a client making plain HTTP requests */
+	RC_RDV,          /* a listener's HTTP rendezvous websocket */
 	RC_CLOSING,
 };
 
 struct pending;
+struct hclient;
+struct ctl_msg;
 
 struct rconn {
 	struct relay *relay;
@@ -38,16 +42,41 @@ struct rconn {
 	bool paused_for_peer;
 	/* waiting sender */
 	struct pending *pend;
+	/* HTTP */
+	struct hclient *http;    /* RC_HTTP: this client's exchange */
+	struct hclient *serving; /* RC_RDV: the client this rendezvous serves */
+	struct hclient *body_to; /* a channel: whose response body is arriving */
 	struct rconn *next_all;
 };
 
 /* hc.c */
 void rc_route(struct rconn *rc, uint8_t *rest, size_t n);
+/* Send one unmasked frame whose payload sits at p, with WS_HDR_MAX bytes of
+ * headroom before it that may be overwritten. */
+void rc_send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, size_t n);
+void rc_send_text(struct rconn *to, const char *text);
+void rc_send_close(struct rconn *to, uint16_t code, const char *reason);
+/* A listener of hc at random; NULL when none is online. */
+struct rconn *hc_pick_listener(struct relay_hc *hc);
+void rc_remote_endpoint(const struct rconn *rc, char *addr, size_t len, int *port);
+/* 0, or the status already answered (401/403). */
+int rc_authorize(struct rconn *rc, struct relay_hc *hc, const char *token, unsigned need);
 void rc_forget(struct rconn *rc);           /* on close: leave lists, notify the peer */
 int rc_ws_rx(struct rconn *rc, uint8_t *p, size_t n);
 void rc_writeable(struct rconn *rc);
 
+/* http.c */
+void http_request(struct rconn *rc, uint8_t *rest, size_t n);
+int http_rx(struct rconn *rc, uint8_t *p, size_t n);
+void http_rendezvous(struct rconn *rc);
+void http_on_response(struct rconn *chan, struct ctl_msg *m);
+void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last);
+void http_writeable(struct rconn *rc);
+void http_forget(struct rconn *rc);
+
 /* server.c */
+/* Bytes of a new request head (after a finished keep-alive exchange). */
+void rc_feed(struct rconn *rc, uint8_t *data, size_t len);
 void rc_respond(struct rconn *rc, int status, const char *reason, const char *body);
 void rc_upgrade(struct rconn *rc, const char *key, const char *protocol);
 /* A query parameter of the request target, decoded; NULL when absent. */

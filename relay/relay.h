@@ -53,9 +53,13 @@ struct relay {
 	SSL_CTX *tls;              /* NULL: plain ws:// (only when asked) */
 	struct relay_listen_addr *listen;
 	size_t n_listen;
+	char **hosts;              /* names it answers as; none: any */
+	size_t n_hosts;
 	int accept_timeout_s;      /* how long a sender waits for the listener */
+	int request_timeout_s;     /* HTTP: response deadline and body idle limit */
 	size_t max_pending;        /* senders waiting at once */
 	size_t max_control_msg;    /* bytes of one control-channel message */
+	size_t max_listeners;      /* per hybrid connection */
 };
 
 /* server.c */
@@ -66,6 +70,7 @@ uint16_t relay_bound_port(size_t i);
 /* hc.c */
 struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matched);
 struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth);
+size_t relay_hc_count(const struct relay *r);
 void relay_free(struct relay *r);
 
 /* auth.c: 0, or an HTTP status (401/403) with a reason in why. */

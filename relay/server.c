@@ -112,6 +112,11 @@ static int read_head(struct rconn *rc, uint8_t *data, size_t len)
 	return 0;
 }
 
+void rc_feed(struct rconn *rc, uint8_t *data, size_t len)
+{
+	read_head(rc, data, len);
+}
+
 static int rc_rx(void *owner, uint8_t *data, size_t len)
 {
 	struct rconn *rc = owner;
@@ -119,7 +124,10 @@ static int rc_rx(void *owner, uint8_t *data, size_t len)
 	switch (rc->state) {
 	case RC_HEAD:
 		return read_head(rc, data, len);
+	case RC_HTTP:
+		return http_rx(rc, data, len);
 	case RC_LISTENER:
+	case RC_RDV:
 	case RC_SPLICED:
 		return rc_ws_rx(rc, data, len);
 	default:

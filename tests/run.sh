@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit config cli docs install integration conformance"}
+SUITES=${SUITES:-"unit config cli docs install fuzz integration conformance"}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 export BUILD
@@ -48,6 +48,7 @@ suite_unit() {
 suite_script() {   # suite_script NAME SCRIPT
 	local out
 	if [ ! -x "$2" ]; then
+		echo "$1: 0 passed, 1 failed ($2 is missing)"
 		return 0
 	fi
 	out=$("$2" 2>&1 | tee "$LOGDIR/$1.log")
@@ -70,6 +71,7 @@ for s in $SUITES; do
 	install) line=$(suite_script install tests/install/run.sh) ;;
 	integration) line=$(suite_script integration tests/integration/run.sh) ;;
 	conformance) line=$(suite_script conformance tests/conformance/run.sh) ;;
+	fuzz) line=$(suite_script fuzz tests/fuzz/run.sh) ;;
 	*) echo "unknown suite $s"; exit 2 ;;
 	esac
 	[ -n "$line" ] || continue

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
-LOGS = os.path.join(BUILD, "test-logs", "integration")
+LOGS = os.path.join(BUILD, "test-logs", os.environ.get("AZB_SUITE", "integration"))
 
 
 def free_port(kind=socket.SOCK_STREAM):

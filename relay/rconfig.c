@@ -1,0 +1,359 @@
+/* /etc/azbridge-relayd.conf: listen addresses, TLS, host names, limits,
+ * authorization rules and hybrid connections. Every problem is reported
+ * with file:line, all of them in one pass. */
+#include "rconfig.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+struct rload {
+	const char *file;
+	struct cfg_errors *errs;
+	bool exposed;          /* the file is readable by group or others */
+	char *dir;
+};
+
+static int line_of(const config_setting_t *s)
+{
+	return s ? (int)config_setting_source_line(s) : 0;
+}
+
+#define ERR(ld, s, ...) cfg_errors_add((ld)->errs, (ld)->file, line_of(s), __VA_ARGS__)
+
+static bool known(struct rload *ld, const config_setting_t *g, const char *const *names,
+		  const char *where)
+{
+	bool ok = true;
+
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const char *n = config_setting_name(m);
+		size_t k = 0;
+
+		while (names[k] && strcmp(names[k], n) != 0)
+			k++;
+		if (!names[k]) {
+			ERR(ld, m, "unknown key \"%s\" in %s", n, where);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static const char *str_at(struct rload *ld, const config_setting_t *g, const char *name)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+
+	if (!s)
+		return NULL;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING || !*config_setting_get_string(s)) {
+		ERR(ld, s, "%s must be a non-empty string", name);
+		return NULL;
+	}
+	return config_setting_get_string(s);
+}
+
+static void int_at(struct rload *ld, const config_setting_t *g, const char *name, long min,
+		   long max, long *out)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+
+	if (!s)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		ERR(ld, s, "%s must be a number", name);
+		return;
+	}
+	if (config_setting_get_int64(s) < min || config_setting_get_int64(s) > max) {
+		ERR(ld, s, "%s must be from %ld to %ld", name, min, max);
+		return;
+	}
+	*out = (long)config_setting_get_int64(s);
+}
+
+static void bool_at(struct rload *ld, const config_setting_t *g, const char *name, bool *out)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+
+	if (!s)
+		return;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		ERR(ld, s, "%s must be true or false", name);
+		return;
+	}
+	*out = config_setting_get_bool(s);
+}
+
+/* A list or array of strings, each passed to fn. */
+static void strings_at(struct rload *ld, const config_setting_t *g, const char *name,
+		       void (*fn)(struct rload *, const config_setting_t *, const char *, void *),
+		       void *arg)
+{
+	const config_setting_t *s = config_setting_get_member(g, name);
+
+	if (!s)
+		return;
+	if (!config_setting_is_aggregate(s) || config_setting_is_group(s)) {
+		ERR(ld, s, "%s must be a list of strings", name);
+		return;
+	}
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			ERR(ld, e, "%s must be a list of strings", name);
+		else
+			fn(ld, e, config_setting_get_string(e), arg);
+	}
+}
+
+/* ---- pieces ------------------------------------------------------------ */
+
+int relay_parse_listen(const char *s, struct relay_listen_addr *a)
+{
+	const char *colon = strrchr(s, ':');
+	long port;
+
+	if (!colon || azb_parse_int(colon + 1, 0, 65535, &port) < 0)
+		return -EINVAL;
+	if (s[0] == '[') {
+		if (colon < s + 2 || colon[-1] != ']')
+			return -EINVAL;
+		a->host = xstrndup(s + 1, (size_t)(colon - s - 2));
+	} else {
+		a->host = xstrndup(s, (size_t)(colon - s));
+		if (strchr(a->host, ':')) {
+			free(a->host);
+			a->host = NULL;
+			return -EINVAL;
+		}
+	}
+	a->port = (uint16_t)port;
+	return 0;
+}
+
+static void add_listen(struct rload *ld, const config_setting_t *at, const char *v, void *arg)
+{
+	struct relay_config *rc = arg;
+	struct relay_listen_addr a;
+
+	if (relay_parse_listen(v, &a) < 0) {
+		ERR(ld, at, "listen \"%s\": want ADDRESS:PORT, [IPV6]:PORT or :PORT", v);
+		return;
+	}
+	rc->listen = xrealloc(rc->listen, (rc->n_listen + 1) * sizeof(*rc->listen));
+	rc->listen[rc->n_listen++] = a;
+}
+
+static void add_host(struct rload *ld, const config_setting_t *at, const char *v, void *arg)
+{
+	struct relay_config *rc = arg;
+
+	if (strpbrk(v, " /:?#@")) {
+		ERR(ld, at, "hosts: \"%s\" is not a host name", v);
+		return;
+	}
+	rc->hosts = xrealloc(rc->hosts, (rc->n_hosts + 1) * sizeof(*rc->hosts));
+	rc->hosts[rc->n_hosts++] = xstrdup(v);
+}
+
+static void add_right(struct rload *ld, const config_setting_t *at, const char *v, void *arg)
+{
+	unsigned *rights = arg;
+
+	if (strcasecmp(v, "Listen") == 0)
+		*rights |= RIGHT_LISTEN;
+	else if (strcasecmp(v, "Send") == 0)
+		*rights |= RIGHT_SEND;
+	else if (strcasecmp(v, "Manage") == 0)
+		*rights |= RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND;
+	else
+		ERR(ld, at, "rights: \"%s\" is not Listen, Send or Manage", v);
+}
+
+static char *rule_key(struct rload *ld, const config_setting_t *g, const char *name)
+{
+	const char *key = str_at(ld, g, "key"), *file = str_at(ld, g, "key_file");
+	char err[512], *out = NULL, *path;
+
+	if (!!key == !!file) {
+		ERR(ld, g, "rule \"%s\" needs exactly one of key and key_file", name);
+		return NULL;
+	}
+	if (key) {
+		if (ld->exposed) {
+			ERR(ld, config_setting_get_member(g, "key"), "rule \"%s\" has its key inline "
+			    "but %s is readable by group or others; chmod 600 it or use key_file",
+			    name, ld->file);
+			return NULL;
+		}
+		return xstrdup(key);
+	}
+	path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", ld->dir, file);
+	if (cfg_read_key_file(path, &out, err, sizeof(err)) < 0)
+		ERR(ld, config_setting_get_member(g, "key_file"), "rule \"%s\": %s", name, err);
+	free(path);
+	return out;
+}
+
+static void parse_rules(struct rload *ld, const config_setting_t *list,
+			struct relay_rule **rules, size_t *n)
+{
+	static const char *const keys[] = { "name", "key", "key_file", "rights", NULL };
+
+	if (!list)
+		return;
+	if (!config_setting_is_list(list) && !config_setting_is_array(list)) {
+		ERR(ld, list, "rules must be a list of groups: ( { name = ...; key_file = ...; "
+		    "rights = [ ... ]; } )");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(list); i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		const char *name = str_at(ld, g, "name");
+		unsigned rights = 0;
+		char *key;
+
+		if (!config_setting_is_group(g) || !known(ld, g, keys, "a rule"))
+			continue;
+		if (!name) {
+			ERR(ld, g, "a rule needs a name");
+			continue;
+		}
+		strings_at(ld, g, "rights", add_right, &rights);
+		if (!rights)
+			ERR(ld, g, "rule \"%s\" grants no rights (Listen, Send, Manage)", name);
+		if (!(key = rule_key(ld, g, name)) || !rights) {
+			azb_free_secret(key);
+			continue;
+		}
+		*rules = xrealloc(*rules, (*n + 1) * sizeof(**rules));
+		(*rules)[*n] = (struct relay_rule){ xstrdup(name), key, rights };
+		(*n)++;
+	}
+}
+
+static void parse_hcs(struct rload *ld, const config_setting_t *list, struct relay *r)
+{
+	static const char *const keys[] = { "name", "requires_client_authorization", "rules",
+					    NULL };
+
+	if (!list)
+		return;
+	if (!config_setting_is_list(list)) {
+		ERR(ld, list, "hybrid_connections must be a list of groups: ( { name = ...; } )");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(list); i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		const char *name = str_at(ld, g, "name");
+		bool client_auth = true;
+		struct relay_hc *hc;
+
+		if (!config_setting_is_group(g) || !known(ld, g, keys, "a hybrid connection"))
+			continue;
+		if (!name || name[0] == '/' || name[strlen(name) - 1] == '/' || strstr(name, "//") ||
+		    strchr(name, '?') || strchr(name, '$')) {
+			ERR(ld, g, "a hybrid connection needs a name like \"db\" or \"site/app\"");
+			continue;
+		}
+		if (relay_hc_find(r, name, NULL) && strcmp(relay_hc_find(r, name, NULL)->path, name) == 0) {
+			ERR(ld, g, "hybrid connection \"%s\" is defined twice", name);
+			continue;
+		}
+		bool_at(ld, g, "requires_client_authorization", &client_auth);
+		hc = relay_hc_add(r, name, client_auth);
+		parse_rules(ld, config_setting_get_member(g, "rules"), &hc->rules, &hc->n_rules);
+	}
+}
+
+static void parse_top(struct rload *ld, const config_setting_t *root, struct relay *r,
+		      struct relay_config *rc)
+{
+	static const char *const keys[] = { "listen", "certificate", "key", "plain", "hosts",
+		"accept_timeout", "request_timeout", "max_pending_accepts", "max_control_message",
+		"max_listeners", "log_level", "rules", "hybrid_connections", NULL };
+	static const char *const levels[] = { "debug", "info", "notice", "warning", "error", NULL };
+	const char *lvl = str_at(ld, root, "log_level");
+	long v;
+
+	known(ld, root, keys, "the top level");
+	strings_at(ld, root, "listen", add_listen, rc);
+	strings_at(ld, root, "hosts", add_host, rc);
+	azb_set_str(&rc->cert_file, str_at(ld, root, "certificate"));
+	azb_set_str(&rc->key_file, str_at(ld, root, "key"));
+	bool_at(ld, root, "plain", &rc->plain);
+	v = r->accept_timeout_s;
+	int_at(ld, root, "accept_timeout", 1, 600, &v);
+	r->accept_timeout_s = (int)v;
+	v = r->request_timeout_s;
+	int_at(ld, root, "request_timeout", 1, 3600, &v);
+	r->request_timeout_s = (int)v;
+	v = (long)r->max_pending;
+	int_at(ld, root, "max_pending_accepts", 1, 1000000, &v);
+	r->max_pending = (size_t)v;
+	v = (long)r->max_control_msg;
+	int_at(ld, root, "max_control_message", 1024, 64L << 20, &v);
+	r->max_control_msg = (size_t)v;
+	v = (long)r->max_listeners;
+	int_at(ld, root, "max_listeners", 1, 1000, &v);
+	r->max_listeners = (size_t)v;
+	if (lvl) {
+		size_t k = 0;
+
+		while (levels[k] && strcasecmp(levels[k], lvl) != 0)
+			k++;
+		if (levels[k])
+			azb_set_str(&rc->log_level, levels[k]);
+		else
+			ERR(ld, config_setting_get_member(root, "log_level"),
+			    "log_level \"%s\" is not debug, info, notice, warning or error", lvl);
+	}
+	parse_rules(ld, config_setting_get_member(root, "rules"), &r->rules, &r->n_rules);
+	parse_hcs(ld, config_setting_get_member(root, "hybrid_connections"), r);
+}
+
+int relay_config_load(const char *path, struct relay *r, struct relay_config *rc,
+		      struct cfg_errors *errs)
+{
+	struct rload ld = { .file = path, .errs = errs };
+	struct stat st;
+	config_t cf;
+	const char *slash = strrchr(path, '/');
+	size_t before = errs->n;
+
+	if (stat(path, &st) < 0) {
+		cfg_errors_add(errs, path, 0, "%s", strerror(errno));
+		return -EINVAL;
+	}
+	ld.exposed = (st.st_mode & 044) != 0;
+	ld.dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+	config_init(&cf);
+	if (config_read_file(&cf, path) != CONFIG_TRUE)
+		cfg_errors_add(errs, path, config_error_line(&cf), "%s", config_error_text(&cf));
+	else
+		parse_top(&ld, config_root_setting(&cf), r, rc);
+	config_destroy(&cf);
+	free(ld.dir);
+	return errs->n > before ? -EINVAL : 0;
+}
+
+void relay_config_clear(struct relay_config *rc)
+{
+	for (size_t i = 0; i < rc->n_listen; i++)
+		free(rc->listen[i].host);
+	for (size_t i = 0; i < rc->n_hosts; i++)
+		free(rc->hosts[i]);
+	free(rc->listen);
+	free(rc->hosts);
+	free(rc->cert_file);
+	free(rc->key_file);
+	free(rc->log_level);
+	memset(rc, 0, sizeof(*rc));
+}

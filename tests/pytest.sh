@@ -1,0 +1,19 @@
+#!/bin/bash
+# Runs one pytest suite (a directory under tests/) with the shared fixtures
+# of tests/conftest.py. Ends with one summary line "<suite>: N passed, N failed".
+set -u
+suite=$1
+shift
+cd "$(dirname "$0")"
+out=$(AZB_SUITE=$suite timeout 900 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	--rootdir=. --confcutdir=. "$suite" "$@" 2>&1)
+rc=$?
+echo "$out" | tail -n 40
+p=$(grep -oE '[0-9]+ passed' <<<"$out" | tail -n1 | grep -oE '[0-9]+')
+f=$(grep -oE '[0-9]+ (failed|error)' <<<"$out" | awk '{s+=$1} END {print s+0}')
+s=$(grep -oE '[0-9]+ skipped' <<<"$out" | tail -n1 | grep -oE '[0-9]+')
+# A skipped test is not a passed one: it fails the suite.
+f=$((${f:-0} + ${s:-0}))
+[ $rc = 0 ] || [ "$f" != 0 ] || f=1
+echo "$suite: ${p:-0} passed, $f failed"
+[ $rc = 0 ] && [ "$f" = 0 ]
