@@ -128,7 +128,8 @@ install: $(BINS)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/azbridged $(DESTDIR)$(SBINDIR)/azbridge-relayd \
-		$(DESTDIR)$(BINDIR)/azbridgectl $(DESTDIR)$(UNITDIR)/azbridged.service
+		$(DESTDIR)$(BINDIR)/azbridgectl $(DESTDIR)$(UNITDIR)/azbridged.service \
+		$(DESTDIR)$(UNITDIR)/azbridge-relayd.service
 	cd man && for f in *.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$f; done
 	cd man && for f in *.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$f; done
 	rm -rf $(DESTDIR)$(DATADIR)/doc/azbridge

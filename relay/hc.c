@@ -569,6 +569,15 @@ static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 		send_frame(rc, WS_OP_PONG, p, n);
 		return 0;
 	case WS_OP_CLOSE:
+		if (n == 1) {
+			/* A close payload is a 2-byte code or nothing (RFC 6455 5.5.1). */
+			rc_send_close(rc, WS_CLOSE_PROTOCOL, "malformed close frame");
+			if (rc->peer)
+				rc_send_close(rc->peer, WS_CLOSE_GOING_AWAY, "the other side went away");
+			rc->close_rcvd = true;
+			rc_close(rc);
+			return 0;
+		}
 		if (rc->state != RC_SPLICED || !rc->peer) {
 			if (!rc->close_rcvd)
 				send_frame(rc, WS_OP_CLOSE, p, n);

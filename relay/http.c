@@ -627,6 +627,7 @@ static void next_request(struct hclient *hx)
 	}
 	http1_clear(&rc->head);
 	rc->state = RC_HEAD;
+	rc_await_head(rc);
 	stream_pause_rx(rc->st, false);
 	if (n) {
 		more = (uint8_t *)sbuf_take(&hx->pipelined);

@@ -24,7 +24,7 @@ enum { EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
 #define DEFAULT_CONFIG "/etc/azbridge-relayd.conf"
 
 struct opts {
-	bool dev, plain, verbose;
+	bool dev, plain, verbose, check;
 	const char *config;
 	const char *state_dir;
 	const char *cert, *key;
@@ -52,6 +52,7 @@ static void usage(FILE *f)
 	      "  --accept-timeout SECONDS  how long a sender waits for a listener (default 30)\n"
 	      "  --request-timeout SECONDS how long an HTTP request waits for its response\n"
 	      "                        (default 60)\n"
+	      "  -n, --check           check the configuration and certificate, then exit\n"
 	      "  -v, --verbose         log debug messages\n"
 	      "  -h, --help            show this help\n"
 	      "  -V, --version         show the version\n"
@@ -70,6 +71,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "accept-timeout", required_argument, NULL, 't' },
 		{ "request-timeout", required_argument, NULL, 'r' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -78,7 +80,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': o->dev = true; break;
 		case 'p': o->plain = true; break;
@@ -87,6 +89,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'K': o->key = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'c': o->config = optarg; break;
+		case 'n': o->check = true; break;
 		case 'l':
 			o->listen = xrealloc(o->listen, (o->n_listen + 1) * sizeof(*o->listen));
 			o->listen[o->n_listen++] = optarg;
@@ -302,6 +305,7 @@ static int configure(struct opts *o, struct relay *r, struct relay_config *rc)
 {
 	r->accept_timeout_s = 30;
 	r->request_timeout_s = 60;
+	r->header_timeout_s = 30;
 	r->max_pending = 10000;
 	r->max_control_msg = 1024 * 1024;
 	r->max_listeners = 25;
@@ -358,8 +362,17 @@ int main(int argc, char **argv)
 					  err, sizeof(err));
 		if (!r.tls) {
 			log_error("TLS: %s", err);
+			if (o.check)
+				rc = EXIT_USAGE;
 			goto out;
 		}
+	}
+	if (o.check) {
+		printf("configuration OK: %zu hybrid connection%s, %zu rule%s at namespace level\n",
+		       relay_hc_count(&r), relay_hc_count(&r) == 1 ? "" : "s", r.n_rules,
+		       r.n_rules == 1 ? "" : "s");
+		rc = 0;
+		goto out;
 	}
 	if (loop_init(on_signal) < 0 || relay_serve(&r) < 0)
 		goto out;

@@ -277,7 +277,7 @@ static void parse_top(struct rload *ld, const config_setting_t *root, struct rel
 		      struct relay_config *rc)
 {
 	static const char *const keys[] = { "listen", "certificate", "key", "plain", "hosts",
-		"accept_timeout", "request_timeout", "max_pending_accepts", "max_control_message",
+		"accept_timeout", "request_timeout", "header_timeout", "max_pending_accepts", "max_control_message",
 		"max_listeners", "log_level", "rules", "hybrid_connections", NULL };
 	static const char *const levels[] = { "debug", "info", "notice", "warning", "error", NULL };
 	const char *lvl = str_at(ld, root, "log_level");
@@ -295,6 +295,9 @@ static void parse_top(struct rload *ld, const config_setting_t *root, struct rel
 	v = r->request_timeout_s;
 	int_at(ld, root, "request_timeout", 1, 3600, &v);
 	r->request_timeout_s = (int)v;
+	v = r->header_timeout_s;
+	int_at(ld, root, "header_timeout", 1, 3600, &v);
+	r->header_timeout_s = (int)v;
 	v = (long)r->max_pending;
 	int_at(ld, root, "max_pending_accepts", 1, 1000000, &v);
 	r->max_pending = (size_t)v;

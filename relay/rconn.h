@@ -33,6 +33,7 @@ struct rconn {
 	struct rconn *lnext;
 	time_t token_expiry;
 	lws_sorted_usec_list_t expiry_timer;
+	lws_sorted_usec_list_t head_timer;  /* a request head must arrive in time */
 	struct sbuf msg;
 	bool in_text;
 	/* spliced */
@@ -77,6 +78,8 @@ void http_forget(struct rconn *rc);
 /* server.c */
 /* Bytes of a new request head (after a finished keep-alive exchange). */
 void rc_feed(struct rconn *rc, uint8_t *data, size_t len);
+/* Expect a new request head within the header timeout. */
+void rc_await_head(struct rconn *rc);
 void rc_respond(struct rconn *rc, int status, const char *reason, const char *body);
 void rc_upgrade(struct rconn *rc, const char *key, const char *protocol);
 /* A query parameter of the request target, decoded; NULL when absent. */

@@ -57,6 +57,7 @@ struct relay {
 	size_t n_hosts;
 	int accept_timeout_s;      /* how long a sender waits for the listener */
 	int request_timeout_s;     /* HTTP: response deadline and body idle limit */
+	int header_timeout_s;      /* a request head (or the next on keep-alive) */
 	size_t max_pending;        /* senders waiting at once */
 	size_t max_control_msg;    /* bytes of one control-channel message */
 	size_t max_listeners;      /* per hybrid connection */

@@ -90,6 +90,24 @@ char *rc_query(const struct rconn *rc, const char *name)
 
 /* ---- a connection ------------------------------------------------------ */
 
+static void on_head_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct rconn *rc = lws_container_of(sul, struct rconn, head_timer);
+
+	if (rc->state != RC_HEAD)
+		return;
+	if (rc->head.len)
+		rc_respond(rc, 408, "Request Timeout", "the request head did not arrive in time");
+	else
+		rc_close(rc);
+}
+
+void rc_await_head(struct rconn *rc)
+{
+	lws_sul_schedule(loop_context(), 0, &rc->head_timer, on_head_timeout,
+			 (lws_usec_t)rc->relay->header_timeout_s * LWS_US_PER_SEC);
+}
+
 static int rc_open(void *owner)
 {
 	(void)owner;
@@ -103,6 +121,7 @@ static int read_head(struct rconn *rc, uint8_t *data, size_t len)
 
 	if (r == 0)
 		return 0;
+	lws_sul_cancel(&rc->head_timer);
 	if (r < 0) {
 		rc_respond(rc, r == -E2BIG ? 431 : 400, r == -E2BIG ?
 			   "Request Header Fields Too Large" : "Bad Request", NULL);
@@ -148,6 +167,7 @@ static void rc_on_close(void *owner, const char *err)
 	if (err && rc->state != RC_CLOSING && rc->state != RC_HEAD)
 		log_debug("connection from %s closed: %s", rc->st ? stream_peer(rc->st) : "?", err);
 	rc->st = NULL;
+	lws_sul_cancel(&rc->head_timer);
 	rc_forget(rc);
 	http1_clear(&rc->head);
 	sbuf_free(&rc->msg);
@@ -180,7 +200,9 @@ static int lst_readable(struct loop_obj *o, struct lws *wsi)
 			http1_clear(&rc->head);
 			sbuf_free(&rc->msg);
 			free(rc);
+			continue;
 		}
+		rc_await_head(rc);
 	}
 	return 0;
 }

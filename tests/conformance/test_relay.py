@@ -19,6 +19,7 @@ SEND_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 LISTEN_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 
 CONFIG = """
+header_timeout = 2;
 hybrid_connections = (
   { name = "hyco"; },
   { name = "web"; },
@@ -173,6 +174,8 @@ def test_http_statuses_from_the_relay(env, https_server):
     assert code(f"{base}/nothing/x", token=https_server) == b"404"       # unknown entity
     assert code(f"{base}/open/x") == b"502"                              # no listener
     assert code("-X", "CONNECT", f"{base}/web/x", token=https_server) == b"405"
+    assert code(f"{base}/web/hang", token=https_server) == b"504"        # --request-timeout 5
+    assert code(f"{base}/web/after", token=https_server) == b"200"       # and still serving
 
 
 @pytest.mark.parametrize("case, mode, name, rule, secs, status", [
@@ -198,3 +201,44 @@ def test_official_clients_are_refused_with_the_service_status(env, case, mode, n
     args = [mode, uri(env, name, mode), kn, key] + ([str(secs)] if secs else [])
     rc, out = run_node(env, "ws_probe.js", *args)
     assert f"status {status}" in out, (case, out)
+
+
+def relayd(*args):
+    return subprocess.run([os.path.join(ROOT, os.environ.get("BUILD", "build"), "azbridge-relayd"),
+                           *args], capture_output=True, text=True, timeout=30)
+
+
+def test_example_configuration_checks(env, tmp_path):
+    env.start_relay()                        # for its certificate and key
+    state = os.path.dirname(env.ca)
+    with open(os.path.join(ROOT, "etc", "azbridge-relayd.conf")) as f:
+        text = f.read().replace("/etc/azbridge-relayd/server.pem", f"{state}/server.pem") \
+                       .replace("/etc/azbridge-relayd/server.key", f"{state}/server.key") \
+                       .replace("/etc/azbridge-relayd/", f"{tmp_path}/")
+    for k in ("root.key", "db-listen.key", "db-send.key"):
+        p = tmp_path / k
+        p.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+        p.chmod(0o600)
+    conf = tmp_path / "relayd.conf"
+    conf.write_text(text)
+    r = relayd("--check", "--config", str(conf))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 hybrid connections, 1 rule" in r.stdout
+    (tmp_path / "db-send.key").chmod(0o644)  # a key others can read is refused
+    r = relayd("--check", "--config", str(conf))
+    assert r.returncode == 2
+    assert re.search(r"relayd\.conf:\d+: rule \"bridge-send\": .*db-send\.key holds a secret but is "
+                     r"readable by group or others", r.stderr), r.stderr
+
+
+def test_bad_configuration_is_reported_with_lines(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text('listen = [ "127.0.0.1:99999" ];\nplain = true;\nmax_listeners = 0;\n'
+                    'hybrid_connections = ( { name = "a"; }, { name = "a"; } );\n'
+                    'rules = ( { name = "r"; key_file = "nope.key"; rights = [ "Listen" ]; } );\n')
+    r = relayd("--check", "--config", str(conf))
+    assert r.returncode == 2
+    for want in [r"bad\.conf:1: listen \"127\.0\.0\.1:99999\"", r"bad\.conf:3: max_listeners must be",
+                 r"bad\.conf:4: hybrid connection \"a\" is defined twice",
+                 r"bad\.conf:5: rule \"r\": .*nope\.key: No such file"]:
+        assert re.search(want, r.stderr), (want, r.stderr)

@@ -26,6 +26,13 @@ done
 for opt in $("$BIN" --help | grep -oE -- '^  -[a-zA-Z?]' | sort -u); do
 	check "azbridged.8 documents $opt" grep -qE -- "^\.B[IR]? \\\\$opt|\\\\$opt\b" man/azbridged.8
 done
+RELAYD=${BUILD:-build}/azbridge-relayd
+for opt in $("$RELAYD" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	check "azbridge-relayd.8 documents $opt" grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" man/azbridge-relayd.8
+done
+for key in $(grep -oE '^ *[a-z_]+ =' etc/azbridge-relayd.conf | sed 's/ =//; s/^ *//' | sort -u); do
+	check "azbridge-relayd.8 documents $key" grep -qE "^\.B[R]? $(sed 's/_/\\\\?_/g' <<<"$key")\b" man/azbridge-relayd.8
+done
 for key in $(cat tests/config/*.out | grep -oE '^ *(\{ )?[a-z_]+ =' | grep -oE '[a-z_]+ =' |
 	     sed 's/ =//' | sort -u) $(grep -oE '[a-z_]+ = ' tests/config/*.out | sed 's/.*://; s/ = //' | sort -u); do
 	check "azbridge.conf.5 documents $key" grep -qE "^\.B[R]? $(sed 's/_/\\\\?_/g' <<<"$key")\b|$(sed 's/_/\\\\?_/g' <<<"$key")" man/azbridge.conf.5

@@ -22,6 +22,9 @@ check man8 /usr/share/man/man8/azbridged.8
 check man5 /usr/share/man/man5/azbridge.conf.5
 check unit /lib/systemd/system/azbridged.service
 check example /usr/share/doc/azbridge/examples/azbridge.conf
+check relay-unit /lib/systemd/system/azbridge-relayd.service
+check relay-example /usr/share/doc/azbridge/examples/azbridge-relayd.conf
+check relay-man /usr/share/man/man8/azbridge-relayd.8
 check config /etc/azbridge.conf
 check dropins /etc/azbridge.conf.d
 if grep -q '^ExecStart=/usr/sbin/azbridged' "$DEST/lib/systemd/system/azbridged.service"; then

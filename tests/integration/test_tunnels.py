@@ -2,6 +2,7 @@
 import hashlib
 import os
 import random
+import signal
 import socket
 import subprocess
 import threading
@@ -347,3 +348,22 @@ def test_slow_reader_keeps_memory_bounded(env):
     assert got > 1 << 20
     for name, kib in peak.items():
         assert kib < 48 * 1024, f"{name} grew to {kib} KiB"
+
+
+def test_keepalive_pings_detect_a_silent_relay(env):
+    """-a 1: a relay that stops answering (SIGSTOP: TCP stays up) is noticed
+    from the missing pongs, and the listener comes back when it answers."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    echo_server(target)
+    t = env.listener("t", "-a", "1", "-T", f"ka:{target}")
+    env.sender("l", local, "-L", f"127.0.0.1:{local}:ka")
+    time.sleep(2.5)                  # pings answered: still online
+    assert "listener offline" not in t.text()
+    env.relay.p.send_signal(signal.SIGSTOP)
+    try:
+        t.wait_log(r"listener offline.*no answer to keep-alive pings", timeout=6)
+    finally:
+        env.relay.p.send_signal(signal.SIGCONT)
+    t.wait_log(r"listener online", count=2, timeout=10)
+    assert roundtrip(local, b"alive") == b"alive"
