@@ -416,8 +416,13 @@ static int send_reply(struct tunnel *t)
 	pre_reply(buf, t->verdict, pre_mode_of(&t->pre));
 	t->reply_pending = false;
 	r = wsc_send(t->ws, WS_OP_BINARY, true, buf, PRE_REPLY_LEN);
-	if (r < 0 || t->verdict != PRE_OK)
-		return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	if (t->verdict != PRE_OK) {
+		/* After the reply, not before: the sender reads why. */
+		wsc_close(t->ws, WS_CLOSE_NORMAL, "refused");
+		return 0;
+	}
 	t->state = T_OPEN;
 	lws_sul_cancel(&t->timer);
 	local_pause(t, false);
@@ -637,7 +642,6 @@ static int refuse(struct tunnel *t, enum pre_verdict v, const char *why)
 	t->verdict = v;
 	t->reply_pending = true;
 	wsc_want_write(t->ws);
-	wsc_close(t->ws, WS_CLOSE_NORMAL, why);
 	set_timer(t, TUNNEL_LINGER_US);
 	return 0;
 }

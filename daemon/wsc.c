@@ -90,7 +90,8 @@ static int send_control(struct wsc *c, enum ws_op op, const uint8_t *p, size_t n
 {
 	uint8_t *payload = loop_scratch() + LOOP_HEADROOM;
 
-	memcpy(payload, p, n);
+	if (n)          /* a ping may carry nothing, and p be NULL */
+		memcpy(payload, p, n);
 	return send_frame(c, op, true, payload, n);
 }
 

@@ -199,7 +199,8 @@ static void send_body_piece(struct hclient *hx, const uint8_t *p, size_t n, bool
 		size_t take = n > FRAME_MAX ? FRAME_MAX : n;
 		bool last = fin && take == n;
 
-		memcpy(buf + WS_HDR_MAX, p, take);
+		if (take)       /* the closing piece may be empty, p NULL */
+			memcpy(buf + WS_HDR_MAX, p, take);
 		rc_send_frame_at(hx->chan, hx->body_open ? WS_OP_CONT : WS_OP_BINARY, last,
 				 buf + WS_HDR_MAX, take);
 		hx->body_open = !last;
@@ -649,6 +650,8 @@ static void finish_response(struct hclient *hx)
 	if (hx->rdv && !hx->rdv_takes_requests) {
 		/* Microsoft's listener reads no requests on a rendezvous it
 		 * opened only to answer one: the next request goes inline. */
+		if (hx->chan == hx->rdv)
+			hx->chan = NULL;
 		hx->rdv->serving = NULL;
 		rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "response complete");
 		rc_close(hx->rdv);
@@ -811,9 +814,9 @@ void http_forget(struct rconn *rc)
 	if (rc->http) {
 		client_gone(rc->http);
 		rc->http = NULL;
+	} else {
+		channel_gone(rc);    /* any other connection may be a listener's channel */
 	}
-	if (rc->serving || rc->hc || rc->body_to)
-		channel_gone(rc);
 	rc->serving = NULL;
 	rc->body_to = NULL;
 }
