@@ -5,12 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "resolve.h"
 #include "stream.h"
 #include "supervisor.h"
@@ -46,7 +45,7 @@ static void on_signal(int signo)
 		return;
 	}
 	log_notice("%s: stopping", strsignal(signo));
-	sd_notify(0, "STOPPING=1");
+	notify_stopping();
 	loop_stop();
 }
 
@@ -57,13 +56,6 @@ static void apply_logging(const struct azb_config *c, const struct azb_cli *cli)
 	else if (!c->log_file && cli->foreground)
 		log_init("azbridged", LOG_TARGET_STDERR, NULL);
 	log_set_level(c->log_level);
-}
-
-static void notify_ready(void)
-{
-	size_t online, tunnels, n = sup_count(&online, &tunnels);
-
-	sd_notifyf(0, "READY=1\nSTATUS=%zu forward%s", n, n == 1 ? "" : "s");
 }
 
 static int run(struct azb_config *c, const struct azb_cli *cli)
