@@ -122,6 +122,9 @@ install: $(BINS)
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	install -m 0644 etc/*.conf $(DESTDIR)$(DATADIR)/doc/azbridge/examples/
+	install -m 0644 etc/completion/azbridgectl $(DESTDIR)$(DATADIR)/bash-completion/completions/
+	install -d $(DESTDIR)$(SYSCONFDIR)/profile.d
+	install -m 0644 etc/profile.d/azbridge.sh $(DESTDIR)$(SYSCONFDIR)/profile.d/
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/azbridge.conf ]; then \
 		install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/azbridge.conf.d; \
 		install -m 0600 etc/azbridge.conf $(DESTDIR)$(SYSCONFDIR)/azbridge.conf; fi
@@ -133,6 +136,8 @@ uninstall:
 	cd man && for f in *.5; do rm -f $(DESTDIR)$(MANDIR)/man5/$$f; done
 	cd man && for f in *.8; do rm -f $(DESTDIR)$(MANDIR)/man8/$$f; done
 	rm -rf $(DESTDIR)$(DATADIR)/doc/azbridge
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/azbridgectl
+	rm -f $(DESTDIR)$(SYSCONFDIR)/profile.d/azbridge.sh
 
 clean:
 	rm -rf build

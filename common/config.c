@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "connstr.h"
@@ -28,9 +31,9 @@ void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char
 	va_list ap;
 
 	sbuf_init(&b);
-	if (line > 0)
+	if (file && line > 0)
 		sbuf_printf(&b, "%s:%d: ", file, line);
-	else
+	else if (file)
 		sbuf_printf(&b, "%s: ", file);
 	va_start(ap, fmt);
 	sbuf_vprintf(&b, fmt, ap);
@@ -119,6 +122,8 @@ struct azb_config *cfg_new(void)
 	c->token_lifetime = AZB_TOKEN_LIFETIME_DEFAULT;
 	c->log_level = LOG_INFO;
 	c->exit_on_forward_failure = true;
+	c->drain_timeout = AZB_DRAIN_TIMEOUT_DEFAULT;
+	c->stop_timeout = AZB_STOP_TIMEOUT_DEFAULT;
 	return c;
 }
 
@@ -130,6 +135,10 @@ void cfg_free(struct azb_config *c)
 	free(c->bind_address);
 	free(c->log_file);
 	free(c->ca_file);
+	free(c->control_socket);
+	free(c->control_group);
+	free(c->control_uids);
+	free(c->hosts_file);
 	for (size_t i = 0; i < c->n_fwd; i++)
 		bnd_fwd_free(c->fwd[i]);
 	free(c->fwd);
@@ -419,6 +428,71 @@ static int set_ca_file(struct loader *ld, void *dst, const char *v, char *err, s
 	return 0;
 }
 
+static int set_abs_path(const char *key, char **dst, const char *v, char *err, size_t len)
+{
+	if (v[0] != '/')
+		return azb_err(err, len, "%s must be an absolute path, not \"%s\"", key, v);
+	azb_set_str(dst, v);
+	return 0;
+}
+
+static int set_control_socket(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	(void)dst;
+	ld->c->control_socket_set = true;
+	if (!*v || strcmp(v, "none") == 0) {
+		azb_set_str(&ld->c->control_socket, NULL);
+		return 0;
+	}
+	if (strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return azb_err(err, len, "control_socket path is longer than %zu bytes",
+			       sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	return set_abs_path("control_socket", &ld->c->control_socket, v, err, len);
+}
+
+static int set_control_group(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	(void)dst;
+	if (!getgrnam(v) && !azb_is_uint(v))
+		return azb_err(err, len, "control_group \"%s\" is not a group on this system", v);
+	azb_set_str(&ld->c->control_group, v);
+	return 0;
+}
+
+static int add_control_user(struct azb_config *c, const char *u, char *err, size_t len)
+{
+	const struct passwd *pw = getpwnam(u);
+	long uid;
+
+	if (pw)
+		uid = pw->pw_uid;
+	else if (azb_parse_int(u, 0, 0x7fffffff, &uid) < 0)
+		return azb_err(err, len, "control_users: \"%s\" is not a user on this system", u);
+	c->control_uids = xrealloc(c->control_uids, (c->n_control_uids + 1) * sizeof(unsigned));
+	c->control_uids[c->n_control_uids++] = (unsigned)uid;
+	return 0;
+}
+
+/* -o control_users:alice,1001 (the file takes a list). */
+static int set_control_users(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	char *copy = xstrdup(v), *save = NULL;
+	int r = 0;
+
+	(void)dst;
+	ld->c->n_control_uids = 0;
+	for (char *u = strtok_r(copy, ", ", &save); u && r == 0; u = strtok_r(NULL, ", ", &save))
+		r = add_control_user(ld->c, u, err, len);
+	free(copy);
+	return r;
+}
+
+static int set_hosts_file(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	(void)dst;
+	return set_abs_path("hosts_file", &ld->c->hosts_file, v, err, len);
+}
+
 static int set_dead_family(struct loader *ld, void *dst, const char *v, char *err, size_t len)
 {
 	(void)ld;
@@ -445,6 +519,12 @@ static const struct key keys[] = {
 	{ "log_file", "LogFileName", V_STR, false, false, 0, 0, set_log_file },
 	{ "ca_file", NULL, V_STR, false, false, 0, 0, set_ca_file },
 	{ "exit_on_forward_failure", "ExitOnForwardFailure", V_BOOL, false, false, 0, 0, store_typed },
+	{ "control_socket", NULL, V_STR, false, false, 0, 0, set_control_socket },
+	{ "control_group", NULL, V_STR, false, false, 0, 0, set_control_group },
+	{ "control_users", NULL, V_STR, false, false, 0, 0, set_control_users },
+	{ "hosts_file", NULL, V_STR, false, false, 0, 0, set_hosts_file },
+	{ "drain_timeout", NULL, V_INT, false, false, 0, 3600, store_typed },
+	{ "stop_timeout", NULL, V_INT, false, false, 0, 300, store_typed },
 	{ NULL, "GatewayPorts", V_BOOL, false, true, 0, 0, store_typed },
 	{ NULL, "AddressFamily", V_STR, false, true, 0, 0, set_dead_family },
 	{ NULL, "ConnectionAttempts", V_INT, false, true, 1, 10, store_typed },
@@ -490,6 +570,10 @@ static int apply_key(struct loader *ld, const struct key *k, struct azb_cred *cr
 		ld->c->token_lifetime = (int)n;
 	else if (k->name && strcmp(k->name, "exit_on_forward_failure") == 0)
 		ld->c->exit_on_forward_failure = b;
+	else if (k->name && strcmp(k->name, "drain_timeout") == 0)
+		ld->c->drain_timeout = (int)n;
+	else if (k->name && strcmp(k->name, "stop_timeout") == 0)
+		ld->c->stop_timeout = (int)n;
 	return 0;
 }
 
@@ -952,7 +1036,40 @@ static void parse_forwards(struct loader *ld, const config_setting_t *list, enum
 	}
 }
 
+struct azb_fwd *cfg_parse_fwd(struct azb_config *c, const config_setting_t *g, enum azb_dir dir,
+			     const char *what, struct cfg_errors *errs)
+{
+	struct loader ld = { .c = c, .file = what, .dir = (char *)"/", .errs = errs };
+
+	if (!config_setting_is_group(g)) {
+		error_at(&ld, g, "a forward must be a group { ... }");
+		return NULL;
+	}
+	return parse_forward(&ld, g, dir);
+}
+
 /* ---- files ------------------------------------------------------------- */
+
+/* control_users = [ "alice", 1001 ]; */
+static void apply_user_list(struct loader *ld, const config_setting_t *s)
+{
+	char err[256], num[24];
+
+	ld->c->n_control_uids = 0;
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *u = config_setting_get_string(e);
+
+		if (!u && config_setting_type(e) == CONFIG_TYPE_INT) {
+			snprintf(num, sizeof(num), "%d", config_setting_get_int(e));
+			u = num;
+		}
+		if (!u)
+			error_at(ld, e, "control_users takes user names or numeric uids");
+		else if (add_control_user(ld->c, u, err, sizeof(err)) < 0)
+			error_at(ld, e, "%s", err);
+	}
+}
 
 static void apply_globals(struct loader *ld, const config_setting_t *root)
 {
@@ -962,7 +1079,9 @@ static void apply_globals(struct loader *ld, const config_setting_t *root)
 		const char *n = config_setting_name(s);
 		const struct key *k = find_key(n, false);
 
-		if (k && !k->cred)
+		if (k && k->set == set_control_users && config_setting_is_aggregate(s))
+			apply_user_list(ld, s);
+		else if (k && !k->cred)
 			apply_setting(ld, k, NULL, s);
 		else if (!k && strcmp(n, "local_forward") && strcmp(n, "remote_forward"))
 			error_at(ld, s, "unknown key '%s'", n);
@@ -1337,6 +1456,38 @@ static void print_forwards(struct sbuf *b, const struct azb_config *c, enum azb_
 	sbuf_add(b, ");\n");
 }
 
+char *cfg_print_fwd(const struct azb_fwd *f)
+{
+	struct azb_fwd *one[1] = { (struct azb_fwd *)f };
+	struct azb_config c = { .n_fwd = 1, .fwd = one };
+	struct sbuf b;
+
+	sbuf_init(&b);
+	sbuf_printf(&b, "# Forward \"%s\", written by azbridgectl add; see azbridge.conf(5).\n",
+		    f->name);
+	print_forwards(&b, &c, f->dir, true);
+	return sbuf_take(&b);
+}
+
+/* Daemon keys appear only when set, so older goldens keep their shape. */
+static void print_daemon(struct sbuf *b, const struct azb_config *c)
+{
+	if (c->control_socket_set)
+		put_str(b, "", "control_socket", c->control_socket ? c->control_socket : "none");
+	put_str(b, "", "control_group", c->control_group);
+	if (c->n_control_uids) {
+		sbuf_add(b, "control_users = [ ");
+		for (size_t i = 0; i < c->n_control_uids; i++)
+			sbuf_printf(b, "%s%u", i ? ", " : "", c->control_uids[i]);
+		sbuf_add(b, " ];\n");
+	}
+	put_str(b, "", "hosts_file", c->hosts_file);
+	if (c->drain_timeout != AZB_DRAIN_TIMEOUT_DEFAULT)
+		sbuf_printf(b, "drain_timeout = %d;\n", c->drain_timeout);
+	if (c->stop_timeout != AZB_STOP_TIMEOUT_DEFAULT)
+		sbuf_printf(b, "stop_timeout = %d;\n", c->stop_timeout);
+}
+
 char *cfg_print(const struct azb_config *c, bool show_secrets)
 {
 	struct sbuf b;
@@ -1351,6 +1502,7 @@ char *cfg_print(const struct azb_config *c, bool show_secrets)
 	put_str(&b, "", "log_file", c->log_file);
 	put_str(&b, "", "ca_file", c->ca_file);
 	sbuf_printf(&b, "exit_on_forward_failure = %s;\n", c->exit_on_forward_failure ? "true" : "false");
+	print_daemon(&b, c);
 	print_forwards(&b, c, AZB_DIR_LOCAL, show_secrets);
 	print_forwards(&b, c, AZB_DIR_REMOTE, show_secrets);
 	return sbuf_take(&b);

@@ -11,6 +11,11 @@
 #define AZB_CONFIG_FILE "/etc/azbridge.conf"
 #define AZB_KEEPALIVE_DEFAULT 30
 #define AZB_TOKEN_LIFETIME_DEFAULT 3600
+#define AZB_CONTROL_SOCKET "/run/azbridged/control.sock"
+#define AZB_CONTROL_GROUP "azbridge"
+#define AZB_HOSTS_FILE "/etc/hosts"
+#define AZB_DRAIN_TIMEOUT_DEFAULT 30
+#define AZB_STOP_TIMEOUT_DEFAULT 5
 
 /* How to authenticate to a relay. Global, or per forward. */
 struct azb_cred {
@@ -32,11 +37,22 @@ struct azb_config {
 	char *log_file;
 	char *ca_file;              /* CA bundle to verify the relay with */
 	bool exit_on_forward_failure;
+	/* Daemon: the control socket is on by default only when a file is read
+	 * (control_socket_set false, path NULL: use AZB_CONTROL_SOCKET then). */
+	char *control_socket;       /* NULL with control_socket_set: none */
+	bool control_socket_set;
+	char *control_group;        /* NULL: AZB_CONTROL_GROUP if it exists */
+	size_t n_control_uids;
+	unsigned *control_uids;     /* may run mutating verbs besides root */
+	char *hosts_file;           /* NULL: AZB_HOSTS_FILE */
+	int drain_timeout;          /* seconds a removed forward's tunnels may finish */
+	int stop_timeout;           /* the same on SIGTERM */
 	size_t n_fwd;
 	struct azb_fwd **fwd;       /* unique names, in definition order */
 };
 
-/* Every message, in order; each "file:line: text" (or "file: text"). */
+/* Every message, in order; each "file:line: text" (or "file: text", or the
+ * text alone when file is NULL). */
 struct cfg_errors {
 	size_t n;
 	char **msg;
@@ -55,6 +71,14 @@ int cfg_load(const char *path, const char *dropin_dir, struct azb_config **out,
 	     struct cfg_errors *errs);
 /* Parse one file into c (used by cfg_load; exposed for tests). */
 int cfg_load_file(struct azb_config *c, const char *path, struct cfg_errors *errs);
+/* Parse one forward entry (a group with the keys of a local_forward or
+ * remote_forward element) from a setting built elsewhere; messages name
+ * `what` as their file. NULL with the reasons in errs. */
+struct config_setting_t;
+struct azb_fwd *cfg_parse_fwd(struct azb_config *c, const struct config_setting_t *g,
+			      enum azb_dir dir, const char *what, struct cfg_errors *errs);
+/* A whole drop-in file holding just f. */
+char *cfg_print_fwd(const struct azb_fwd *f);
 /* Add or replace (by name) a forward; takes ownership. */
 void cfg_put_fwd(struct azb_config *c, struct azb_fwd *f);
 struct azb_fwd *cfg_find_fwd(const struct azb_config *c, const char *name);

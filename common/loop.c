@@ -93,7 +93,7 @@ static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE: {
 		int r;
 
-		if (!o)
+		if (!o || !o->fd_ops->on_writeable)
 			return 0;
 		L.writing = wsi;
 		r = o->fd_ops->on_writeable(o, wsi);
@@ -124,13 +124,6 @@ static int sig_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int sig_writeable(struct loop_obj *o, struct lws *wsi)
-{
-	(void)o;
-	(void)wsi;
-	return 0;
-}
-
 static void sig_close(struct loop_obj *o, struct lws *wsi)
 {
 	(void)o;
@@ -138,7 +131,7 @@ static void sig_close(struct loop_obj *o, struct lws *wsi)
 	L.sig_fd = -1;
 }
 
-static const struct loop_fd_ops sig_ops = { "signalfd", sig_readable, sig_writeable, sig_close };
+static const struct loop_fd_ops sig_ops = { "signalfd", sig_readable, NULL, sig_close };
 
 static int setup_signals(void)
 {

@@ -23,7 +23,7 @@ struct loop_obj;
 struct loop_fd_ops {
 	const char *what;
 	int (*on_readable)(struct loop_obj *o, struct lws *wsi);
-	int (*on_writeable)(struct loop_obj *o, struct lws *wsi);
+	int (*on_writeable)(struct loop_obj *o, struct lws *wsi);   /* NULL: never asks */
 	void (*on_close)(struct loop_obj *o, struct lws *wsi);
 };
 

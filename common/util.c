@@ -7,6 +7,10 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static void oom(void)
 {
@@ -54,16 +58,24 @@ char *xstrndup(const char *s, size_t n)
 	return d;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xvasprintf(const char *fmt, va_list ap)
 {
 	struct sbuf b;
-	va_list ap;
 
 	sbuf_init(&b);
-	va_start(ap, fmt);
 	sbuf_vprintf(&b, fmt, ap);
-	va_end(ap);
 	return sbuf_take(&b);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
 }
 
 void azb_free_secret(char *s)
@@ -129,10 +141,14 @@ void sbuf_init(struct sbuf *b)
 	b->s[0] = '\0';
 }
 
+/* A zeroed or freed sbuf is an empty one, so owners may free it when it
+ * drains and keep adding to it. */
 static void sbuf_reserve(struct sbuf *b, size_t extra)
 {
 	if (b->len + extra + 1 <= b->cap)
 		return;
+	if (b->cap == 0)
+		b->cap = 64;
 	while (b->len + extra + 1 > b->cap)
 		b->cap *= 2;
 	b->s = xrealloc(b->s, b->cap);
@@ -224,4 +240,25 @@ void azb_uuid(char out[37])
 	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
 		 b[13], b[14], b[15]);
+}
+
+/* A socket file left by a previous run is removed, but only when nothing
+ * answers on it: a live socket is never taken over (-EADDRINUSE). */
+int unix_clear_stale(const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(sa->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	return unlink(sa->sun_path) < 0 ? -errno : 0;
 }

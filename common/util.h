@@ -18,6 +18,11 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) AZB_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) AZB_PRINTF(1, 0);
+
+struct sockaddr_un;
+/* Remove a socket file nothing answers on; -EADDRINUSE when one does. */
+int unix_clear_stale(const struct sockaddr_un *sa);
 
 /* Free a string that held a key or token: wipe it first. */
 void azb_free_secret(char *s);

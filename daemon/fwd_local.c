@@ -65,13 +65,6 @@ static int listen_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int listen_writeable(struct loop_obj *o, struct lws *wsi)
-{
-	(void)o;
-	(void)wsi;
-	return 0;
-}
-
 static void listen_close(struct loop_obj *o, struct lws *wsi)
 {
 	struct fwd_listen *l = (struct fwd_listen *)o;
@@ -81,7 +74,7 @@ static void listen_close(struct loop_obj *o, struct lws *wsi)
 	l->fd = -1;
 }
 
-static const struct loop_fd_ops listen_ops = { "listener", listen_readable, listen_writeable,
+static const struct loop_fd_ops listen_ops = { "listener", listen_readable, NULL,
 					       listen_close };
 
 static int bind_inet(const struct azb_ep *ep, int *fd_out)
@@ -117,27 +110,6 @@ out:
 	return rc;
 }
 
-/* A socket file left by a previous run is removed, but only when nothing
- * answers on it: never take over a live socket. */
-static int clear_stale_socket(const struct sockaddr_un *sa)
-{
-	struct stat st;
-	int fd, r;
-
-	if (lstat(sa->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-	close(fd);
-	if (r == 0)
-		return -EADDRINUSE;
-	return unlink(sa->sun_path) < 0 ? -errno : 0;
-}
-
 static int bind_unix(const char *path, int *fd_out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -146,7 +118,7 @@ static int bind_unix(const char *path, int *fd_out)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	r = clear_stale_socket(&sa);
+	r = unix_clear_stale(&sa);
 	if (r < 0)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -206,6 +178,7 @@ static const char *ep_text(const struct azb_ep *ep, char *buf, size_t len)
 
 int fwd_local_start(struct fwd_run *fr)
 {
+	struct log_ctx c = fwd_ctx(fr);
 	char where[300];
 	int r;
 
@@ -218,9 +191,9 @@ int fwd_local_start(struct fwd_run *fr)
 			fwd_local_stop(fr);
 			return r;
 		}
-		log_info("%s: listening on %s for relay %s (port name %s)", fr->fwd->name,
-			 ep_text(&fr->fwd->ep[i], where, sizeof(where)), fr->fwd->relay,
-			 fr->fwd->ep[i].port_name);
+		log_ctx(LOG_INFO, &c, "%s: listening on %s for relay %s (port name %s)",
+			fr->fwd->name, ep_text(&fr->fwd->ep[i], where, sizeof(where)),
+			fr->fwd->relay, fr->fwd->ep[i].port_name);
 	}
 	return 0;
 }

@@ -113,6 +113,7 @@ static void on_renew(lws_sorted_usec_list_t *sul)
 	json_t *j;
 	time_t expiry;
 	char *tok, *text;
+	struct log_ctx c;
 	int err;
 
 	if (h->state != HC_ONLINE)
@@ -125,7 +126,8 @@ static void on_renew(lws_sorted_usec_list_t *sul)
 	json_decref(j);
 	azb_free_secret(tok);
 	queue_text(h, text);
-	log_debug("%s: renewing the listener token", h->fr->fwd->name);
+	c = fwd_ctx(h->fr);
+	log_ctx(LOG_DEBUG, &c, "%s: renewing the listener token", h->fr->fwd->name);
 	schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
 }
 
@@ -254,6 +256,7 @@ static int ws_open(void *owner)
 	struct log_ctx c = hctx(h);
 
 	h->state = HC_ONLINE;
+	fwd_set_state(h->fr, FWD_ONLINE, NULL, 0);
 	h->attempt = 0;
 	h->last_status = 0;
 	log_ctx(LOG_NOTICE, &c, "%s: listener online on relay %s", h->fr->fwd->name,
@@ -317,6 +320,7 @@ static void ws_gone(void *owner, int status, const char *why)
 		why = h->last_why;
 	delay = retry_delay(h, status < 0);
 	log_offline(h, status, why, delay);
+	fwd_set_state(h->fr, FWD_RECONNECTING, h->fr->stats.last_error, delay);
 	h->last_why[0] = '\0';
 	h->state = HC_WAITING;
 	h->attempt++;
@@ -374,6 +378,8 @@ static void hc_connect(struct hc_listener *h)
 	struct resolve_result res;
 
 	h->state = HC_RESOLVING;
+	if (h->fr->state != FWD_RECONNECTING)
+		fwd_set_state(h->fr, FWD_CONNECTING, NULL, 0);
 	if (resolve_host(h->fr->relay.host, &res, resolved, h, &h->rr) == 1)
 		open_channel(h, &res);
 }

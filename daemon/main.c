@@ -9,7 +9,9 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "control.h"
 #include "notify.h"
+#include "reload.h"
 #include "resolve.h"
 #include "stream.h"
 #include "supervisor.h"
@@ -38,15 +40,28 @@ static void report_errors(const struct azb_cli *cli, const struct cfg_errors *er
 				"the original tool's YAML files must be converted\n");
 }
 
+static bool stopping;
+
 static void on_signal(int signo)
 {
+	struct cfg_errors errs = { 0 };
+	struct sup_diff d;
+
 	if (signo == SIGHUP) {
-		log_notice("SIGHUP: reloading is not part of this build yet; configuration unchanged");
+		if (!stopping && reload_run("SIGHUP", &d, &errs) == 0)
+			sup_diff_free(&d);
+		cfg_errors_clear(&errs);
 		return;
 	}
+	if (stopping) {   /* a second request: do not wait for the drain */
+		loop_stop();
+		return;
+	}
+	stopping = true;
 	log_notice("%s: stopping", strsignal(signo));
 	notify_stopping();
-	loop_stop();
+	ctl_server_stop();
+	sup_shutdown(loop_stop);
 }
 
 static void apply_logging(const struct azb_config *c, const struct azb_cli *cli)
@@ -56,6 +71,25 @@ static void apply_logging(const struct azb_config *c, const struct azb_cli *cli)
 	else if (!c->log_file && cli->foreground)
 		log_init("azbridged", LOG_TARGET_STDERR, NULL);
 	log_set_level(c->log_level);
+}
+
+/* Control socket first: a second daemon must fail before it touches any
+ * listener or hosts entry of the first. The supervisor takes c. */
+static int start(struct azb_config *c)
+{
+	char err[300];
+	int r = ctl_server_start(c, reload_config_path() != NULL, err, sizeof(err));
+
+	if (r < 0) {
+		log_error("control socket: %s", err);
+		cfg_free(c);
+		return AZB_EXIT_RUNTIME;
+	}
+	if (sup_start(c) < 0) {
+		log_error("a forward could not start and exit_on_forward_failure is set");
+		return AZB_EXIT_RUNTIME;
+	}
+	return AZB_EXIT_OK;
 }
 
 static int run(struct azb_config *c, const struct azb_cli *cli)
@@ -69,18 +103,18 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 			  c->ca_file ? c->ca_file : "");
 		loop_destroy();
 		stream_tls_cleanup();
+		cfg_free(c);
 		return AZB_EXIT_RUNTIME;
 	}
-	if (sup_start(c) < 0) {
-		log_error("a forward could not start and exit_on_forward_failure is set");
-		rc = AZB_EXIT_RUNTIME;
-	} else {
+	rc = start(c);
+	if (rc == AZB_EXIT_OK) {
 		notify_ready();
-		log_info("running %zu forward%s; stop with Ctrl+C or SIGTERM", c->n_fwd,
-			 c->n_fwd == 1 ? "" : "s");
+		log_info("running %zu forward%s; stop with Ctrl+C or SIGTERM", sup_n_current(),
+			 sup_n_current() == 1 ? "" : "s");
 		if (loop_run() < 0)
 			rc = AZB_EXIT_RUNTIME;
 	}
+	ctl_server_stop();
 	sup_stop();
 	loop_destroy();
 	stream_tls_cleanup();
@@ -122,8 +156,14 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < warns.n; i++)
 		fprintf(stderr, "warning: %s\n", warns.msg[i]);
 	cfg_errors_clear(&warns);
-	rc = cli.check ? check_config(c, cli.verbose) : run(c, &cli);
-	cfg_free(c);
+	reload_init(&cli);
+	if (cli.check) {
+		rc = check_config(c, cli.verbose);
+		cfg_free(c);
+	} else {
+		rc = run(c, &cli);
+	}
+	reload_cleanup();
 	cli_free(&cli);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 #include <systemd/sd-daemon.h>
@@ -15,15 +16,16 @@
 
 static lws_sorted_usec_list_t tick;
 static uint64_t watchdog_us;       /* 0: systemd wants no keep-alives */
-static char last_status[160];
+static char last_status[400];
 static bool stopping;
+static char note[200];             /* appended to STATUS=, e.g. a failed reload */
 
 static void status_line(char *buf, size_t len)
 {
 	size_t online, tunnels, n = sup_count(&online, &tunnels);
 
-	snprintf(buf, len, "%zu binding%s, %zu online, %zu tunnel%s", n, n == 1 ? "" : "s",
-		 online, tunnels, tunnels == 1 ? "" : "s");
+	snprintf(buf, len, "%zu binding%s, %zu online, %zu tunnel%s%s%s", n, n == 1 ? "" : "s",
+		 online, tunnels, tunnels == 1 ? "" : "s", note[0] ? "; " : "", note);
 }
 
 static lws_usec_t period(void)
@@ -67,4 +69,20 @@ void notify_stopping(void)
 	stopping = true;
 	lws_sul_cancel(&tick);
 	sd_notify(0, "STOPPING=1");
+}
+
+void notify_reloading(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+		   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+}
+
+void notify_reloaded(const char *text)
+{
+	snprintf(note, sizeof(note), "%s", text ? text : "");
+	status_line(last_status, sizeof(last_status));
+	sd_notifyf(0, "READY=1\nSTATUS=%s", last_status);
 }

@@ -6,6 +6,11 @@
 /* READY=1 with the first STATUS=, then WATCHDOG=1 every half WatchdogSec
  * (when systemd asked for it) and STATUS= whenever the counts change. */
 void notify_ready(void);
+/* RELOADING=1 with MONOTONIC_USEC=, as systemd's notify-reload expects. */
+void notify_reloading(void);
+/* READY=1 again; text (NULL: none) stays in STATUS= until the next reload,
+ * e.g. why the last one failed. */
+void notify_reloaded(const char *text);
 /* STOPPING=1; no more keep-alives. */
 void notify_stopping(void);
 

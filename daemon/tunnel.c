@@ -138,21 +138,33 @@ static void tunnel_free(struct tunnel *t)
 	free(t);
 }
 
+static void tunnel_opened(struct tunnel *t)
+{
+	struct log_ctx c = tctx(t);
+
+	t->state = T_OPEN;
+	lws_sul_cancel(&t->timer);
+	log_ctx(LOG_DEBUG, &c, "tunnel open after %.3f s",
+		(double)(lws_now_usecs() - t->started) / 1e6);
+}
+
 static void maybe_free(struct tunnel *t)
 {
 	if (t->state == T_CLOSING && !t->ws && !t->local && !t->dial)
 		tunnel_free(t);
 }
 
-/* Count and log a failure once; the message is not kept. */
+/* Count and log a failure once: a tunnel fails on several paths at once. */
 static void tunnel_failed(struct tunnel *t, const char *why)
 {
+	struct log_ctx c = tctx(t);
+
 	if (t->failed)
 		return;
 	t->failed = true;
 	t->fr->stats.tunnels_failed++;
-	fwd_error(t->fr, "tunnel %s (peer %s) failed while %s: %s", t->id, t->peer,
-		  state_names[t->state], why);
+	fwd_error_ctx(t->fr, &c, "tunnel %s (peer %s) failed while %s: %s", t->id, t->peer,
+		      state_names[t->state], why);
 }
 
 /* Close with FIN, not RST: the kernel resets a socket closed with unread
@@ -258,10 +270,13 @@ static void maybe_finish(struct tunnel *t)
 static void send_datagram(void *arg, const uint8_t *p, size_t n)
 {
 	struct tunnel *t = arg;
+	struct log_ctx c;
 
 	/* UDP may drop; so may we when the target's queue is full. */
-	if (send(t->fd, p, n, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ECONNREFUSED)
-		log_debug("tunnel %s: udp send: %s", t->id, strerror(errno));
+	if (send(t->fd, p, n, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ECONNREFUSED) {
+		c = tctx(t);
+		log_ctx(LOG_DEBUG, &c, "tunnel %s: udp send: %s", t->id, strerror(errno));
+	}
 }
 
 /* Write straight from the caller's buffer when nothing is queued, so the
@@ -423,8 +438,7 @@ static int send_reply(struct tunnel *t)
 		wsc_close(t->ws, WS_CLOSE_NORMAL, "refused");
 		return 0;
 	}
-	t->state = T_OPEN;
-	lws_sul_cancel(&t->timer);
+	tunnel_opened(t);
 	local_pause(t, false);
 	if (t->dgram) {
 		t->last_activity = lws_now_usecs();
@@ -628,8 +642,7 @@ static int sender_reply(struct tunnel *t, const uint8_t *p, size_t n)
 		tunnel_close(t, "cannot adopt the client socket");
 		return 0;
 	}
-	t->state = T_OPEN;
-	lws_sul_cancel(&t->timer);
+	tunnel_opened(t);
 	return n > take ? down_write(t, p + take, n - take) : 0;
 }
 
@@ -702,13 +715,14 @@ static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 static int ws_peer_closed(void *owner, uint16_t code)
 {
 	struct tunnel *t = owner;
+	struct log_ctx c = tctx(t);
 
 	if (t->state != T_OPEN) {
 		tunnel_close(t, "the peer closed the connection during set-up");
 		return 0;
 	}
 	if (code != WS_CLOSE_NORMAL && code != WS_CLOSE_NO_STATUS)
-		log_debug("tunnel %s: peer closed with code %u", t->id, code);
+		log_ctx(LOG_DEBUG, &c, "tunnel %s: peer closed with code %u", t->id, code);
 	t->peer_eof = true;
 	maybe_finish(t);
 	return 0;

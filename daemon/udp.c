@@ -89,13 +89,24 @@ static void route_free(struct udp_route *r)
 	uf_maybe_free(uf);
 }
 
+static struct log_ctx rctx(const struct udp_route *r)
+{
+	struct log_ctx c = fwd_ctx(r->uf->fr);
+
+	c.tunnel = r->id;
+	c.peer = r->peer;
+	return c;
+}
+
 static void route_close(struct udp_route *r, const char *why)
 {
+	struct log_ctx c = rctx(r);
+
 	if (r->state == R_CLOSING)
 		return;
 	if (why) {
 		r->uf->fr->stats.tunnels_failed++;
-		fwd_error(r->uf->fr, "udp flow %s from %s failed: %s", r->id, r->peer, why);
+		fwd_error_ctx(r->uf->fr, &c, "udp flow %s from %s failed: %s", r->id, r->peer, why);
 	}
 	r->state = R_CLOSING;
 	lws_sul_cancel(&r->idle);
@@ -112,12 +123,14 @@ static void on_idle(lws_sorted_usec_list_t *sul)
 {
 	struct udp_route *r = lws_container_of(sul, struct udp_route, idle);
 	int64_t quiet = lws_now_usecs() - r->last_activity;
+	struct log_ctx c = rctx(r);
 
 	if (quiet < UDP_IDLE_US) {
 		lws_sul_schedule(loop_context(), 0, &r->idle, on_idle, UDP_IDLE_US - quiet);
 		return;
 	}
-	log_debug("udp flow %s from %s idle for 4 minutes: closing", r->id, r->peer);
+	log_ctx(LOG_DEBUG, &c, "udp flow %s from %s idle for 4 minutes: closing", r->id,
+		r->peer);
 	route_close(r, NULL);
 }
 
@@ -126,11 +139,15 @@ static void on_idle(lws_sorted_usec_list_t *sul)
 static void send_back(void *arg, const uint8_t *p, size_t n)
 {
 	struct udp_route *r = arg;
+	struct log_ctx c;
 
 	r->uf->fr->stats.bytes_down += n;
 	if (sendto(r->uf->fd, p, n, MSG_DONTWAIT, (struct sockaddr *)&r->src, r->srclen) < 0 &&
-	    errno != EAGAIN)
-		log_debug("udp flow %s: sendto %s: %s", r->id, r->peer, strerror(errno));
+	    errno != EAGAIN) {
+		c = rctx(r);
+		log_ctx(LOG_DEBUG, &c, "udp flow %s: sendto %s: %s", r->id, r->peer,
+			strerror(errno));
+	}
 }
 
 static int ws_open(void *owner)

@@ -207,13 +207,6 @@ static int lst_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int lst_writeable(struct loop_obj *o, struct lws *wsi)
-{
-	(void)o;
-	(void)wsi;
-	return 0;
-}
-
 static void lst_close(struct loop_obj *o, struct lws *wsi)
 {
 	struct listener *l = (struct listener *)o;
@@ -222,7 +215,7 @@ static void lst_close(struct loop_obj *o, struct lws *wsi)
 	l->wsi = NULL;
 }
 
-static const struct loop_fd_ops lst_ops = { "relay listener", lst_readable, lst_writeable,
+static const struct loop_fd_ops lst_ops = { "relay listener", lst_readable, NULL,
 					    lst_close };
 
 static int bind_one(const struct relay_listen_addr *a, int *fd_out, uint16_t *port_out)

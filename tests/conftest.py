@@ -105,8 +105,9 @@ class Env:
         return p
 
     def bridge(self, name, *args, cs=None, env=None):
+        # stop_timeout 1: teardown does not wait out the default drain.
         argv = [os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-o",
-                f"ca_file:{self.ca}", "-x", cs or self.conn_str, *args]
+                f"ca_file:{self.ca}", "-o", "stop_timeout:1", "-x", cs or self.conn_str, *args]
         p = Proc(name, argv, self.tmp, env)
         self.procs.append(p)
         return p

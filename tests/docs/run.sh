@@ -37,5 +37,23 @@ for key in $(cat tests/config/*.out | grep -oE '^ *(\{ )?[a-z_]+ =' | grep -oE '
 	     sed 's/ =//' | sort -u) $(grep -oE '[a-z_]+ = ' tests/config/*.out | sed 's/.*://; s/ = //' | sort -u); do
 	check "azbridge.conf.5 documents $key" grep -qE "^\.B[R]? $(sed 's/_/\\\\?_/g' <<<"$key")\b|$(sed 's/_/\\\\?_/g' <<<"$key")" man/azbridge.conf.5
 done
+CTL=${BUILD:-build}/azbridgectl
+for opt in $("$CTL" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	check "azbridgectl.8 documents $opt" grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" man/azbridgectl.8
+done
+for verb in status list show stats add remove reload version "hosts add" "hosts remove" "hosts list"; do
+	check "azbridgectl --help names $verb" sh -c "'$CTL' --help | grep -qw -- '$verb'"
+	check "azbridgectl.8 documents $verb" grep -qE "^\.B[IR]? $verb\b|^\.B \"$verb\"" man/azbridgectl.8
+	check "README shows azbridgectl $verb" grep -qE "azbridgectl (--json )?$verb\b" README.md
+done
+check "azbridgectl.8 has a PROTOCOL section" grep -q '^\.SH PROTOCOL' man/azbridgectl.8
+check "azbridgectl.8 has EXIT STATUS" grep -q '^\.SH "\?EXIT STATUS' man/azbridgectl.8
+# Every daemon key has a (commented) line in the example configuration.
+for key in $(grep -oE '^[a-z_]+ =' tests/config/14-daemon.out | sed 's/ =//'); do
+	check "etc/azbridge.conf shows $key" grep -qE "^#? ?$key = " etc/azbridge.conf
+done
+for sig in SIGHUP SIGTERM; do
+	check "azbridged.8 documents $sig" grep -q "^\.B.* $sig" man/azbridged.8
+done
 echo "docs: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -37,5 +37,25 @@ if [ "$(stat -c %a "$DEST/etc/azbridge.conf")" = 600 ]; then
 else
 	fail=$((fail + 1)); echo "FAIL config: /etc/azbridge.conf is not mode 600"
 fi
+check completion /usr/share/bash-completion/completions/azbridgectl
+check profile /etc/profile.d/azbridge.sh
+check ctl-man /usr/share/man/man8/azbridgectl.8
+# systemd's own checks of the installed units, with their binaries and the
+# man pages their Documentation= names.
+for u in azbridged azbridge-relayd; do
+	sed "s|/usr/sbin/|$DEST/usr/sbin/|g" "$DEST/lib/systemd/system/$u.service" >"$DEST/$u.service"
+	if out=$(MANPATH="$DEST/usr/share/man" systemd-analyze verify "$DEST/$u.service" 2>&1); then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1)); echo "FAIL unit: systemd-analyze verify $u.service:"; echo "$out"
+	fi
+done
+for k in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'RuntimeDirectory=azbridged'; do
+	if grep -qxF "$k" "$DEST/lib/systemd/system/azbridged.service"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1)); echo "FAIL unit: azbridged.service lacks $k"
+	fi
+done
 echo "install: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -415,6 +415,7 @@ def test_sender_without_token_to_an_open_hybrid_connection(env):
     bconf = os.path.join(env.tmp, "sender.conf")
     with open(bconf, "w") as f:
         f.write(f'endpoint = "sb://localhost:{port}/";\nca_file = "{env.ca}";\n'
+                f'control_socket = "{env.tmp}/ctl.sock";\n'
                 'local_forward = (\n'
                 f'  {{ relay = "open"; bind_address = "127.0.0.1"; bind_port = {local};'
                 ' no_authentication = true; },\n'

@@ -1,0 +1,419 @@
+#include "control.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "loop.h"
+#include "supervisor.h"
+#include "util.h"
+
+struct ctl_client {
+	struct loop_obj obj;
+	struct lws *wsi;
+	int fd;
+	struct ctl_peer peer;
+	char *in;                 /* a partial request line */
+	size_t in_len;
+	struct sbuf out;          /* replies not yet written */
+	size_t out_off;
+	bool closing;             /* close once out is written */
+	lws_sorted_usec_list_t idle;
+	struct loop_rearm rearm;
+	struct ctl_client *next, **pprev;
+};
+
+static struct {
+	struct loop_obj obj;
+	struct lws *wsi;
+	int fd;
+	char *path;               /* unlinked on stop; NULL if activated */
+	const char *shown;        /* path for messages */
+	struct ctl_client *clients;
+	unsigned n_clients;
+} C = { .fd = -1 };
+
+/* ---- replies -------------------------------------------------------------- */
+
+json_t *ctl_ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+json_t *ctl_fail(const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg);
+}
+
+static bool may_mutate(const struct ctl_peer *p)
+{
+	const struct azb_config *c = sup_config();
+
+	if (p->uid == 0 || p->uid == geteuid())
+		return true;
+	for (size_t i = 0; c && i < c->n_control_uids; i++)
+		if (c->control_uids[i] == p->uid)
+			return true;
+	return false;
+}
+
+static json_t *dispatch(const struct ctl_client *cl, const char *line, size_t len)
+{
+	json_error_t je;
+	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je), *reply;
+	const struct ctl_verb *v;
+	const char *cmd;
+
+	if (!req)
+		return ctl_fail("bad-request", "not JSON: %s at column %d", je.text, je.column);
+	cmd = json_string_value(json_object_get(req, "cmd"));
+	if (!json_is_object(req) || !cmd) {
+		json_decref(req);
+		return ctl_fail("bad-request", "a request is an object with a string \"cmd\"");
+	}
+	v = ctl_verb_find(cmd);
+	if (!v)
+		reply = ctl_fail("unknown-command", "unknown command \"%.64s\"", cmd);
+	else if (v->mutating && !may_mutate(&cl->peer))
+		reply = ctl_fail("permission-denied", "%s needs root or a user listed in "
+				 "control_users (you are uid %u)", cmd, (unsigned)cl->peer.uid);
+	else
+		reply = v->run(&cl->peer, req);
+	if (v)
+		log_msg(v->mutating ? LOG_NOTICE : LOG_DEBUG, "control: uid %u pid %d: %s%s%s",
+			(unsigned)cl->peer.uid, (int)cl->peer.pid, cmd,
+			json_is_true(json_object_get(reply, "ok")) ? "" : ": ",
+			json_is_true(json_object_get(reply, "ok")) ? "" :
+			json_string_value(json_object_get(reply, "message")));
+	json_decref(req);
+	return reply;
+}
+
+/* ---- one client ----------------------------------------------------------- */
+
+static void client_idle(lws_sorted_usec_list_t *sul)
+{
+	struct ctl_client *cl = lws_container_of(sul, struct ctl_client, idle);
+
+	if (cl->wsi)
+		loop_kill(cl->wsi);
+}
+
+static void queue_reply(struct ctl_client *cl, json_t *reply)
+{
+	char *text = json_dumps(reply, JSON_COMPACT);
+
+	json_decref(reply);
+	sbuf_add(&cl->out, text ? text : "{\"ok\":false,\"error\":\"internal\"}");
+	sbuf_addc(&cl->out, '\n');
+	free(text);
+	loop_want_write(cl->wsi, &cl->rearm);
+}
+
+/* Answer every complete line; keep the partial rest. */
+static void take_lines(struct ctl_client *cl)
+{
+	size_t start = 0;
+	char *nl;
+
+	while (!cl->closing && (nl = memchr(cl->in + start, '\n', cl->in_len - start))) {
+		size_t len = (size_t)(nl - (cl->in + start));
+
+		if (len > 0 && !(len == 1 && cl->in[start] == '\r'))
+			queue_reply(cl, dispatch(cl, cl->in + start, len));
+		start += len + 1;
+	}
+	memmove(cl->in, cl->in + start, cl->in_len - start);
+	cl->in_len -= start;
+	if (cl->in_len > CTL_MAX_REQUEST && !cl->closing) {
+		queue_reply(cl, ctl_fail("too-large", "a request line may be at most %d bytes",
+					 CTL_MAX_REQUEST));
+		cl->closing = true;
+	}
+}
+
+static int client_readable(struct loop_obj *o, struct lws *wsi)
+{
+	struct ctl_client *cl = (struct ctl_client *)o;
+	ssize_t n;
+
+	(void)wsi;
+	if (cl->closing) {   /* whatever follows an oversized line is dropped */
+		n = read(cl->fd, loop_scratch(), LOOP_CHUNK);
+		return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? -1 : 0;
+	}
+	n = read(cl->fd, cl->in + cl->in_len, CTL_MAX_REQUEST + 1 - cl->in_len);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	if (n == 0) {
+		/* A half-written request is dropped; written replies still go out. */
+		cl->closing = true;
+		cl->in_len = 0;
+		return cl->out.len > cl->out_off ? 0 : -1;
+	}
+	cl->in_len += (size_t)n;
+	lws_sul_schedule(loop_context(), 0, &cl->idle, client_idle,
+			 (lws_usec_t)CTL_IDLE_SECONDS * LWS_US_PER_SEC);
+	take_lines(cl);
+	if (cl->out.len - cl->out_off > CTL_MAX_PENDING) {
+		log_warning("control: uid %u pid %d reads no replies; closing its connection",
+			    (unsigned)cl->peer.uid, (int)cl->peer.pid);
+		return -1;
+	}
+	return 0;
+}
+
+static int client_writeable(struct loop_obj *o, struct lws *wsi)
+{
+	struct ctl_client *cl = (struct ctl_client *)o;
+	size_t left = cl->out.len - cl->out_off;
+	ssize_t n;
+
+	(void)wsi;
+	if (left == 0)
+		return cl->closing ? -1 : 0;
+	n = send(cl->fd, cl->out.s + cl->out_off, left, MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? (loop_want_write(cl->wsi, &cl->rearm), 0) : -1;
+	cl->out_off += (size_t)n;
+	if (cl->out_off == cl->out.len) {
+		sbuf_free(&cl->out);
+		cl->out_off = 0;
+		return cl->closing ? -1 : 0;
+	}
+	loop_want_write(cl->wsi, &cl->rearm);
+	return 0;
+}
+
+static void client_close(struct loop_obj *o, struct lws *wsi)
+{
+	struct ctl_client *cl = (struct ctl_client *)o;
+
+	(void)wsi;
+	lws_sul_cancel(&cl->idle);
+	loop_rearm_cancel(&cl->rearm);
+	*cl->pprev = cl->next;
+	if (cl->next)
+		cl->next->pprev = cl->pprev;
+	C.n_clients--;
+	sbuf_free(&cl->out);
+	free(cl->in);
+	free(cl);
+}
+
+static const struct loop_fd_ops client_ops = { "control client", client_readable,
+					       client_writeable, client_close };
+
+static void client_new(int fd, const struct ucred *uc)
+{
+	struct ctl_client *cl = xcalloc(1, sizeof(*cl));
+
+	cl->obj.fd_ops = &client_ops;
+	cl->fd = fd;
+	cl->peer = (struct ctl_peer){ uc->uid, uc->gid, uc->pid };
+	cl->in = xmalloc(CTL_MAX_REQUEST + 1);   /* the line and its newline */
+	sbuf_init(&cl->out);
+	cl->next = C.clients;
+	if (cl->next)
+		cl->next->pprev = &cl->next;
+	cl->pprev = &C.clients;
+	C.clients = cl;
+	C.n_clients++;
+	cl->wsi = loop_adopt(fd, &cl->obj);
+	if (!cl->wsi) {   /* loop_adopt closed fd and delivered no close */
+		client_close(&cl->obj, NULL);
+		return;
+	}
+	lws_sul_schedule(loop_context(), 0, &cl->idle, client_idle,
+			 (lws_usec_t)CTL_IDLE_SECONDS * LWS_US_PER_SEC);
+}
+
+/* ---- the listening socket --------------------------------------------------- */
+
+static int listen_readable(struct loop_obj *o, struct lws *wsi)
+{
+	(void)o;
+	(void)wsi;
+	for (int i = 0; i < 16; i++) {
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		int fd = accept4(C.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 ||
+		    C.n_clients >= CTL_MAX_CLIENTS) {
+			log_warning("control: refusing a connection: %s",
+				    C.n_clients >= CTL_MAX_CLIENTS ? "too many clients" : strerror(errno));
+			close(fd);
+			continue;
+		}
+		client_new(fd, &uc);
+	}
+	return 0;
+}
+
+static void listen_close(struct loop_obj *o, struct lws *wsi)
+{
+	(void)o;
+	(void)wsi;
+	C.wsi = NULL;
+	C.fd = -1;
+}
+
+static const struct loop_fd_ops listen_ops = { "control socket", listen_readable, NULL,
+					       listen_close };
+
+/* Socket activation: a socket named "control", or the only one passed. */
+static int activated_fd(void)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names), fd = -1;
+
+	for (int i = 0; i < n; i++) {
+		if (fd < 0 && (n == 1 || (names && strcmp(names[i], "control") == 0)))
+			fd = SD_LISTEN_FDS_START + i;
+		if (names)
+			free(names[i]);
+	}
+	free(names);
+	if (fd >= 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+		return -ENOTSOCK;
+	return fd;
+}
+
+static void make_parent(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == 0)
+			log_info("created %s for the control socket", dir);
+	}
+	free(dir);
+}
+
+static int fail_with(int r, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail_with(int r, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Mode 0660 from the first moment (umask around bind), then the group. */
+static int bind_path(const char *path, const char *group, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const struct group *gr = getgrnam(group ? group : AZB_CONTROL_GROUP);
+	mode_t old;
+	int fd, r;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	make_parent(path);
+	r = unix_clear_stale(&sa);   /* never take over a live socket */
+	if (r == -EADDRINUSE)
+		return fail_with(r, err, errlen, "another azbridged answers on %s", path);
+	if (r < 0)
+		return fail_with(r, err, errlen, "%s: %s", path,
+				 r == -EEXIST ? "exists and is not a socket" : strerror(-r));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail_with(-errno, err, errlen, "socket: %s", strerror(errno));
+	old = umask(0117);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0 ? -errno : 0;
+	umask(old);
+	if (r < 0) {
+		close(fd);
+		return fail_with(r, err, errlen, "cannot listen on %s: %s", path, strerror(-r));
+	}
+	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
+		log_warning("control socket %s: cannot give it group %s: %s", path, gr->gr_name,
+			    strerror(errno));
+	else if (!gr)
+		log_info("control socket %s: group %s does not exist; only root and the daemon's "
+			 "own user can connect", path, group ? group : AZB_CONTROL_GROUP);
+	return fd;
+}
+
+int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size_t errlen)
+{
+	const char *path = c->control_socket;
+	int fd = activated_fd();
+
+	ctl_verbs_init();
+	if (fd == -ENOTSOCK)
+		return fail_with(fd, err, errlen, "the socket passed by systemd is not a listening "
+				 "Unix stream socket");
+	if (fd < 0) {
+		if (!path && (c->control_socket_set || !from_file))
+			return 0;   /* none asked for */
+		path = path ? path : AZB_CONTROL_SOCKET;
+		fd = bind_path(path, c->control_group, err, errlen);
+		if (fd < 0)
+			return fd;
+		C.path = xstrdup(path);
+	}
+	C.shown = C.path ? C.path : "(socket activation)";
+	C.fd = fd;
+	C.obj.fd_ops = &listen_ops;
+	C.wsi = loop_adopt(fd, &C.obj);
+	if (!C.wsi) {
+		ctl_server_stop();
+		return fail_with(-EIO, err, errlen, "cannot watch the control socket");
+	}
+	log_info("control socket: %s", C.shown);
+	return 0;
+}
+
+const char *ctl_server_path(void)
+{
+	return C.fd >= 0 ? C.shown : NULL;
+}
+
+void ctl_server_stop(void)
+{
+	while (C.clients) {
+		struct ctl_client *cl = C.clients;
+
+		if (cl->wsi) {
+			lws_set_opaque_user_data(cl->wsi, NULL);
+			loop_kill_now(cl->wsi);
+		}
+		client_close(&cl->obj, NULL);
+	}
+	if (C.wsi) {
+		lws_set_opaque_user_data(C.wsi, NULL);
+		loop_kill_now(C.wsi);
+	} else if (C.fd >= 0) {
+		close(C.fd);
+	}
+	C.wsi = NULL;
+	C.fd = -1;
+	if (C.path)
+		unlink(C.path);
+	free(C.path);
+	C.path = NULL;
+}

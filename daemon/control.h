@@ -1,0 +1,43 @@
+/* The control socket: newline-delimited JSON requests from azbridgectl (see
+ * azbridgectl(8)), bounded per client, peers identified by SO_PEERCRED. */
+#ifndef AZB_CONTROL_H
+#define AZB_CONTROL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+#define CTL_MAX_REQUEST (64 * 1024)
+#define CTL_MAX_PENDING (1024 * 1024)   /* unread reply bytes before we give up */
+#define CTL_MAX_CLIENTS 64
+#define CTL_IDLE_SECONDS 60
+
+/* Who is asking. */
+struct ctl_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+/* Bind (or take from socket activation) and adopt the socket. 0 when there
+ * is none to run; -EADDRINUSE when another daemon answers on the path;
+ * other -errno with the reason in err. */
+int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size_t errlen);
+void ctl_server_stop(void);
+const char *ctl_server_path(void);   /* NULL when there is no socket */
+
+/* Verbs (control_verbs.c): one reply object per request. */
+struct ctl_verb {
+	const char *name;
+	bool mutating;
+	json_t *(*run)(const struct ctl_peer *p, json_t *req);
+};
+void ctl_verbs_init(void);
+const struct ctl_verb *ctl_verb_find(const char *name);
+json_t *ctl_ok(void);
+json_t *ctl_fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
