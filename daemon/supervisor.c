@@ -300,8 +300,11 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	size_t n_draining = S.n - S.n_current;
 
 	memset(d, 0, sizeof(*d));
-	memcpy(old, S.run, n_old * sizeof(*old));
-	memmove(S.run, S.run + n_old, n_draining * sizeof(*S.run));
+	/* S.run is NULL before the first forward: no memcpy from it (UBSan). */
+	if (n_old)
+		memcpy(old, S.run, n_old * sizeof(*old));
+	if (n_draining)
+		memmove(S.run, S.run + n_old, n_draining * sizeof(*S.run));
 	S.n = n_draining;
 	S.n_current = 0;
 	/* Removed ones first, so a changed forward's address is free again. */

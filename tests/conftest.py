@@ -165,8 +165,9 @@ def env(request):
 
 # ---- servers ---------------------------------------------------------------
 
-def echo_server(port=None, host="127.0.0.1", family=socket.AF_INET, unix_path=None):
-    """TCP (or Unix) echo server in a thread: echoes until EOF, then closes."""
+def echo_server(port=None, host="127.0.0.1", family=socket.AF_INET, unix_path=None, banner=b""):
+    """TCP (or Unix) echo server in a thread: sends the banner (which tells
+    targets apart), echoes until EOF, then closes."""
     if unix_path:
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         srv.bind(unix_path)
@@ -178,6 +179,8 @@ def echo_server(port=None, host="127.0.0.1", family=socket.AF_INET, unix_path=No
 
     def handle(c):
         with c:
+            if banner:
+                c.sendall(banner)
             while True:
                 b = c.recv(65536)
                 if not b:

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, Proc, wait_for
+from conftest import ROOT, Proc
 
 NODE_DIR = os.path.join(ROOT, "tests", "conformance")
 SEND_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -118,7 +118,7 @@ def https_server(env):
     kn, key = root_creds(env)
     srv = node(env, "https_server.js", uri(env, "web", "listen"), kn, key, tag="hyco-https")
     srv.wait_log(r"^listening", timeout=20)
-    return node_token(env, f"https://localhost/web", kn, key)
+    return node_token(env, "https://localhost/web", kn, key)
 
 
 def test_official_https_server_answers_get(env, https_server):

@@ -368,6 +368,23 @@ def test_stats_count_bytes_and_tunnels(env):
     assert out["binding"]["endpoints"][0]["bind_port"] == port
     r = subprocess.run([CTL, "--socket", d.sock, "stats"], capture_output=True, text=True)
     assert r.returncode == 0 and "TOTAL" in r.stdout, r
+    # Bash completion offers verbs, and binding names asked of the daemon.
+    assert complete(d, "azbridgectl", "st") == ["stats", "status"]
+    assert complete(d, "azbridgectl", "--socket", d.sock, "show", "") == ["s"]
+    assert complete(d, "azbridgectl", "hosts", "") == ["add", "list", "remove"]
+    assert "--port-name" in complete(d, "azbridgectl", "add", "--local", "--po")
+
+
+def complete(d, *words):
+    """COMPREPLY of the installed-to-be completion for these words."""
+    script = (f'source "{ROOT}/etc/completion/azbridgectl"; COMP_WORDS=("$@"); '
+              'COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}; '
+              '_azbridgectl; printf "%s\\n" "${COMPREPLY[@]}"')
+    env = dict(os.environ, PATH=f"{BUILD}:{os.environ['PATH']}", AZBRIDGE_CONTROL_SOCKET=d.sock)
+    r = subprocess.run(["bash", "-c", script, "bash", *words], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert r.returncode == 0, r
+    return sorted(w for w in r.stdout.splitlines() if w)
 
 
 # ---- permissions and hostile clients --------------------------------------------------
@@ -582,3 +599,25 @@ def test_hosts_entry_removed_on_stop_and_stale_ones_cleared(env):
     d.write_main("")
     d.start()
     wait_for(lambda: read_hosts(d) == HOSTS, what="the stale entry cleared")
+
+
+def test_hosts_file_bind_mounted_is_rewritten_in_place(env):
+    """As in a container, where /etc/hosts is a bind mount that no rename may
+    replace: the block is written in place, under the same lock."""
+    env.start_relay()
+    port = free_port()
+    d = Daemon(env, hosts_text=HOSTS)
+    src = os.path.join(d.dir, "hosts.outside")
+    with open(src, "w", newline="") as f:
+        f.write(HOSTS)
+    d.write_main(forwards(local_entry("sql", port, extra=' host_name = "sql1.corp.example";')))
+    bind = ["unshare", "-m", "sh", "-c",
+            f'mount --make-rprivate / && mount --bind "{src}" "{d.hosts}" && exec "$@"', "sh"]
+    d.start(wrap=bind)
+    wait_for(lambda: "sql1.corp.example" in open(src, newline="").read(),
+             what="the entry written through the bind mount")
+    text = open(src, newline="").read()
+    assert text.startswith(HOSTS) and "# BEGIN azbridge" in text, text
+    assert "not updated" not in d.proc.text()
+    assert d.proc.stop() == 0
+    assert open(src, newline="").read() == HOSTS

@@ -1,5 +1,6 @@
 """The seed's database scenario: a real PostgreSQL server reached through the
 tunnel with psql and pgbench (Debian's postgresql-15)."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ def as_postgres(*argv, **kw):
                           text=True, timeout=120, **kw)
 
 
-def test_psql_and_pgbench_through_the_tunnel(env):
+@contextlib.contextmanager
+def postgres(env):
+    """A throw-away PostgreSQL cluster on 127.0.0.1; yields its port."""
     data = os.path.join(env.tmp, "pgdata")
     os.makedirs(data)
     shutil.chown(env.tmp, "postgres")
@@ -23,7 +26,7 @@ def test_psql_and_pgbench_through_the_tunnel(env):
     os.chmod(env.tmp, 0o755)
     r = as_postgres(f"{PGBIN}/initdb", "-D", data, "-A", "trust", "-U", "postgres")
     assert r.returncode == 0, r.stderr
-    pg_port, local = free_port(), free_port()
+    pg_port = free_port()
     server = subprocess.Popen(["runuser", "-u", "postgres", "--", f"{PGBIN}/postgres", "-D", data,
                                "-p", str(pg_port), "-k", data, "-c", "listen_addresses=127.0.0.1",
                                "-c", "fsync=off"],
@@ -32,13 +35,25 @@ def test_psql_and_pgbench_through_the_tunnel(env):
         wait_for(lambda: subprocess.run([f"{PGBIN}/pg_isready", "-h", "127.0.0.1", "-p",
                                          str(pg_port)], capture_output=True).returncode == 0,
                  timeout=30, what="PostgreSQL")
+        yield pg_port
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def psql(port, sql):
+    return subprocess.run([f"{PGBIN}/psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                           "-tA", "-c", sql], capture_output=True, text=True, timeout=60)
+
+
+def test_psql_and_pgbench_through_the_tunnel(env):
+    with postgres(env) as pg_port:
+        local = free_port()
         env.start_relay()
         env.listener("t", "-T", f"db:{pg_port}")
         env.sender("l", local, "-L", f"127.0.0.1:{local}:db")
         conn = ["-h", "127.0.0.1", "-p", str(local), "-U", "postgres"]
-        r = subprocess.run([f"{PGBIN}/psql", *conn, "-tA", "-c",
-                            "select 6 * 7, current_setting('port')"],
-                           capture_output=True, text=True, timeout=60)
+        r = psql(local, "select 6 * 7, current_setting('port')")
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == f"42|{pg_port}"
         r = subprocess.run([f"{PGBIN}/pgbench", *conn, "-i", "-s", "2", "postgres"],
@@ -53,6 +68,3 @@ def test_psql_and_pgbench_through_the_tunnel(env):
         tps = [ln for ln in r.stdout.splitlines() if ln.startswith("tps")]
         print("pgbench through the tunnel:", tps)
         assert tps and float(tps[0].split()[2]) > 10
-    finally:
-        server.terminate()
-        server.wait(30)

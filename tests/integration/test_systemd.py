@@ -4,7 +4,6 @@ WatchdogSec even while a tunnel streams, STOPPING last; journald entries with
 the AZB_* fields of each event."""
 import os
 import re
-import signal
 import socket
 import threading
 import time

@@ -4,7 +4,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -308,7 +307,7 @@ def test_short_token_lifetime_is_renewed(env):
 def test_fixed_signature_expires_and_is_not_renewed(env):
     env.start_relay()
     key = env.conn_str.split("SharedAccessKey=")[1]
-    token = sas_token(f"http://localhost/db/", "RootManageSharedAccessKey", key,
+    token = sas_token("http://localhost/db/", "RootManageSharedAccessKey", key,
                       int(time.time()) + 3)
     t = env.bridge("t", "-T", f"db:{free_port()}", "-s", token,
                    "-e", f"sb://localhost:{env.relay_port}/")
