@@ -92,13 +92,13 @@ run:
 bench: $(BINS)
 	@BUILD=$(BUILD) bench/run.sh
 
-# libFuzzer targets (clang): the relay's control-message parser, and the
-# HTTP head, websocket frame and chunked-body parsers. tests/fuzz/run.sh runs
+# libFuzzer targets (clang): the relay's control-message parser, the
+# HTTP head, websocket frame and chunked-body parsers, and the hosts file. tests/fuzz/run.sh runs
 # them for a bounded time in make check; FUZZ_TIME=600 make fuzz-run for longer.
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-               -std=gnu11 -Icommon -Irelay $(PKG_CFLAGS)
-FUZZ_BINS   := $(BUILD)/fuzz/fuzz_ctlmsg $(BUILD)/fuzz/fuzz_wire
+               -std=gnu11 -D_GNU_SOURCE -Icommon -Irelay $(PKG_CFLAGS)
+FUZZ_BINS   := $(BUILD)/fuzz/fuzz_ctlmsg $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_hosts
 fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	@BUILD=$(BUILD) tests/fuzz/run.sh
@@ -109,6 +109,9 @@ $(BUILD)/fuzz/fuzz_ctlmsg: tests/fuzz/fuzz_ctlmsg.c relay/ctlmsg.c common/util.c
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -lcrypto
+$(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c common/hostsfile.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \

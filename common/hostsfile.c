@@ -357,7 +357,8 @@ static void doc_clear(struct hosts_doc *d)
 
 static void render_block(struct hosts_doc *d, struct sbuf *out, bool end_nl)
 {
-	qsort(d->l.e, d->l.n, sizeof(*d->l.e), entry_cmp);
+	if (d->l.n)   /* the array is NULL when empty: not for qsort (UBSan) */
+		qsort(d->l.e, d->l.n, sizeof(*d->l.e), entry_cmp);
 	sbuf_add(out, BEGIN_LINE "\n");
 	for (size_t i = 0; i < d->l.n; i++) {
 		const struct hosts_entry *e = &d->l.e[i];
@@ -831,10 +832,8 @@ static int edit_sync(struct hosts_doc *d, const void *ctx, char *err, size_t err
 	return 0;
 }
 
-int hosts_sync_owned(const char *path, const struct hosts_entry *owned, size_t n, char *err,
-		     size_t errlen)
+static int check_owned(const struct hosts_entry *owned, size_t n, char *err, size_t errlen)
 {
-	struct owned_args a = { owned, n };
 	int r;
 
 	if (n && !owned)
@@ -847,5 +846,33 @@ int hosts_sync_owned(const char *path, const struct hosts_entry *owned, size_t n
 			return azb_err(err, errlen, "%s: not a valid binding name for a hosts entry",
 				       owned[i].owner ? owned[i].owner : "(null)");
 	}
-	return update(path, edit_sync, &a, err, errlen);
+	return 0;
+}
+
+int hosts_sync_owned(const char *path, const struct hosts_entry *owned, size_t n, char *err,
+		     size_t errlen)
+{
+	struct owned_args a = { owned, n };
+	int r = check_owned(owned, n, err, errlen);
+
+	return r < 0 ? r : update(path, edit_sync, &a, err, errlen);
+}
+
+int hosts_sync_text(const char *in, size_t len, const struct hosts_entry *owned, size_t n,
+		    struct sbuf *out, char *err, size_t errlen)
+{
+	struct owned_args a = { owned, n };
+	struct hosts_doc d;
+	int r = check_owned(owned, n, err, errlen);
+
+	memset(out, 0, sizeof(*out));
+	memset(&d, 0, sizeof(d));
+	if (r == 0)
+		r = doc_parse(&d, in, len, "(text)", err, errlen);
+	if (r == 0)
+		r = edit_sync(&d, &a, err, errlen);
+	if (r == 0)
+		doc_render(&d, out);
+	doc_clear(&d);
+	return r;
 }

@@ -40,6 +40,12 @@ int hosts_remove_manual(const char *path, const char *name, char *err, size_t er
  * manual entries stay, except one whose name is in `owned` (the binding wins).
  * Writes nothing when the file would not change. Returns 1 if the file was rewritten, 0 if not. */
 int hosts_sync_owned(const char *path, const struct hosts_entry *owned, size_t n, char *err, size_t errlen);
+/* The same edit on text in memory, nothing read or written: *out (which the
+ * caller frees) is what hosts_sync_owned() would write. For the fuzzer and
+ * the tests of the parser. */
+struct sbuf;
+int hosts_sync_text(const char *in, size_t len, const struct hosts_entry *owned, size_t n,
+		    struct sbuf *out, char *err, size_t errlen);
 /* Validation used by callers too: */
 bool hosts_valid_ip(const char *s);     /* inet_pton v4 or v6 */
 bool hosts_valid_name(const char *s);   /* RFC 1123 host name: labels [A-Za-z0-9-], no leading/trailing '-', 1..63 per label, total <= 253, no trailing dot required */

@@ -157,7 +157,8 @@ static void sbuf_reserve(struct sbuf *b, size_t extra)
 void sbuf_addn(struct sbuf *b, const char *s, size_t n)
 {
 	sbuf_reserve(b, n);
-	memcpy(b->s + b->len, s, n);
+	if (n)   /* s may be NULL when n is 0: no memcpy from it (UBSan) */
+		memcpy(b->s + b->len, s, n);
 	b->len += n;
 	b->s[b->len] = '\0';
 }

@@ -12,7 +12,7 @@ if ! make -s --no-print-directory BUILD="$BUILD" fuzz >"$BUILD/fuzz-build.log" 2
 	echo "fuzz: 0 passed, 1 failed (the targets did not build)"
 	exit 1
 fi
-for t in ctlmsg wire; do
+for t in ctlmsg wire hosts; do
 	work=$(mktemp -d)
 	cp tests/fuzz/corpus/$t/* "$work/"
 	if "$BUILD/fuzz/fuzz_$t" -max_total_time="$T" -rss_limit_mb=1024 -timeout=10 \
