@@ -621,3 +621,38 @@ def test_hosts_file_bind_mounted_is_rewritten_in_place(env):
     assert "not updated" not in d.proc.text()
     assert d.proc.stop() == 0
     assert open(src, newline="").read() == HOSTS
+
+
+def test_binding_states_with_reasons_and_next_attempt(env):
+    env.start_relay()
+    target = free_port()
+    echo_server(target)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    taken = busy.getsockname()[1]
+    d = Daemon(env, extra="exit_on_forward_failure = false;\n")
+    d.write_main(forwards(local_entry("ok", free_port()), local_entry("taken", taken)) +
+                 'remote_forward = ( { name = "rem"; relay = "r2"; host = "127.0.0.1"; '
+                 f'host_port = {target}; }} );\n')
+    d.start()
+    wait_for(lambda: d.binding("rem")["state"] == "online", what="the listener online")
+    assert d.binding("ok")["state"] == "listening"
+    t = d.binding("taken")
+    assert t["state"] == "failed" and "Address already in use" in t["reason"], t
+    r = subprocess.run([CTL, "--socket", d.sock, "list"], capture_output=True, text=True)
+    assert re.search(r"^taken\s+local\s+failed\b.*Address already in use", r.stdout, re.M), r.stdout
+    # The relay goes away: the remote forward reconnects, and says when.
+    env.relay.stop()
+    wait_for(lambda: d.binding("rem")["state"] == "reconnecting", what="reconnecting")
+    b = d.binding("rem")
+    assert b["next_attempt"] > time.time() - 1 and b["reason"], b
+    # It comes back on the same address: online again within seconds.
+    env.start_relay(port=env.relay_port)
+    wait_for(lambda: d.binding("rem")["state"] == "online", timeout=5, what="online again")
+    _, out, _ = d.ctl("stats", "rem", check=0)
+    assert out["total"]["reconnects"] >= 1 and out["total"]["last_error"], out
+    # A reload retries the failed one once its port is free.
+    busy.close()
+    d.ctl("reload", check=0)
+    wait_for(lambda: d.binding("taken")["state"] == "listening", what="the retried forward")
