@@ -1465,7 +1465,7 @@ char *cfg_print_fwd(const struct azb_fwd *f)
 	sbuf_init(&b);
 	sbuf_printf(&b, "# Forward \"%s\", written by azbridgectl add; see azbridge.conf(5).\n",
 		    f->name);
-	print_forwards(&b, &c, f->dir, true);
+	print_forwards(&b, &c, f->dir, false);   /* add refuses credentials anyway */
 	return sbuf_take(&b);
 }
 

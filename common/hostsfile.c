@@ -68,19 +68,6 @@ static int sys_err(char *err, size_t errlen, int e, const char *path, const char
 	return -e;
 }
 
-static int code_err(char *err, size_t errlen, int e, const char *fmt, ...) AZB_PRINTF(4, 5);
-static int code_err(char *err, size_t errlen, int e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -e;
-}
-
 bool hosts_valid_ip(const char *s)
 {
 	unsigned char buf[16];
@@ -496,19 +483,11 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Lock the file that is at the path now: a writer that waited for the lock
  * may find that the holder renamed a new file in, whose lock is a new one. */
 static int open_locked(struct hosts_file *hf, const char *path, char *err, size_t errlen)
 {
-	double start = now_seconds();
+	double start = azb_clock_s(CLOCK_MONOTONIC);
 	struct stat now;
 	int r;
 
@@ -529,10 +508,10 @@ static int open_locked(struct hosts_file *hf, const char *path, char *err, size_
 		hf->fd = -1;
 		if (r < 0)
 			return r;
-		if (i >= LOCK_TRIES && now_seconds() - start > LOCK_SECONDS)
+		if (i >= LOCK_TRIES && azb_clock_s(CLOCK_MONOTONIC) - start > LOCK_SECONDS)
 			break;
 	}
-	return code_err(err, errlen, EAGAIN, "%s: kept being replaced while waiting for its lock",
+	return azb_errn(err, errlen, -EAGAIN, "%s: kept being replaced while waiting for its lock",
 			hf->path);
 }
 
@@ -562,22 +541,6 @@ static void file_close(struct hosts_file *hf)
 }
 
 /* ---- writing ----------------------------------------------------------- */
-
-static int write_all(int fd, const char *s, size_t n, off_t off)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, s, n, off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		s += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
-}
 
 /* Owner first: chown may clear set-id bits that the chmod then restores. Not
  * being root is fine only when the file is ours already. */
@@ -616,7 +579,7 @@ static void sync_dir(const char *path)
  * Not atomic, but the lock keeps cooperating readers and writers out. */
 static int write_in_place(struct hosts_file *hf, const struct sbuf *out, char *err, size_t errlen)
 {
-	int r = write_all(hf->fd, out->s, out->len, 0);
+	int r = azb_pwrite_all(hf->fd, out->s, out->len, 0);
 
 	if (r == 0 && ftruncate(hf->fd, (off_t)out->len) < 0)
 		r = -errno;
@@ -641,7 +604,7 @@ static int write_temp(struct hosts_file *hf, const struct sbuf *out, char **tmp,
 	if (r == 0)
 		r = copy_attrs(fd, &hf->st);
 	if (r == 0)
-		r = write_all(fd, out->s, out->len, 0);
+		r = azb_pwrite_all(fd, out->s, out->len, 0);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r < 0) {
@@ -746,7 +709,7 @@ static int update(const char *path, hosts_edit_fn edit, const void *ctx, char *e
 		if (!create || r < 0)
 			return r;
 	}
-	return code_err(err, errlen, EAGAIN, "%s: kept disappearing while being created", path);
+	return azb_errn(err, errlen, -EAGAIN, "%s: kept disappearing while being created", path);
 }
 
 /* ---- the edits --------------------------------------------------------- */
@@ -761,7 +724,7 @@ static int edit_add(struct hosts_doc *d, const void *ctx, char *err, size_t errl
 	const struct hosts_entry *o = list_find_owned(&d->l, a->name);
 
 	if (o)
-		return code_err(err, errlen, EEXIST, "%s belongs to binding %s; change the binding",
+		return azb_errn(err, errlen, -EEXIST, "%s belongs to binding %s; change the binding",
 				o->name, o->owner);
 	list_drop(&d->l, a->name, false);
 	list_add(&d->l, a->ip, a->name, NULL);
@@ -787,9 +750,9 @@ static int edit_remove(struct hosts_doc *d, const void *ctx, char *err, size_t e
 		return 0;
 	o = list_find_owned(&d->l, a->name);
 	if (o)
-		return code_err(err, errlen, EPERM, "%s belongs to binding %s; change the binding",
+		return azb_errn(err, errlen, -EPERM, "%s belongs to binding %s; change the binding",
 				o->name, o->owner);
-	return code_err(err, errlen, ENOENT, "%s: no such entry", a->name);
+	return azb_errn(err, errlen, -ENOENT, "%s: no such entry", a->name);
 }
 
 int hosts_remove_manual(const char *path, const char *name, char *err, size_t errlen)

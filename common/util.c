@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static void oom(void)
@@ -213,16 +214,58 @@ void sbuf_free(struct sbuf *b)
 	b->len = b->cap = 0;
 }
 
+static int err_v(char *err, size_t errlen, int r, const char *fmt, va_list ap)
+{
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	return r;
+}
+
 int azb_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
+	int r;
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
+	va_start(ap, fmt);
+	r = err_v(err, errlen, -EINVAL, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int azb_errn(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = err_v(err, errlen, r, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int azb_pwrite_all(int fd, const void *p, size_t n, long long off)
+{
+	const char *s = p;
+
+	while (n) {
+		ssize_t w = pwrite(fd, s, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		s += w;
+		n -= (size_t)w;
+		off += w;
 	}
-	return -EINVAL;
+	return 0;
+}
+
+double azb_clock_s(int clock)
+{
+	struct timespec ts;
+
+	clock_gettime((clockid_t)clock, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void azb_uuid(char out[37])

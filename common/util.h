@@ -52,6 +52,12 @@ void sbuf_free(struct sbuf *b);
 /* Copy an error message into a caller buffer (err may be NULL). Returns -EINVAL
  * so parsers can `return azb_err(err, len, "...")`. */
 int azb_err(char *err, size_t errlen, const char *fmt, ...) AZB_PRINTF(3, 4);
+/* The same with the negative errno to return. */
+int azb_errn(char *err, size_t errlen, int r, const char *fmt, ...) AZB_PRINTF(4, 5);
+/* Write all n bytes at offset off (EINTR and short writes handled): 0 or -errno. */
+int azb_pwrite_all(int fd, const void *p, size_t n, long long off);
+/* Seconds on a clock (CLOCK_REALTIME, CLOCK_MONOTONIC), as a double. */
+double azb_clock_s(int clock);
 
 /* A random (version 4) UUID as 36 characters plus NUL. */
 void azb_uuid(char out[37]);

@@ -74,14 +74,6 @@ static void fmt_bytes(char *buf, size_t len, double n)
 	snprintf(buf, len, "%.1f %s", n, unit[u]);
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* "a, b, c" from an array of strings. */
 static void join(struct sbuf *b, const json_t *a)
 {
@@ -185,7 +177,7 @@ static void trouble(struct sbuf *s, const json_t *b)
 	if (str(b, "reason"))
 		sbuf_add(s, str(b, "reason"));
 	if (json_is_number(json_object_get(b, "next_attempt"))) {
-		fmt_duration(in, sizeof(in), num(b, "next_attempt") - wall_now());
+		fmt_duration(in, sizeof(in), num(b, "next_attempt") - azb_clock_s(CLOCK_REALTIME));
 		sbuf_printf(s, "%snext attempt in %s", s->len ? ", " : "", in);
 	}
 }

@@ -310,19 +310,6 @@ static void make_parent(const char *path)
 	free(dir);
 }
 
-static int fail_with(int r, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail_with(int r, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* Mode 0660 from the first moment (umask around bind), then the group. */
 static int bind_path(const char *path, const char *group, char *err, size_t errlen)
 {
@@ -335,19 +322,19 @@ static int bind_path(const char *path, const char *group, char *err, size_t errl
 	make_parent(path);
 	r = unix_clear_stale(&sa);   /* never take over a live socket */
 	if (r == -EADDRINUSE)
-		return fail_with(r, err, errlen, "another azbridged answers on %s", path);
+		return azb_errn(err, errlen, r, "another azbridged answers on %s", path);
 	if (r < 0)
-		return fail_with(r, err, errlen, "%s: %s", path,
+		return azb_errn(err, errlen, r, "%s: %s", path,
 				 r == -EEXIST ? "exists and is not a socket" : strerror(-r));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fail_with(-errno, err, errlen, "socket: %s", strerror(errno));
+		return azb_errn(err, errlen, -errno, "socket: %s", strerror(errno));
 	old = umask(0117);
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, SOMAXCONN) < 0 ? -errno : 0;
 	umask(old);
 	if (r < 0) {
 		close(fd);
-		return fail_with(r, err, errlen, "cannot listen on %s: %s", path, strerror(-r));
+		return azb_errn(err, errlen, r, "cannot listen on %s: %s", path, strerror(-r));
 	}
 	if (gr && chown(path, (uid_t)-1, gr->gr_gid) < 0)
 		log_warning("control socket %s: cannot give it group %s: %s", path, gr->gr_name,
@@ -365,7 +352,7 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 
 	ctl_verbs_init();
 	if (fd == -ENOTSOCK)
-		return fail_with(fd, err, errlen, "the socket passed by systemd is not a listening "
+		return azb_errn(err, errlen, fd, "the socket passed by systemd is not a listening "
 				 "Unix stream socket");
 	if (fd < 0) {
 		if (!path && (c->control_socket_set || !from_file))
@@ -382,7 +369,7 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 	C.wsi = loop_adopt(fd, &C.obj);
 	if (!C.wsi) {
 		ctl_server_stop();
-		return fail_with(-EIO, err, errlen, "cannot watch the control socket");
+		return azb_errn(err, errlen, -EIO, "cannot watch the control socket");
 	}
 	log_info("control socket: %s", C.shown);
 	return 0;

@@ -152,22 +152,14 @@ static int write_atomic(const char *path, const char *text, mode_t mode)
 {
 	const char *slash = strrchr(path, '/');
 	char *tmp = xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-	size_t len = strlen(text), off = 0;
-	int fd = mkostemp(tmp, O_CLOEXEC), r = 0;
+	int fd = mkostemp(tmp, O_CLOEXEC), r;
 
 	if (fd < 0) {
 		r = -errno;
 		free(tmp);
 		return r;
 	}
-	while (off < len && r == 0) {
-		ssize_t n = write(fd, text + off, len - off);
-
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			off += (size_t)n;
-	}
+	r = azb_pwrite_all(fd, text, strlen(text), 0);
 	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -56,7 +56,6 @@ struct fwd_run {
 	struct hc_listener *hc;       /* remote: the control channel */
 	struct tunnel *tunnels;       /* open tunnels (list) */
 	struct fwd_stats stats;
-	bool draining;
 	bool stopping;                /* freed by fwd_release() after the last tunnel */
 	enum fwd_state state;
 	double since;                 /* wall clock of the last state change */
@@ -71,13 +70,13 @@ void fwd_set_state(struct fwd_run *fr, enum fwd_state s, const char *reason, int
 
 void fwd_release(struct fwd_run *fr);
 
-/* Record an error for stats/ctl and log it once at warning. */
 /* Journald fields of a forward's events. */
 static inline struct log_ctx fwd_ctx(const struct fwd_run *fr)
 {
 	return (struct log_ctx){ .binding = fr->fwd->name, .relay = fr->fwd->relay };
 }
 
+/* Record an error for stats/ctl and log it once at warning. */
 void fwd_error(struct fwd_run *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same with a tunnel's context (journald fields AZB_TUNNEL, AZB_PEER). */
 void fwd_error_ctx(struct fwd_run *fr, const struct log_ctx *c, const char *fmt, ...)

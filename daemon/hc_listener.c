@@ -158,7 +158,7 @@ static void on_accept(struct hc_listener *h, json_t *acc)
 		return;
 	}
 	peer_of(json_object_get(acc, "remoteEndpoint"), peer, sizeof(peer));
-	if (h->fr->draining)
+	if (h->fr->state == FWD_DRAINING)
 		return;
 	tunnel_start_listener(h->fr, address, peer);
 }

@@ -41,19 +41,11 @@ const char *fwd_state_name(enum fwd_state s)
 	return state_names[s];
 }
 
-static double wall_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void fwd_set_state(struct fwd_run *fr, enum fwd_state s, const char *reason, int64_t next_in_us)
 {
 	if (fr->state == FWD_DRAINING && s != FWD_DRAINING)
 		return;
-	fr->since = fr->state == s && s != FWD_RECONNECTING ? fr->since : wall_now();
+	fr->since = fr->state == s && s != FWD_RECONNECTING ? fr->since : azb_clock_s(CLOCK_REALTIME);
 	fr->state = s;
 	snprintf(fr->reason, sizeof(fr->reason), "%s", reason ? reason : "");
 	fr->next_attempt = s == FWD_RECONNECTING ? fr->since + (double)next_in_us / 1e6 : 0;
@@ -68,7 +60,7 @@ static void fwd_verror(struct fwd_run *fr, const struct log_ctx *c, const char *
 
 void fwd_error(struct fwd_run *fr, const char *fmt, ...)
 {
-	struct log_ctx c = { fr->fwd->name, fr->fwd->relay, NULL, NULL };
+	struct log_ctx c = fwd_ctx(fr);
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -111,7 +103,7 @@ static struct fwd_run *run_new(const struct azb_config *c, const struct azb_fwd 
 	cfg_effective_cred(c, f, &fr->cred);
 	fr->keep_alive = c->keep_alive_interval;
 	fr->bind_address = c->bind_address ? xstrdup(c->bind_address) : NULL;
-	fr->since = wall_now();
+	fr->since = azb_clock_s(CLOCK_REALTIME);
 	return fr;
 }
 
@@ -171,7 +163,6 @@ static void run_drain(struct fwd_run *fr, int grace)
 	fwd_local_stop(fr);
 	hc_listener_stop(fr->hc);
 	fr->hc = NULL;
-	fr->draining = true;
 	fr->stopping = true;
 	fwd_set_state(fr, FWD_DRAINING, NULL, 0);
 	if (fr->stats.tunnels_open == 0) {
@@ -319,11 +310,14 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	for (size_t i = 0; i < c->n_fwd; i++)
 		next[i] = place(c, c->fwd[i], take_current(old, n_old, c->fwd[i]->name), d);
 	free(old);
-	for (size_t i = 0; i < c->n_fwd; i++) {
-		push(next[i]);
-		memmove(&S.run[i + 1], &S.run[i], (S.n - 1 - i) * sizeof(*S.run));
-		S.run[i] = next[i];
-	}
+	/* The new current ones go in front of everything draining. */
+	S.cap = S.n + c->n_fwd;
+	S.run = xrealloc(S.run, (S.cap ? S.cap : 1) * sizeof(*S.run));
+	if (S.n)
+		memmove(S.run + c->n_fwd, S.run, S.n * sizeof(*S.run));
+	if (c->n_fwd)
+		memcpy(S.run, next, c->n_fwd * sizeof(*S.run));
+	S.n += c->n_fwd;
 	S.n_current = c->n_fwd;
 	free(next);
 	cfg_free(S.cfg);
@@ -485,17 +479,17 @@ bool sup_runtime_remove(const char *name)
 
 void sup_runtime_merge(struct azb_config *c)
 {
-	for (size_t i = 0; i < S.n_runtime; i++) {
+	for (size_t i = 0; i < S.n_runtime;) {
 		const struct azb_fwd *f = S.runtime[i];
 
-		if (cfg_find_fwd(c, f->name)) {
-			log_warning("%s: a configuration file now defines this name; it replaces "
-				    "the forward added at run time", f->name);
-			sup_runtime_remove(f->name);
-			i--;
+		if (!cfg_find_fwd(c, f->name)) {
+			cfg_put_fwd(c, bnd_fwd_dup(f));
+			i++;
 			continue;
 		}
-		cfg_put_fwd(c, bnd_fwd_dup(f));
+		log_warning("%s: a configuration file now defines this name; it replaces "
+			    "the forward added at run time", f->name);
+		sup_runtime_remove(f->name);   /* moves the last one into slot i */
 	}
 }
 

@@ -41,6 +41,9 @@ CTL=${BUILD:-build}/azbridgectl
 for opt in $("$CTL" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
 	check "azbridgectl.8 documents $opt" grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" man/azbridgectl.8
 done
+for opt in $("$CTL" --help | grep -oE -- '--[a-z][a-z-]+' | grep -vxE -- '--(help|version)' | sort -u); do
+	check "README shows azbridgectl $opt" grep -qF -- "$opt" README.md
+done
 for verb in status list show stats add remove reload version "hosts add" "hosts remove" "hosts list"; do
 	check "azbridgectl --help names $verb" sh -c "'$CTL' --help | grep -qw -- '$verb'"
 	check "azbridgectl.8 documents $verb" grep -qE "^\.B[IR]? $verb\b|^\.B \"$verb\"" man/azbridgectl.8
