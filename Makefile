@@ -92,13 +92,14 @@ run:
 bench: $(BINS)
 	@BUILD=$(BUILD) bench/run.sh
 
-# libFuzzer targets (clang): the relay's control-message parser, the
-# HTTP head, websocket frame and chunked-body parsers, and the hosts file. tests/fuzz/run.sh runs
+# libFuzzer targets (clang), one per parser of outside input.
+# tests/fuzz/run.sh runs
 # them for a bounded time in make check; FUZZ_TIME=600 make fuzz-run for longer.
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -std=gnu11 -D_GNU_SOURCE -Icommon -Irelay $(PKG_CFLAGS)
-FUZZ_BINS   := $(BUILD)/fuzz/fuzz_ctlmsg $(BUILD)/fuzz/fuzz_wire $(BUILD)/fuzz/fuzz_hosts
+# Every tests/fuzz/fuzz_NAME.c is a target; its rule below names what it links.
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	@BUILD=$(BUILD) tests/fuzz/run.sh
