@@ -113,6 +113,10 @@ $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c commo
 $(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c common/hostsfile.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c common/http1.c \
+		common/ws.c common/url.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson -lcrypto
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \

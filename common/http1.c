@@ -142,6 +142,21 @@ static int parse_status_line(struct http1_head *m, char *line)
 	return 0;
 }
 
+/* Lines end in CRLF and nothing else: a NUL, a bare CR or LF, or another
+ * control character would let two parsers see different heads (request
+ * smuggling) or cut a C string short. The final CRLF's CR is already NUL. */
+static bool head_bytes_ok(const char *raw, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c == '\r' ? raw[i + 1] != '\n' : c == '\n' ? i == 0 || raw[i - 1] != '\r' :
+		    (c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 static int feed(struct http1_head *m, const char *data, size_t len, size_t *used, bool request)
 {
 	char *cur, *line;
@@ -151,6 +166,8 @@ static int feed(struct http1_head *m, const char *data, size_t len, size_t *used
 		return -EINVAL;
 	if (!accumulate(m, data, len, used))
 		return m->len >= m->limit ? -E2BIG : 0;
+	if (!head_bytes_ok(m->raw, m->len - 2))
+		return -EBADMSG;
 	cur = m->raw;
 	line = next_line(&cur);
 	r = request ? parse_request_line(m, line) : parse_status_line(m, line);

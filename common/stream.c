@@ -14,7 +14,10 @@
 
 #include "log.h"
 #include "loop.h"
+#include "outq.h"
 #include "util.h"
+
+#define LINGER_DEFAULT_S 10
 
 enum sstate { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSING, S_DEAD };
 
@@ -27,9 +30,10 @@ struct stream {
 	bool paused, want_write, read_wants_write, in_writeable;
 	const struct stream_ops *ops;
 	void *owner;
-	uint8_t *out;               /* queued output, only while the socket is full */
-	size_t out_len, out_off;
+	struct outq out;            /* only while the socket is full */
+	int linger_s;               /* a closing stream is aborted after this */
 	lws_sorted_usec_list_t resume;
+	lws_sorted_usec_list_t linger;
 	struct loop_rearm rearm;
 	char *session_key;          /* "host:port" for TLS session reuse */
 	char peer[64];
@@ -200,11 +204,12 @@ static void st_close(struct loop_obj *o, struct lws *wsi)
 	(void)wsi;
 	s->wsi = NULL;
 	lws_sul_cancel(&s->resume);
+	lws_sul_cancel(&s->linger);
 	loop_rearm_cancel(&s->rearm);
 	s->ops->on_close(s->owner, orderly ? NULL : s->err);
 	if (s->ssl)
 		SSL_free(s->ssl);
-	free(s->out);
+	outq_free(&s->out);
 	free(s->session_key);
 	free(s);
 }
@@ -233,22 +238,13 @@ static ssize_t raw_write(struct stream *s, const uint8_t *buf, size_t n)
 	return -EIO;
 }
 
-static void queue(struct stream *s, const uint8_t *buf, size_t n)
-{
-	if (s->out_off == s->out_len)
-		s->out_off = s->out_len = 0;
-	s->out = xrealloc(s->out, s->out_len + n);
-	memcpy(s->out + s->out_len, buf, n);
-	s->out_len += n;
-}
-
 int stream_write(struct stream *s, const uint8_t *buf, size_t n)
 {
 	ssize_t w = 0;
 
 	if (s->state == S_DEAD)
 		return -EPIPE;
-	if (s->out_off == s->out_len && s->state != S_CONNECTING && s->state != S_HANDSHAKE) {
+	if (!outq_len(&s->out) && s->state != S_CONNECTING && s->state != S_HANDSHAKE) {
 		w = raw_write(s, buf, n);
 		if (w < 0) {
 			fail(s, "write failed");
@@ -256,7 +252,10 @@ int stream_write(struct stream *s, const uint8_t *buf, size_t n)
 		}
 	}
 	if ((size_t)w < n) {
-		queue(s, buf + w, n - (size_t)w);
+		if (outq_push(&s->out, buf + w, n - (size_t)w) < 0) {
+			fail(s, "the peer reads too slowly: output queue over its limit");
+			return -ENOBUFS;
+		}
 		if (s->wsi)
 			loop_want_write(s->wsi, &s->rearm);
 	}
@@ -266,8 +265,11 @@ int stream_write(struct stream *s, const uint8_t *buf, size_t n)
 /* Returns true when everything queued has gone. */
 static bool flush(struct stream *s)
 {
-	while (s->out_off < s->out_len) {
-		ssize_t w = raw_write(s, s->out + s->out_off, s->out_len - s->out_off);
+	const uint8_t *p;
+	size_t n;
+
+	while ((p = outq_peek(&s->out, &n))) {
+		ssize_t w = raw_write(s, p, n);
 
 		if (w < 0) {
 			fail(s, "write failed");
@@ -277,17 +279,25 @@ static bool flush(struct stream *s)
 			loop_want_write(s->wsi, &s->rearm);
 			return false;
 		}
-		s->out_off += (size_t)w;
+		outq_pop(&s->out, (size_t)w);
 	}
-	free(s->out);
-	s->out = NULL;
-	s->out_len = s->out_off = 0;
 	return true;
 }
 
 bool stream_choked(const struct stream *s)
 {
-	return s->out_off != s->out_len || s->state == S_CONNECTING || s->state == S_HANDSHAKE;
+	return outq_len(&s->out) || s->state == S_CONNECTING || s->state == S_HANDSHAKE;
+}
+
+size_t stream_queued(const struct stream *s)
+{
+	return outq_len(&s->out);
+}
+
+void stream_set_limits(struct stream *s, size_t max_queued, int linger_s)
+{
+	s->out.limit = max_queued;
+	s->linger_s = linger_s;
 }
 
 void stream_want_write(struct stream *s)
@@ -349,14 +359,28 @@ static ssize_t fill(struct stream *s, uint8_t *buf, size_t cap)
 	return (ssize_t)have;
 }
 
+/* Chunks one wakeup may read from one stream: a peer that never stops
+ * sending must not keep the loop from everyone else. */
+#define READS_PER_WAKEUP 4
+
+static void on_resume(lws_sorted_usec_list_t *sul);
+
 static void read_some(struct stream *s)
 {
 	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
 
 	s->read_wants_write = false;
-	while (!s->paused && (s->state == S_OPEN || s->state == S_CLOSING)) {
-		ssize_t n = fill(s, buf, LOOP_CHUNK);
+	for (int i = 0; !s->paused && (s->state == S_OPEN || s->state == S_CLOSING); i++) {
+		ssize_t n;
 
+		if (i == READS_PER_WAKEUP) {
+			/* The socket stays readable and poll comes back to it;
+			 * bytes TLS holds already are not seen by poll. */
+			if (s->ssl && SSL_has_pending(s->ssl))
+				loop_defer(&s->resume, on_resume);
+			return;
+		}
+		n = fill(s, buf, LOOP_CHUNK);
 		if (n == 0)
 			return;
 		if (n < 0) {
@@ -497,7 +521,7 @@ static int st_writeable(struct loop_obj *o, struct lws *wsi)
 	/* Keep feeding while the socket takes it: one wakeup moves several
 	 * chunks. Bounded so other connections get their turn. */
 	s->in_writeable = true;
-	for (int i = 0; i < 8 && s->want_write && s->state == S_OPEN && s->out_off == s->out_len; i++) {
+	for (int i = 0; i < 8 && s->want_write && s->state == S_OPEN && !outq_len(&s->out); i++) {
 		s->want_write = false;
 		if (s->ops->on_writeable(s->owner)) {
 			fail(s, "aborted");
@@ -505,7 +529,7 @@ static int st_writeable(struct loop_obj *o, struct lws *wsi)
 		}
 	}
 	s->in_writeable = false;
-	if (s->want_write && s->state == S_OPEN && s->out_off == s->out_len)
+	if (s->want_write && s->state == S_OPEN && !outq_len(&s->out))
 		loop_want_write(s->wsi, &s->rearm);
 	return 0;
 }
@@ -529,6 +553,7 @@ static struct stream *stream_new(int fd, const struct stream_ops *ops, void *own
 	struct stream *s = xcalloc(1, sizeof(*s));
 
 	s->obj.fd_ops = &stream_ops_tbl;
+	s->linger_s = LINGER_DEFAULT_S;
 	s->fd = fd;
 	s->ops = ops;
 	s->owner = owner;
@@ -641,6 +666,14 @@ struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops,
 	return s;
 }
 
+static void on_linger(lws_sorted_usec_list_t *sul)
+{
+	struct stream *s = lws_container_of(sul, struct stream, linger);
+
+	fail(s, "closing: the peer did not take the last bytes in time");
+}
+
+/* A peer that never reads must not keep a closing stream forever. */
 void stream_close(struct stream *s)
 {
 	if (s->state == S_DEAD || s->state == S_CLOSING)
@@ -650,10 +683,13 @@ void stream_close(struct stream *s)
 		return;
 	}
 	s->state = S_CLOSING;
-	if (s->out_off == s->out_len)
+	if (!outq_len(&s->out)) {
 		finish_close(s);
-	else
-		loop_want_write(s->wsi, &s->rearm);
+		return;
+	}
+	loop_want_write(s->wsi, &s->rearm);
+	lws_sul_schedule(loop_context(), 0, &s->linger, on_linger,
+			 (lws_usec_t)s->linger_s * LWS_US_PER_SEC);
 }
 
 void stream_abort(struct stream *s)

@@ -43,9 +43,15 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner);
 
 /* Write all of buf: what the socket does not take now is queued (copied) and
- * sent before anything else; on_writeable comes again once it has gone. */
+ * sent before anything else; on_writeable comes again once it has gone.
+ * -ENOBUFS (the stream fails, on_close follows) past the queue's limit. */
 int stream_write(struct stream *s, const uint8_t *buf, size_t n);
 bool stream_choked(const struct stream *s);
+size_t stream_queued(const struct stream *s);
+/* At most max_queued bytes wait for a slow peer (0: no limit); a write past
+ * it fails the stream. A closing stream whose peer takes nothing is
+ * aborted after linger_s seconds (default 10). */
+void stream_set_limits(struct stream *s, size_t max_queued, int linger_s);
 void stream_want_write(struct stream *s);
 void stream_pause_rx(struct stream *s, bool pause);
 /* Finish sending what is queued, then close; on_close follows. */

@@ -12,14 +12,14 @@ static bool unreserved(unsigned char c)
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-char *url_encode(const char *s)
+static char *encode(const char *s, bool keep_slash)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	struct sbuf b;
 
 	sbuf_init(&b);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (unreserved(*p)) {
+		if (unreserved(*p) || (keep_slash && *p == '/')) {
 			sbuf_addc(&b, (char)*p);
 		} else {
 			sbuf_addc(&b, '%');
@@ -28,6 +28,16 @@ char *url_encode(const char *s)
 		}
 	}
 	return sbuf_take(&b);
+}
+
+char *url_encode(const char *s)
+{
+	return encode(s, false);
+}
+
+char *url_encode_path(const char *s)
+{
+	return encode(s, true);
 }
 
 static int hexval(char c)
@@ -46,7 +56,9 @@ char *url_decode(const char *s, bool plus_space)
 		if (*s == '%') {
 			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
 
-			if (hi < 0 || lo < 0) {
+			/* %00 would cut the C string short: what follows it
+			 * would silently vanish from what the caller checks. */
+			if (hi < 0 || lo < 0 || (hi | lo) == 0) {
 				free(out);
 				return NULL;
 			}

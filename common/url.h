@@ -8,7 +8,10 @@
 /* Percent-encode everything but RFC 3986 unreserved characters, with
  * upper-case hex digits (what .NET's WebUtility.UrlEncode produces). */
 char *url_encode(const char *s);
-/* Decode %XX escapes (and '+' as space when plus_space). NULL on a bad escape. */
+/* The same, but '/' stays: a path of segments ("site/app"). */
+char *url_encode_path(const char *s);
+/* Decode %XX escapes (and '+' as space when plus_space). NULL on a bad escape
+ * or %00. */
 char *url_decode(const char *s, bool plus_space);
 
 /* Split "scheme://host[:port][/path]" (host may be a [v6] literal).

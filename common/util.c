@@ -268,6 +268,50 @@ double azb_clock_s(int clock)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Length of the sequence a lead byte starts and the lowest second byte
+ * allowed after it (rejecting overlong forms and surrogates); 0 if invalid. */
+static int utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
+{
+	*lo = 0x80;
+	*hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef) {
+		*lo = c == 0xe0 ? 0xa0 : 0x80;
+		*hi = c == 0xed ? 0x9f : 0xbf;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		*lo = c == 0xf0 ? 0x90 : 0x80;
+		*hi = c == 0xf4 ? 0x8f : 0xbf;
+		return 4;
+	}
+	return 0;
+}
+
+bool azb_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char lo, hi;
+		int len;
+
+		if (p[i] && p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = utf8_lead(p[i], &lo, &hi);
+		if (!len || i + (size_t)len > n || p[i + 1] < lo || p[i + 1] > hi)
+			return false;
+		for (int k = 2; k < len; k++)
+			if ((p[i + (size_t)k] & 0xc0) != 0x80)
+				return false;
+		i += (size_t)len;
+	}
+	return true;
+}
+
 void azb_uuid(char out[37])
 {
 	uint8_t b[16];

@@ -59,6 +59,10 @@ int azb_pwrite_all(int fd, const void *p, size_t n, long long off);
 /* Seconds on a clock (CLOCK_REALTIME, CLOCK_MONOTONIC), as a double. */
 double azb_clock_s(int clock);
 
+/* Well-formed UTF-8 as JSON needs it: no overlong forms, no surrogates,
+ * nothing above U+10FFFF. NUL counts as invalid (n bytes are checked). */
+bool azb_utf8_valid(const char *s, size_t n);
+
 /* A random (version 4) UUID as 36 characters plus NUL. */
 void azb_uuid(char out[37]);
 

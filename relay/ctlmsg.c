@@ -53,12 +53,12 @@ static int parse_status(json_t *v, int *out)
 	if (json_is_integer(v)) {
 		json_int_t i = json_integer_value(v);
 
-		if (i < 100 || i > 999)
+		if (i < 200 || i > 599)
 			return -ERANGE;
 		*out = (int)i;
 		return 0;
 	}
-	if (json_is_string(v) && azb_parse_int(json_string_value(v), 100, 999, &code) == 0) {
+	if (json_is_string(v) && azb_parse_int(json_string_value(v), 200, 599, &code) == 0) {
 		*out = (int)code;
 		return 0;
 	}
@@ -112,8 +112,11 @@ static int parse_response(json_t *r, struct ctl_msg *m, char *why, size_t len)
 		return fail(why, len, "response is not an object");
 	if (!json_is_string(id) || !*json_string_value(id) || strlen(json_string_value(id)) > 64)
 		return fail(why, len, "response has no valid requestId");
+	m->request_id = xstrdup(json_string_value(id));
+	/* 1xx would make the client wait for another head; past 599 there is
+	 * no status. 502 and 504 stay the relay's own in meaning only. */
 	if (parse_status(json_object_get(r, "statusCode"), &m->status) < 0)
-		return fail(why, len, "response statusCode is not a number from 100 to 999");
+		return fail(why, len, "response statusCode is not a number from 200 to 599");
 	if (desc && !json_is_null(desc) &&
 	    (!json_is_string(desc) || strlen(json_string_value(desc)) > 512 ||
 	     !ctl_header_value_ok(json_string_value(desc))))
@@ -121,7 +124,6 @@ static int parse_response(json_t *r, struct ctl_msg *m, char *why, size_t len)
 	if (body && !json_is_boolean(body) && !json_is_null(body))
 		return fail(why, len, "response body is not a boolean");
 	m->kind = CTL_RESPONSE;
-	m->request_id = xstrdup(json_string_value(id));
 	m->description = json_is_string(desc) ? xstrdup(json_string_value(desc)) : NULL;
 	m->body = json_is_true(body);
 	return parse_headers(json_object_get(r, "responseHeaders"), m, why, len);
@@ -159,8 +161,13 @@ int ctl_parse(const char *text, size_t n, struct ctl_msg *m, char *why, size_t l
 	else
 		rc = 0;     /* kinds this relay does not know are ignored */
 	json_decref(j);
-	if (rc < 0)
+	if (rc < 0) {
+		char *id = m->request_id;
+
+		m->request_id = NULL;
 		ctl_clear(m);
+		m->request_id = id;
+	}
 	return rc;
 }
 

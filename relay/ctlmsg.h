@@ -28,7 +28,8 @@ struct ctl_msg {
 	size_t n_headers;
 };
 
-/* 0 (m filled; ctl_clear it), or -EBADMSG with the reason in why. */
+/* 0 (m filled), or -EBADMSG with the reason in why and, when the message
+ * named a request, only request_id set. ctl_clear m either way. */
 int ctl_parse(const char *text, size_t n, struct ctl_msg *m, char *why, size_t len);
 void ctl_clear(struct ctl_msg *m);
 bool ctl_header_name_ok(const char *s);

@@ -16,8 +16,13 @@
 #include "sas.h"
 #include "url.h"
 
+/* A token's expiry is awaited in steps of at most this many seconds. */
+#define TOKEN_STEP_S (24 * 3600)
+/* A renewal that comes at or just after expiry is still taken. */
+#define TOKEN_GRACE_S 5
+
 struct pending {
-	char id[64];
+	char id[160];
 	struct rconn *sender;
 	struct relay_hc *hc;
 	lws_sorted_usec_list_t timer;
@@ -27,77 +32,20 @@ struct pending {
 static struct pending *pendings;
 static size_t n_pending;
 
-/* ---- registry ---------------------------------------------------------- */
-
-/* The longest registered name that is a path prefix of path. */
-struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matched)
-{
-	struct relay_hc *best = NULL;
-	size_t best_len = 0;
-
-	for (struct relay_hc *h = r->hcs; h; h = h->next) {
-		size_t n = strlen(h->path);
-
-		if (n > best_len && strncmp(path, h->path, n) == 0 &&
-		    (path[n] == '\0' || path[n] == '/')) {
-			best = h;
-			best_len = n;
-		}
-	}
-	if (matched)
-		*matched = best_len;
-	return best;
-}
-
-struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth)
-{
-	struct relay_hc *h = xcalloc(1, sizeof(*h));
-
-	h->path = xstrdup(path);
-	h->requires_client_auth = client_auth;
-	h->next = r->hcs;
-	r->hcs = h;
-	return h;
-}
-
-static void free_rules(struct relay_rule *rules, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(rules[i].name);
-		azb_free_secret(rules[i].key);
-	}
-	free(rules);
-}
-
-size_t relay_hc_count(const struct relay *r)
-{
-	size_t n = 0;
-
-	for (const struct relay_hc *h = r->hcs; h; h = h->next)
-		n++;
-	return n;
-}
-
-void relay_free(struct relay *r)
-{
-	while (r->hcs) {
-		struct relay_hc *h = r->hcs;
-
-		r->hcs = h->next;
-		free_rules(h->rules, h->n_rules);
-		free(h->path);
-		free(h);
-	}
-	free_rules(r->rules, r->n_rules);
-	for (size_t i = 0; i < r->n_listen; i++)
-		free(r->listen[i].host);
-	free(r->listen);
-	for (size_t i = 0; i < r->n_hosts; i++)
-		free(r->hosts[i]);
-	free(r->hosts);
-}
-
 /* ---- frames out -------------------------------------------------------- */
+
+/* Past the output limit a connection that reads nothing is told why and
+ * closed: its queue stays bounded whatever it is sent. */
+static bool over_limit(struct rconn *to, size_t n)
+{
+	if (stream_queued(to->st) + n <= to->relay->max_output_queue)
+		return false;
+	log_info("connection from %s reads too slowly: %zu bytes queued; closing it",
+		 stream_peer(to->st), stream_queued(to->st));
+	rc_send_close(to, WS_CLOSE_POLICY, "the connection does not read what it is sent");
+	rc_close(to);
+	return true;
+}
 
 /* The headroom is the scratch buffer's, or the incoming frame's own header,
  * which is at least as large: data is forwarded without a copy. */
@@ -106,6 +54,8 @@ void rc_send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, siz
 	uint8_t hdr[WS_HDR_MAX];
 	size_t h = ws_header(hdr, op, fin, n, NULL);
 
+	if (!to->st || (op != WS_OP_CLOSE && over_limit(to, h + n)))
+		return;
 	memcpy(p - h, hdr, h);
 	stream_write(to->st, p - h, h + n);
 }
@@ -137,6 +87,35 @@ void rc_send_close(struct rconn *to, uint16_t code, const char *reason)
 	send_frame(to, WS_OP_CLOSE, pl, ws_close_payload(pl, code, reason));
 }
 
+char *rc_json_text(json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (!text)
+		log_error("a control message could not be written as JSON");
+	return text;
+}
+
+void rc_authority(const struct rconn *rc, char *out, size_t len)
+{
+	if (rc->host.port)
+		snprintf(out, len, "%s:%u", rc->host.name, rc->host.port);
+	else
+		snprintf(out, len, "%s", rc->host.name);
+}
+
+char *rc_rendezvous_address(const struct rconn *chan, const char *path, const char *action,
+			    const char *id)
+{
+	char auth[300], *enc = url_encode_path(path), *a;
+
+	rc_authority(chan, auth, sizeof(auth));
+	a = xasprintf("wss://%s/$hc/%s?sb-hc-action=%s&sb-hc-id=%s", auth, enc, action, id);
+	free(enc);
+	return a;
+}
+
 /* ---- pending senders --------------------------------------------------- */
 
 static void pending_drop(struct pending *p)
@@ -148,6 +127,7 @@ static void pending_drop(struct pending *p)
 	if (*pp)
 		*pp = p->next;
 	n_pending--;
+	p->hc->n_pending--;
 	lws_sul_cancel(&p->timer);
 	if (p->sender)
 		p->sender->pend = NULL;
@@ -161,7 +141,7 @@ static void on_pending_timeout(lws_sorted_usec_list_t *sul)
 
 	pending_drop(p);
 	if (s)
-		rc_respond(s, 504, "Gateway Timeout", "the listener did not accept in time");
+		rc_respond(s, 504, "the listener did not accept in time");
 }
 
 static struct pending *pending_find(const char *id)
@@ -172,18 +152,30 @@ static struct pending *pending_find(const char *id)
 	return NULL;
 }
 
-struct rconn *hc_pick_listener(struct relay_hc *hc)
+/* A listener that is closing, or has not read what it was sent, would only
+ * sit on what it is given next. */
+static bool pickable(const struct rconn *l)
 {
-	uint32_t r = 0;
-	size_t i;
-	struct rconn *l = hc->listeners;
+	return l->state == RC_LISTENER && l->st && !stream_choked(l->st);
+}
 
-	if (!hc->n_listeners)
+struct rconn *hc_pick_listener(struct relay_hc *hc, int *status)
+{
+	size_t n = 0, k;
+	uint32_t r = 0;
+
+	for (struct rconn *l = hc->listeners; l; l = l->lnext)
+		n += pickable(l);
+	if (!n) {
+		*status = hc->n_listeners ? 503 : 404;
 		return NULL;
+	}
 	getrandom(&r, sizeof(r), 0);
-	for (i = r % hc->n_listeners; i && l; i--)
-		l = l->lnext;
-	return l;
+	k = r % n;
+	for (struct rconn *l = hc->listeners; l; l = l->lnext)
+		if (pickable(l) && k-- == 0)
+			return l;
+	return NULL;
 }
 
 static json_t *header_object(const struct http1_head *h)
@@ -197,7 +189,10 @@ static json_t *header_object(const struct http1_head *h)
 		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") == 0 ||
 		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") == 0)
 			continue;
-		json_object_set_new(o, h->h[i].name, json_string(h->h[i].value));
+		if (json_object_set_new(o, h->h[i].name, json_string(h->h[i].value)) < 0) {
+			json_decref(o);
+			return NULL;
+		}
 	}
 	return o;
 }
@@ -219,51 +214,77 @@ void rc_remote_endpoint(const struct rconn *rc, char *addr, size_t len, int *por
 
 static char *accept_message(struct rconn *sender, struct rconn *listener, struct pending *p)
 {
-	char *address = xasprintf("wss://%s/$hc/%s?sb-hc-action=accept&sb-hc-id=%s",
-				  listener->host ? listener->host : "localhost", p->hc->path, p->id);
-	char peer[64], *text;
+	char *address = rc_rendezvous_address(listener, p->hc->path, "accept", p->id);
+	char peer[64];
 	int port;
-	json_t *j;
+	json_t *hdrs = header_object(&sender->head), *j = NULL;
 
 	rc_remote_endpoint(sender, peer, sizeof(peer), &port);
-	j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id", p->id,
-		      "connectHeaders", header_object(&sender->head), "remoteEndpoint", "address",
-		      peer, "port", port);
-	text = json_dumps(j, JSON_COMPACT);
-
-	json_decref(j);
+	if (hdrs)
+		j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id",
+			      p->id, "connectHeaders", hdrs, "remoteEndpoint", "address", peer,
+			      "port", port);
 	free(address);
-	return text;
+	return rc_json_text(j);
 }
 
-static void offer(struct rconn *sender, struct relay_hc *hc)
+/* The rendezvous key must be one nobody can guess, or another client
+ * could take a sender's connection by accepting it first: a sender's own
+ * tracking id gets a random suffix (as Azure adds its gateway's). */
+static void pending_id(struct pending *p, const char *tracking)
 {
-	struct rconn *l = hc_pick_listener(hc);
-	struct pending *p;
-	char *id = rc_query(sender, "sb-hc-id"), *msg;
+	char rnd[37];
 
-	if (sender->relay->max_pending && n_pending >= sender->relay->max_pending) {
-		free(id);
-		rc_respond(sender, 503, "Service Unavailable", "too many connections waiting");
+	azb_uuid(rnd);
+	if (tracking)
+		snprintf(p->id, sizeof(p->id), "%s_%.12s", tracking, rnd + 24);
+	else
+		snprintf(p->id, sizeof(p->id), "%s", rnd);
+}
+
+static int pending_room(const struct relay *r, const struct relay_hc *hc)
+{
+	if ((r->max_pending && n_pending >= r->max_pending) ||
+	    (r->max_pending_per_hc && hc->n_pending >= r->max_pending_per_hc))
+		return -EBUSY;
+	return 0;
+}
+
+static void offer(struct rconn *sender, struct relay_hc *hc, const char *tracking)
+{
+	int status = 0;
+	struct rconn *l = hc_pick_listener(hc, &status);
+	struct pending *p;
+	char *msg;
+
+	if (!l) {
+		rc_respond(sender, status, status == 404 ? "no listener is online for this hybrid "
+			   "connection" : "every listener of this hybrid connection is busy");
+		return;
+	}
+	if (pending_room(sender->relay, hc) < 0) {
+		rc_respond(sender, 503, "too many connections waiting");
 		return;
 	}
 	p = xcalloc(1, sizeof(*p));
-	if (id && *id && strlen(id) < sizeof(p->id) && !pending_find(id))
-		snprintf(p->id, sizeof(p->id), "%s", id);
-	else
-		azb_uuid(p->id);
-	free(id);
+	pending_id(p, tracking);
 	p->sender = sender;
 	p->hc = hc;
 	p->next = pendings;
 	pendings = p;
 	n_pending++;
+	hc->n_pending++;
 	sender->pend = p;
 	sender->state = RC_WAITING;
 	stream_pause_rx(sender->st, true);
 	lws_sul_schedule(loop_context(), 0, &p->timer, on_pending_timeout,
 			 (lws_usec_t)sender->relay->accept_timeout_s * LWS_US_PER_SEC);
 	msg = accept_message(sender, l, p);
+	if (!msg) {
+		pending_drop(p);
+		rc_respond(sender, 500, "the connection could not be offered");
+		return;
+	}
 	rc_send_text(l, msg);
 	free(msg);
 }
@@ -277,17 +298,19 @@ static char *token_of(struct rconn *rc)
 	return h ? xstrdup(h) : rc_query(rc, "sb-hc-token");
 }
 
+/* The entity's resource from the validated host name (a configured one,
+ * or the Host without its port), never from the raw header. */
 static int authorize(struct rconn *rc, struct relay_hc *hc, const char *tok, unsigned need,
 		     time_t *expiry)
 {
-	char why[256], *res = sas_resource(rc->host ? rc->host : "localhost", hc->path);
+	char why[256], *res = sas_resource(rc->host.name, hc->path);
 	int status = relay_authorize(rc->relay, hc, tok, need, res, expiry, why, sizeof(why));
 
 	free(res);
 	if (status) {
 		log_info("%s from %s refused (%d): %s", rc->head.target[1] == '$' ? "websocket" :
 			 "request", stream_peer(rc->st), status, why);
-		rc_respond(rc, status, status == 401 ? "Unauthorized" : "Forbidden", why);
+		rc_respond(rc, status, why);
 	}
 	return status;
 }
@@ -306,38 +329,50 @@ static int check(struct rconn *rc, struct relay_hc *hc, unsigned need, time_t *e
 	return status;
 }
 
+static void on_expiry(lws_sorted_usec_list_t *sul);
+
+/* The timer fires at expiry plus the grace period: the .NET SDK renews at
+ * expiry itself. Far expiries are reached in steps, so no product of
+ * seconds and microseconds can overflow. */
+static void arm_expiry(struct rconn *rc)
+{
+	time_t now = time(NULL), end = rc->token_expiry;
+	int64_t left = end > now ? (int64_t)(end - now) : 0;
+
+	if (left > TOKEN_STEP_S)
+		left = TOKEN_STEP_S;
+	else
+		left += TOKEN_GRACE_S;
+	lws_sul_schedule(loop_context(), 0, &rc->expiry_timer, on_expiry,
+			 (lws_usec_t)left * LWS_US_PER_SEC + 1);
+}
+
 static void on_expiry(lws_sorted_usec_list_t *sul)
 {
 	struct rconn *rc = lws_container_of(sul, struct rconn, expiry_timer);
 
+	if (rc->token_expiry - time(NULL) > 0) {
+		arm_expiry(rc);
+		return;
+	}
+	log_info("listener for %s from %s: token expired", rc->hc->path, stream_peer(rc->st));
 	rc_send_close(rc, WS_CLOSE_POLICY, "token expired");
 	rc_close(rc);
 }
 
-static void arm_expiry(struct rconn *rc)
+/* With --dev a hybrid connection appears on its first listener, but only
+ * once that listener has shown a token: nobody else can fill the registry. */
+static void do_listen(struct rconn *rc, const struct rroute *rt)
 {
-	time_t now = time(NULL);
+	struct relay_hc probe = { .path = rt->path, .requires_client_auth = true };
+	struct relay_hc *hc = rt->hc;
 
-	lws_sul_schedule(loop_context(), 0, &rc->expiry_timer, on_expiry,
-			 (lws_usec_t)(rc->token_expiry > now ? rc->token_expiry - now : 0) *
-				 LWS_US_PER_SEC + 1);
-}
-
-static void do_listen(struct rconn *rc, const char *path)
-{
-	struct relay_hc *hc = relay_hc_find(rc->relay, path, NULL);
-
-	if (!hc || strcmp(hc->path, path) != 0) {
-		if (!rc->relay->create_on_listen) {
-			rc_respond(rc, 404, "Not Found", "no such hybrid connection");
-			return;
-		}
-		hc = relay_hc_add(rc->relay, path, true);
-	}
-	if (check(rc, hc, RIGHT_LISTEN, &rc->token_expiry))
+	if (check(rc, hc ? hc : &probe, RIGHT_LISTEN, &rc->token_expiry))
 		return;
+	if (!hc)
+		hc = relay_hc_add(rc->relay, rt->path, true);
 	if (rc->relay->max_listeners && hc->n_listeners >= rc->relay->max_listeners) {
-		rc_respond(rc, 403, "Forbidden", "this hybrid connection has its maximum of listeners");
+		rc_respond(rc, 403, "this hybrid connection has its maximum of listeners");
 		return;
 	}
 	rc_upgrade(rc, rc->key, NULL);
@@ -350,21 +385,11 @@ static void do_listen(struct rconn *rc, const char *path)
 	log_info("listener for %s from %s", hc->path, stream_peer(rc->st));
 }
 
-static void do_connect(struct rconn *rc, const char *path)
+static void do_connect(struct rconn *rc, const struct rroute *rt)
 {
-	struct relay_hc *hc = relay_hc_find(rc->relay, path, NULL);
-
-	if (!hc) {
-		rc_respond(rc, 404, "Not Found", "no such hybrid connection");
+	if (rt->hc->requires_client_auth && check(rc, rt->hc, RIGHT_SEND, NULL))
 		return;
-	}
-	if (hc->requires_client_auth && check(rc, hc, RIGHT_SEND, NULL))
-		return;
-	if (!hc->n_listeners) {
-		rc_respond(rc, 404, "Not Found", "no listener is online for this hybrid connection");
-		return;
-	}
-	offer(rc, hc);
+	offer(rc, rt->hc, rt->id);
 }
 
 static void splice(struct rconn *a, struct rconn *b)
@@ -375,117 +400,97 @@ static void splice(struct rconn *a, struct rconn *b)
 	stream_pause_rx(a->st, false);
 }
 
-static void do_accept(struct rconn *rc)
+/* Subprotocol names are case-sensitive tokens (RFC 6455 4.1). */
+static bool protocol_offered(const struct http1_head *sender, const char *proto)
 {
-	char *id = rc_query(rc, "sb-hc-id"), *code = rc_query(rc, "sb-hc-statusCode");
-	char *desc = rc_query(rc, "sb-hc-statusDescription");
-	struct pending *p = id ? pending_find(id) : NULL;
-	struct rconn *sender = p ? p->sender : NULL;
-	long status;
+	size_t n = strlen(proto);
 
-	if (!code)
-		code = rc_query(rc, "statusCode");
-	if (!desc)
-		desc = rc_query(rc, "statusDescription");
-	if (!p || !sender) {
-		rc_respond(rc, 403, "Forbidden", "the rendezvous address is invalid or has expired");
-	} else if (code) {
-		pending_drop(p);
-		if (azb_parse_int(code, 100, 599, &status) < 0)
-			status = 500;
-		rc_respond(sender, (int)status, desc ? desc : "Rejected", desc ? desc : "rejected by the listener");
-		rc_respond(rc, 410, "Gone", "rejection recorded");
-	} else {
-		pending_drop(p);
-		rc_upgrade(rc, rc->key, http1_get(&rc->head, "Sec-WebSocket-Protocol"));
-		rc_upgrade(sender, sender->key, http1_get(&rc->head, "Sec-WebSocket-Protocol"));
-		splice(sender, rc);
+	for (size_t i = 0; i < sender->n_headers; i++) {
+		const char *v = sender->h[i].value;
+
+		if (strcasecmp(sender->h[i].name, "Sec-WebSocket-Protocol") != 0)
+			continue;
+		while (*v) {
+			size_t len;
+
+			v += strspn(v, " \t,");
+			len = strcspn(v, " \t,");
+			if (len == n && strncmp(v, proto, n) == 0)
+				return true;
+			v += len;
+		}
 	}
-	free(id);
-	free(code);
-	free(desc);
-}
-
-/* "/$hc/name[/suffix]?query" -> "name[/suffix]" decoded. */
-static char *hc_path_of(const char *target)
-{
-	size_t n;
-	char *raw, *dec;
-
-	if (strncmp(target, "/$hc/", 5) != 0)
-		return NULL;
-	n = strcspn(target + 5, "?");
-	raw = xstrndup(target + 5, n);
-	dec = url_decode(raw, false);
-	free(raw);
-	if (dec) {
-		n = strlen(dec);
-		while (n && dec[n - 1] == '/')
-			dec[--n] = '\0';
-	}
-	return dec;
-}
-
-/* Configured host names, compared without the port; none: any host. */
-static bool host_served(const struct relay *r, const char *host)
-{
-	size_t n;
-
-	if (!r->n_hosts)
-		return true;
-	if (!host)
-		return false;
-	n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
-	for (size_t i = 0; i < r->n_hosts; i++)
-		if (strlen(r->hosts[i]) == n && strncasecmp(r->hosts[i], host, n) == 0)
-			return true;
 	return false;
 }
 
-static void route_ws(struct rconn *rc, const char *path)
+static void reject(struct rconn *rc, struct pending *p, const struct rroute *rt)
 {
-	char *action = rc_query(rc, "sb-hc-action");
+	struct rconn *sender = p->sender;
 
-	if (!rc->key || !action)
-		rc_respond(rc, 400, "Bad Request", "expected a websocket upgrade with sb-hc-action");
-	else if (strcmp(action, "listen") == 0)
-		do_listen(rc, path);
-	else if (strcmp(action, "connect") == 0)
-		do_connect(rc, path);
-	else if (strcmp(action, "accept") == 0)
-		do_accept(rc);
-	else if (strcmp(action, "request") == 0)
-		http_rendezvous(rc);
-	else
-		rc_respond(rc, 400, "Bad Request", "unknown sb-hc-action");
-	free(action);
+	pending_drop(p);
+	if (rt->reject_status < 0) {
+		rc_respond(sender, 502, "the listener's rejection was malformed");
+		rc_respond(rc, 400, "a rejection needs a status from 400 to 599 and a one-line "
+			   "description");
+		return;
+	}
+	rc_respond_as(sender, rt->reject_status, rt->reject_reason ? rt->reject_reason :
+		      rc_reason(rt->reject_status), rt->reject_reason ? rt->reject_reason :
+		      "rejected by the listener");
+	rc_respond(rc, 410, "rejection recorded");
+}
+
+static void do_accept(struct rconn *rc, const struct rroute *rt)
+{
+	struct pending *p = rt->id ? pending_find(rt->id) : NULL;
+	const char *proto = http1_get(&rc->head, "Sec-WebSocket-Protocol");
+	struct rconn *sender = p ? p->sender : NULL;
+
+	if (!sender || p->hc != rt->hc) {
+		rc_respond(rc, 403, "the rendezvous address is invalid or has expired");
+	} else if (rt->reject_status) {
+		reject(rc, p, rt);
+	} else if (proto && !protocol_offered(&sender->head, proto)) {
+		pending_drop(p);
+		rc_respond(sender, 502, "the listener chose a subprotocol this client did not offer");
+		rc_respond(rc, 400, "the sender did not offer that subprotocol");
+	} else {
+		pending_drop(p);
+		rc_upgrade(rc, rc->key, proto);
+		rc_upgrade(sender, sender->key, proto);
+		splice(sender, rc);
+	}
 }
 
 void rc_route(struct rconn *rc, uint8_t *rest, size_t n)
 {
-	const char *host = http1_get(&rc->head, "Host");
-	const char *key = ws_upgrade_request_key(&rc->head);
-	char *path;
+	const char *why = NULL;
+	struct rroute rt;
+	int status = rroute_decide(rc->relay, &rc->head, rc->http != NULL, &rt, &why);
 
-	azb_set_str(&rc->host, host);
-	azb_set_str(&rc->key, key);
-	if (!host_served(rc->relay, host)) {
-		rc_respond(rc, 404, "Not Found", "this relay does not serve that host name");
+	if (status) {
+		log_debug("request from %s refused (%d): %s", stream_peer(rc->st), status, why);
+		rc_respond(rc, status, why);
+		rroute_clear(&rt);
 		return;
 	}
-	path = hc_path_of(rc->head.target);
-	if (path)
-		route_ws(rc, path);
-	else
-		http_request(rc, rest, n);
-	free(path);
+	rc->host = rt.host;
+	azb_set_str(&rc->key, rt.ws_key);
+	switch (rt.kind) {
+	case RR_LISTEN: do_listen(rc, &rt); break;
+	case RR_CONNECT: do_connect(rc, &rt); break;
+	case RR_ACCEPT: do_accept(rc, &rt); break;
+	case RR_REQUEST: http_rendezvous(rc, &rt); break;
+	case RR_HTTP: http_request(rc, &rt, rest, n); break;
+	}
+	rroute_clear(&rt);
 }
 
 /* ---- the control channel ----------------------------------------------- */
 
 static void renew(struct rconn *rc, const char *tok)
 {
-	char why[256], *res = sas_resource(rc->host ? rc->host : "localhost", rc->hc->path);
+	char why[256], *res = sas_resource(rc->host.name, rc->hc->path);
 	time_t exp;
 	int status = relay_authorize(rc->relay, rc->hc, tok, RIGHT_LISTEN, res, &exp, why, sizeof(why));
 
@@ -505,10 +510,12 @@ static void control_message(struct rconn *rc)
 	struct ctl_msg m;
 	char why[160];
 
+	/* What a listener garbles fails at most the request it names: its
+	 * channel, and everything else it carries, goes on. */
 	if (ctl_parse(rc->msg.s, rc->msg.len, &m, why, sizeof(why)) < 0) {
-		log_info("listener channel from %s: %s", stream_peer(rc->st), why);
-		rc_send_close(rc, WS_CLOSE_PROTOCOL, why);
-		rc_close(rc);
+		log_info("listener channel from %s: message dropped: %s", stream_peer(rc->st), why);
+		if (m.request_id)
+			http_on_bad_response(rc, m.request_id, why);
 	} else if (m.kind == CTL_RENEW && rc->state == RC_LISTENER) {
 		renew(rc, m.token);
 	} else if (m.kind == CTL_RESPONSE) {
@@ -560,13 +567,27 @@ static int ev_data(void *arg, enum ws_op op, uint8_t *p, size_t n, bool last)
 	return 0;
 }
 
+/* A peer that pings and reads nothing gets one pong when it reads again
+ * (RFC 6455 5.5.3 allows answering only the latest ping), not a queue. */
+static void answer_ping(struct rconn *rc, const uint8_t *p, size_t n)
+{
+	if (rc->st && stream_choked(rc->st)) {
+		memcpy(rc->pong, p, n);
+		rc->pong_len = (uint8_t)n;
+		rc->pong_due = true;
+		stream_want_write(rc->st);
+		return;
+	}
+	send_frame(rc, WS_OP_PONG, p, n);
+}
+
 static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 {
 	struct rconn *rc = arg;
 
 	switch (op) {
 	case WS_OP_PING:
-		send_frame(rc, WS_OP_PONG, p, n);
+		answer_ping(rc, p, n);
 		return 0;
 	case WS_OP_CLOSE:
 		if (n == 1) {
@@ -618,6 +639,10 @@ void rc_writeable(struct rconn *rc)
 {
 	struct rconn *peer = rc->peer;
 
+	if (rc->pong_due && !stream_choked(rc->st)) {
+		rc->pong_due = false;
+		send_frame(rc, WS_OP_PONG, rc->pong, rc->pong_len);
+	}
 	http_writeable(rc);
 	if (peer && peer->paused_for_peer && !stream_choked(rc->st)) {
 		peer->paused_for_peer = false;

@@ -36,7 +36,6 @@ struct hclient {
 	struct rconn *rdv;        /* this client's rendezvous, once there is one */
 	enum hx_phase phase;
 	char id[37];
-	json_t *req;              /* the request message, until it is sent */
 	struct sbuf body;         /* inline body, or bytes read before the rendezvous */
 	bool chunked_in, body_open, has_body;
 	struct http1_chunked ch;
@@ -46,6 +45,8 @@ struct hclient {
 	uint64_t resp_left;
 	bool chan_paused, rx_paused_for_rdv;
 	bool rdv_takes_requests;  /* opened for a request, not just a response */
+	struct relay_hc *rdv_hc;  /* whose listener opened the rendezvous */
+	bool token_in_auth;       /* the token came in Authorization: not passed on */
 	lws_sorted_usec_list_t timer;
 	struct sbuf pipelined;    /* the next request's bytes, read early */
 	struct hclient *next;
@@ -54,6 +55,7 @@ struct hclient {
 static struct hclient *clients;
 
 static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n);
+static void hx_fail(struct hclient *hx, int status, const char *why);
 static void stream_body(struct hclient *hx, const uint8_t *p, size_t n);
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -66,24 +68,9 @@ static struct hclient *hx_find(const char *id)
 	return NULL;
 }
 
-static const char *host_only(const char *host, char *buf, size_t len)
-{
-	size_t n = strlen(host);
-
-	if (host[0] != '[' && strchr(host, ':'))
-		n = (size_t)(strchr(host, ':') - host);
-	else if (host[0] == '[' && strchr(host, ']'))
-		n = (size_t)(strchr(host, ']') - host) + 1;
-	snprintf(buf, len, "%.*s", (int)n, host);
-	return buf;
-}
-
 static const char *via_value(struct hclient *hx, char *buf, size_t len)
 {
-	char h[256];
-
-	snprintf(buf, len, "1.1 %s", host_only(hx->rc->host ? hx->rc->host : "localhost", h,
-					       sizeof(h)));
+	snprintf(buf, len, "1.1 %s", hx->rc->host.name);
 	return buf;
 }
 
@@ -123,8 +110,19 @@ static bool hop_header(const char *name, bool token_in_authorization)
 	return token_in_authorization && strcasecmp(name, "Authorization") == 0;
 }
 
-static json_t *request_headers(struct hclient *hx, bool token_in_authorization)
+/* name: "before, value" (repeated headers are one list), or value. */
+static bool set_joined(json_t *o, const char *name, const char *before, const char *value)
 {
+	char *joined = before ? xasprintf("%s, %s", before, value) : NULL;
+	int r = json_object_set_new(o, name, json_string(joined ? joined : value));
+
+	free(joined);
+	return r == 0;
+}
+
+static json_t *request_headers(struct hclient *hx)
+{
+	bool token_in_authorization = hx->token_in_auth;
 	const struct http1_head *h = &hx->rc->head;
 	json_t *o = json_object();
 	char via[300];
@@ -137,57 +135,50 @@ static json_t *request_headers(struct hclient *hx, bool token_in_authorization)
 		    strcasecmp(h->h[i].name, "Via") == 0)
 			continue;
 		prev = json_object_get(o, h->h[i].name);
-		if (prev) {
-			char *joined = xasprintf("%s, %s", json_string_value(prev), h->h[i].value);
-
-			json_object_set_new(o, h->h[i].name, json_string(joined));
-			free(joined);
-		} else {
-			json_object_set_new(o, h->h[i].name, json_string(h->h[i].value));
-		}
+		if (!set_joined(o, h->h[i].name, prev ? json_string_value(prev) : NULL,
+				h->h[i].value))
+			goto bad;
 	}
 	old = http1_get(h, "Via");
-	via_value(hx, via, sizeof(via));
-	if (old) {
-		char *joined = xasprintf("%s, %s", old, via);
-
-		json_object_set_new(o, "Via", json_string(joined));
-		free(joined);
-	} else {
-		json_object_set_new(o, "Via", json_string(via));
-	}
-	return o;
+	if (set_joined(o, "Via", old, via_value(hx, via, sizeof(via))))
+		return o;
+bad:
+	json_decref(o);
+	return NULL;
 }
 
-static char *rdv_address(struct hclient *hx)
+/* The request for the listener on chan; its address is a rendezvous on
+ * this relay as chan reached it. */
+static char *request_message(struct hclient *hx, struct rconn *chan)
 {
-	return xasprintf("wss://%s/$hc/%s?sb-hc-action=request&sb-hc-id=%s",
-			 hx->rc->host ? hx->rc->host : "localhost", hx->hc->path, hx->id);
-}
-
-static json_t *request_message(struct hclient *hx, bool token_in_authorization)
-{
-	char *address = rdv_address(hx), *target = target_for_listener(hx->rc->head.target);
-	char peer[64];
+	char *address = rc_rendezvous_address(chan, hx->hc->path, "request", hx->id);
+	char *target = target_for_listener(hx->rc->head.target), peer[64];
+	json_t *hdrs = request_headers(hx), *j = NULL;
 	int port;
-	json_t *j;
 
 	rc_remote_endpoint(hx->rc, peer, sizeof(peer), &port);
-	j = json_pack("{s:{s:s,s:s,s:s,s:s,s:o,s:{s:s,s:i},s:b}}", "request", "address", address,
-		      "id", hx->id, "requestTarget", target, "method", hx->rc->head.method,
-		      "requestHeaders", request_headers(hx, token_in_authorization),
-		      "remoteEndpoint", "address", peer, "port", port, "body", hx->has_body);
+	if (hdrs)
+		j = json_pack("{s:{s:s,s:s,s:s,s:s,s:o,s:{s:s,s:i},s:b}}", "request", "address",
+			      address, "id", hx->id, "requestTarget", target, "method",
+			      hx->rc->head.method, "requestHeaders", hdrs, "remoteEndpoint",
+			      "address", peer, "port", port, "body", hx->has_body);
 	free(address);
 	free(target);
-	return j;
+	return rc_json_text(j);
 }
 
-static void send_json(struct rconn *to, json_t *j)
+/* The message goes out, or the request fails: nothing half-sent. */
+static bool send_request(struct hclient *hx, struct rconn *chan)
 {
-	char *text = json_dumps(j, JSON_COMPACT);
+	char *text = request_message(hx, chan);
 
-	rc_send_text(to, text);
+	if (!text) {
+		hx_fail(hx, 500, "the request could not be passed on");
+		return false;
+	}
+	rc_send_text(chan, text);
 	free(text);
+	return true;
 }
 
 /* One piece of the request body message on the rendezvous. */
@@ -211,12 +202,12 @@ static void send_body_piece(struct hclient *hx, const uint8_t *p, size_t n, bool
 
 /* ---- the exchange's clock ---------------------------------------------- */
 
-static void hx_fail(struct hclient *hx, int status, const char *reason, const char *why)
+static void hx_fail(struct hclient *hx, int status, const char *why)
 {
 	if (hx->head_sent || hx->rc->state != RC_HTTP)
 		rc_close(hx->rc);
 	else
-		rc_respond(hx->rc, status, reason, why);
+		rc_respond(hx->rc, status, why);
 }
 
 static void on_timer(lws_sorted_usec_list_t *sul)
@@ -227,9 +218,9 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 		 stream_peer(hx->rc->st), hx->phase == HX_BODY ? "request body too slow" :
 		 "the listener did not answer in time");
 	if (hx->phase == HX_BODY)
-		hx_fail(hx, 408, "Request Timeout", "the request body did not arrive in time");
+		hx_fail(hx, 408, "the request body did not arrive in time");
 	else
-		hx_fail(hx, 504, "Gateway Timeout", "the listener did not answer in time");
+		hx_fail(hx, 504, "the listener did not answer in time");
 }
 
 static void arm(struct hclient *hx)
@@ -255,18 +246,25 @@ static void request_sent(struct hclient *hx)
 	stream_pause_rx(hx->rc->st, true);
 }
 
+/* 502 with none online (the service's answer), 503 when all are busy. */
+static struct rconn *pick(struct hclient *hx)
+{
+	int status = 0;
+	struct rconn *l = hc_pick_listener(hx->hc, &status);
+
+	if (!l)
+		hx_fail(hx, status == 404 ? 502 : 503, status == 404 ? "no listener is online for "
+			"this hybrid connection" : "every listener of this hybrid connection is busy");
+	return l;
+}
+
 static void dispatch_inline(struct hclient *hx)
 {
-	struct rconn *l = hc_pick_listener(hx->hc);
+	struct rconn *l = pick(hx);
 
-	if (!l) {
-		hx_fail(hx, 502, "Bad Gateway", "no listener is online for this hybrid connection");
+	if (!l || !send_request(hx, l))
 		return;
-	}
 	hx->chan = l;
-	send_json(l, hx->req);
-	json_decref(hx->req);
-	hx->req = NULL;
 	if (hx->has_body) {
 		/* The whole body is in hand: one frame, one message. */
 		send_body_piece(hx, (const uint8_t *)hx->body.s, hx->body.len, true);
@@ -277,19 +275,20 @@ static void dispatch_inline(struct hclient *hx)
 
 static void ask_rendezvous(struct hclient *hx)
 {
-	struct rconn *l = hc_pick_listener(hx->hc);
-	char *address;
-	json_t *j;
+	struct rconn *l = pick(hx);
+	char *address, *text;
 
-	if (!l) {
-		hx_fail(hx, 502, "Bad Gateway", "no listener is online for this hybrid connection");
+	if (!l)
+		return;
+	address = rc_rendezvous_address(l, hx->hc->path, "request", hx->id);
+	text = rc_json_text(json_pack("{s:{s:s,s:s}}", "request", "address", address, "id", hx->id));
+	free(address);
+	if (!text) {
+		hx_fail(hx, 500, "the request could not be passed on");
 		return;
 	}
-	address = rdv_address(hx);
-	j = json_pack("{s:{s:s,s:s}}", "request", "address", address, "id", hx->id);
-	send_json(l, j);
-	json_decref(j);
-	free(address);
+	rc_send_text(l, text);
+	free(text);
 	hx->chan = l;
 	hx->phase = HX_AWAIT_RDV;
 	log_debug("HTTP %s %s: request %s asks for a rendezvous", hx->rc->head.method,
@@ -300,9 +299,8 @@ static void ask_rendezvous(struct hclient *hx)
 static void start_stream(struct hclient *hx)
 {
 	hx->chan = hx->rdv;
-	send_json(hx->chan, hx->req);
-	json_decref(hx->req);
-	hx->req = NULL;
+	if (!send_request(hx, hx->chan))
+		return;
 	if (!hx->has_body) {
 		request_sent(hx);
 		return;
@@ -335,7 +333,7 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n)
 		long r = http1_chunked_feed(&hx->ch, p, n, body_out, hx);
 
 		if (r < 0) {
-			hx_fail(hx, 400, "Bad Request", "malformed chunked request body");
+			hx_fail(hx, 400, "malformed chunked request body");
 			return;
 		}
 		used = (size_t)r;
@@ -435,95 +433,60 @@ static char *client_token(struct rconn *rc, bool *in_auth)
 	return NULL;
 }
 
-/* Body framing of the request; -EINVAL when it cannot be read safely. */
-static int request_framing(struct hclient *hx)
+/* Body framing of the request, already checked at the head (rhead.c). */
+static void request_framing(struct hclient *hx)
 {
 	const struct http1_head *h = &hx->rc->head;
-	const char *te = http1_get(h, "Transfer-Encoding"), *cl = http1_get(h, "Content-Length");
-	long v;
+	const char *cl = http1_get(h, "Content-Length");
+	long v = 0;
 
-	if (te) {
-		/* Only chunked is read; with Content-Length too it is smuggling. */
-		if (cl || strcasecmp(te, "chunked") != 0)
-			return -EINVAL;
+	if (http1_get(h, "Transfer-Encoding")) {
 		hx->chunked_in = hx->has_body = true;
-		return 0;
+		return;
 	}
-	if (cl) {
-		if (!azb_is_uint(cl) || azb_parse_int(cl, 0, (long)1 << 50, &v) < 0)
-			return -EINVAL;
+	if (cl && azb_parse_int(cl, 0, (long)1 << 50, &v) == 0) {
 		hx->body_left = (uint64_t)v;
 		hx->has_body = v > 0;
 	}
-	return 0;
 }
 
-static char *request_path(const char *target)
+/* A rendezvous a listener of another hybrid connection opened never
+ * carries this request: it goes, and the request finds its own listener. */
+static void drop_foreign_rendezvous(struct hclient *hx)
 {
-	size_t n = strcspn(target, "?");
-	char *raw = xstrndup(target, n), *dec = url_decode(raw, false);
-
-	free(raw);
-	return dec;
+	if (!hx->rdv || hx->rdv_hc == hx->hc)
+		return;
+	hx->rdv->serving = NULL;
+	rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "the client moved to another hybrid connection");
+	rc_close(hx->rdv);
+	hx->rdv = NULL;
 }
 
-static bool answerable(struct rconn *rc, struct hclient *hx)
+static bool client_authorized(struct rconn *rc, struct hclient *hx)
 {
-	const char *m = rc->head.method;
+	char *tok;
+	int denied;
 
-	if (strcmp(m, "CONNECT") == 0) {
-		rc_respond(rc, 405, "Method Not Allowed", "CONNECT is not relayed");
-		return false;
-	}
-	if (http1_get(&rc->head, "Upgrade")) {
-		rc_respond(rc, 400, "Bad Request", "upgrades go to /$hc/ addresses");
-		return false;
-	}
-	if (request_framing(hx) < 0) {
-		rc_respond(rc, 400, "Bad Request", "the request body's length is not readable");
-		return false;
-	}
-	return true;
+	if (!hx->hc->requires_client_auth)
+		return true;
+	tok = client_token(rc, &hx->token_in_auth);
+	denied = rc_authorize(rc, hx->hc, tok, RIGHT_SEND);
+	azb_free_secret(tok);
+	return !denied;
 }
 
-static bool find_entity(struct rconn *rc, struct hclient *hx)
-{
-	char *path = request_path(rc->head.target);
-	const char *p = path ? path : "";
-
-	while (*p == '/')
-		p++;
-	hx->hc = *p ? relay_hc_find(rc->relay, p, NULL) : NULL;
-	free(path);
-	if (!hx->hc)
-		rc_respond(rc, 404, "Not Found", "no such hybrid connection");
-	return hx->hc != NULL;
-}
-
-void http_request(struct rconn *rc, uint8_t *rest, size_t n)
+void http_request(struct rconn *rc, const struct rroute *rt, uint8_t *rest, size_t n)
 {
 	struct hclient *hx = hx_get(rc);
-	bool in_auth = false;
-	char *tok;
-	int denied = 0;
 
 	rc->state = RC_HTTP;
-	if (!answerable(rc, hx) || !find_entity(rc, hx))
+	hx->hc = rt->hc;
+	request_framing(hx);
+	drop_foreign_rendezvous(hx);
+	if (!client_authorized(rc, hx))
 		return;
-	if (hx->hc->requires_client_auth) {
-		tok = client_token(rc, &in_auth);
-		denied = rc_authorize(rc, hx->hc, tok, RIGHT_SEND);
-		azb_free_secret(tok);
-		if (denied)
-			return;
-	}
-	if (!hx->rdv && !hx->hc->n_listeners) {
-		rc_respond(rc, 502, "Bad Gateway", "no listener is online for this hybrid connection");
-		return;
-	}
 	hx->is_head = strcmp(rc->head.method, "HEAD") == 0;
 	hx->keep_alive = rc->head.minor_version >= 1 && !http1_has_token(&rc->head, "Connection", "close");
-	hx->req = request_message(hx, in_auth);
 	if (hx->has_body && http1_has_token(&rc->head, "Expect", "100-continue"))
 		stream_write(rc->st, (const uint8_t *)"HTTP/1.1 100 Continue\r\n\r\n", 25);
 	arm(hx);
@@ -688,6 +651,17 @@ void http_on_response(struct rconn *chan, struct ctl_msg *m)
 	arm(hx);
 }
 
+void http_on_bad_response(struct rconn *chan, const char *request_id, const char *why)
+{
+	struct hclient *hx = hx_find(request_id);
+
+	if (!hx || (hx->chan != chan && hx->rdv != chan) || hx->phase != HX_WAIT)
+		return;
+	log_info("HTTP %s %s from %s: the listener's response is unusable: %s",
+		 hx->rc->head.method, hx->hc->path, stream_peer(hx->rc->st), why);
+	hx_fail(hx, 502, "the listener's response could not be read");
+}
+
 void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last)
 {
 	struct hclient *hx = chan->body_to;
@@ -722,21 +696,20 @@ void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last)
 
 /* ---- the rendezvous ---------------------------------------------------- */
 
-void http_rendezvous(struct rconn *rc)
+void http_rendezvous(struct rconn *rc, const struct rroute *rt)
 {
-	char *id = rc_query(rc, "sb-hc-id");
-	struct hclient *hx = id ? hx_find(id) : NULL;
+	struct hclient *hx = rt->id ? hx_find(rt->id) : NULL;
 
-	log_debug("HTTP rendezvous %s from %s", id ? id : "(no id)", stream_peer(rc->st));
-	free(id);
-	if (!hx || hx->rdv) {
-		rc_respond(rc, 403, "Forbidden", "the rendezvous address is invalid or has expired");
+	log_debug("HTTP rendezvous %s from %s", rt->id ? rt->id : "(no id)", stream_peer(rc->st));
+	if (!hx || hx->rdv || hx->hc != rt->hc) {
+		rc_respond(rc, 403, "the rendezvous address is invalid or has expired");
 		return;
 	}
 	rc_upgrade(rc, rc->key, NULL);
 	rc->state = RC_RDV;
 	rc->serving = hx;
 	hx->rdv = rc;
+	hx->rdv_hc = hx->hc;
 	if (hx->phase == HX_AWAIT_RDV) {
 		hx->rdv_takes_requests = true;
 		start_stream(hx);
@@ -781,7 +754,6 @@ static void client_gone(struct hclient *hx)
 		rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "the client went away");
 		rc_close(hx->rdv);
 	}
-	json_decref(hx->req);
 	sbuf_free(&hx->body);
 	sbuf_free(&hx->pipelined);
 	free(hx);
@@ -800,7 +772,7 @@ static void channel_gone(struct rconn *chan)
 			hx->chan = NULL;
 			hx->chan_paused = false;
 			if (hx->phase != HX_IDLE) {
-				hx_fail(hx, 502, "Bad Gateway", "the listener went away");
+				hx_fail(hx, 502, "the listener went away");
 				continue;
 			}
 		}
@@ -814,9 +786,9 @@ void http_forget(struct rconn *rc)
 	if (rc->http) {
 		client_gone(rc->http);
 		rc->http = NULL;
-	} else {
-		channel_gone(rc);    /* any other connection may be a listener's channel */
 	}
+	/* Any connection may have been a listener's channel or rendezvous. */
+	channel_gone(rc);
 	rc->serving = NULL;
 	rc->body_to = NULL;
 }

@@ -306,9 +306,13 @@ static int configure(struct opts *o, struct relay *r, struct relay_config *rc)
 	r->accept_timeout_s = 30;
 	r->request_timeout_s = 60;
 	r->header_timeout_s = 30;
+	r->close_timeout_s = 10;
 	r->max_pending = 10000;
+	r->max_pending_per_hc = 1000;
 	r->max_control_msg = 1024 * 1024;
 	r->max_listeners = 25;
+	r->max_output_queue = 1024 * 1024;
+	r->max_per_source = 2048;
 	if (!o->dev && !o->config && !o->cert && !o->plain) {
 		log_error("no configuration: " DEFAULT_CONFIG " does not exist; give --config, "
 			  "--dev, or --cert and --key");

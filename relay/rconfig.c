@@ -4,6 +4,7 @@
 #include "rconfig.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <libconfig.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,51 +274,92 @@ static void parse_hcs(struct rload *ld, const config_setting_t *list, struct rel
 	}
 }
 
+/* The numbers: timeouts (int seconds) and limits (size_t). */
+struct num_key {
+	const char *name;
+	long min, max;
+	size_t off;
+	bool seconds;            /* an int field; otherwise a size_t */
+};
+
+#define SECS(k, f, lo, hi) { k, lo, hi, offsetof(struct relay, f), true }
+#define LIMIT(k, f, lo, hi) { k, lo, hi, offsetof(struct relay, f), false }
+
+static const struct num_key nums[] = {
+	SECS("accept_timeout", accept_timeout_s, 1, 600),
+	SECS("request_timeout", request_timeout_s, 1, 3600),
+	SECS("header_timeout", header_timeout_s, 1, 3600),
+	SECS("close_timeout", close_timeout_s, 1, 600),
+	LIMIT("max_pending_accepts", max_pending, 1, 1000000),
+	LIMIT("max_pending_accepts_per_hybrid_connection", max_pending_per_hc, 1, 1000000),
+	LIMIT("max_control_message", max_control_msg, 1024, 64L << 20),
+	LIMIT("max_listeners", max_listeners, 1, 1000),
+	LIMIT("max_output_queue", max_output_queue, 64 * 1024, 256L << 20),
+	LIMIT("max_connections", max_connections, 1, 10000000),
+	LIMIT("max_connections_per_source", max_per_source, 1, 10000000),
+};
+
+static void parse_numbers(struct rload *ld, const config_setting_t *root, struct relay *r)
+{
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(nums); i++) {
+		char *f = (char *)r + nums[i].off;
+		long v = nums[i].seconds ? *(int *)f : (long)*(size_t *)f;
+
+		int_at(ld, root, nums[i].name, nums[i].min, nums[i].max, &v);
+		if (nums[i].seconds)
+			*(int *)f = (int)v;
+		else
+			*(size_t *)f = (size_t)v;
+	}
+}
+
+static void parse_level(struct rload *ld, const config_setting_t *root, struct relay_config *rc)
+{
+	static const char *const levels[] = { "debug", "info", "notice", "warning", "error", NULL };
+	const char *lvl = str_at(ld, root, "log_level");
+	size_t k = 0;
+
+	if (!lvl)
+		return;
+	while (levels[k] && strcasecmp(levels[k], lvl) != 0)
+		k++;
+	if (levels[k])
+		azb_set_str(&rc->log_level, levels[k]);
+	else
+		ERR(ld, config_setting_get_member(root, "log_level"),
+		    "log_level \"%s\" is not debug, info, notice, warning or error", lvl);
+}
+
+static bool top_key(const char *name)
+{
+	static const char *const keys[] = { "listen", "certificate", "key", "plain", "hosts",
+		"log_level", "rules", "hybrid_connections", NULL };
+
+	for (size_t i = 0; keys[i]; i++)
+		if (strcmp(keys[i], name) == 0)
+			return true;
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(nums); i++)
+		if (strcmp(nums[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static void parse_top(struct rload *ld, const config_setting_t *root, struct relay *r,
 		      struct relay_config *rc)
 {
-	static const char *const keys[] = { "listen", "certificate", "key", "plain", "hosts",
-		"accept_timeout", "request_timeout", "header_timeout", "max_pending_accepts", "max_control_message",
-		"max_listeners", "log_level", "rules", "hybrid_connections", NULL };
-	static const char *const levels[] = { "debug", "info", "notice", "warning", "error", NULL };
-	const char *lvl = str_at(ld, root, "log_level");
-	long v;
+	for (int i = 0; i < config_setting_length(root); i++) {
+		const config_setting_t *m = config_setting_get_elem(root, (unsigned)i);
 
-	known(ld, root, keys, "the top level");
+		if (!top_key(config_setting_name(m)))
+			ERR(ld, m, "unknown key \"%s\" in the top level", config_setting_name(m));
+	}
 	strings_at(ld, root, "listen", add_listen, rc);
 	strings_at(ld, root, "hosts", add_host, rc);
 	azb_set_str(&rc->cert_file, str_at(ld, root, "certificate"));
 	azb_set_str(&rc->key_file, str_at(ld, root, "key"));
 	bool_at(ld, root, "plain", &rc->plain);
-	v = r->accept_timeout_s;
-	int_at(ld, root, "accept_timeout", 1, 600, &v);
-	r->accept_timeout_s = (int)v;
-	v = r->request_timeout_s;
-	int_at(ld, root, "request_timeout", 1, 3600, &v);
-	r->request_timeout_s = (int)v;
-	v = r->header_timeout_s;
-	int_at(ld, root, "header_timeout", 1, 3600, &v);
-	r->header_timeout_s = (int)v;
-	v = (long)r->max_pending;
-	int_at(ld, root, "max_pending_accepts", 1, 1000000, &v);
-	r->max_pending = (size_t)v;
-	v = (long)r->max_control_msg;
-	int_at(ld, root, "max_control_message", 1024, 64L << 20, &v);
-	r->max_control_msg = (size_t)v;
-	v = (long)r->max_listeners;
-	int_at(ld, root, "max_listeners", 1, 1000, &v);
-	r->max_listeners = (size_t)v;
-	if (lvl) {
-		size_t k = 0;
-
-		while (levels[k] && strcasecmp(levels[k], lvl) != 0)
-			k++;
-		if (levels[k])
-			azb_set_str(&rc->log_level, levels[k]);
-		else
-			ERR(ld, config_setting_get_member(root, "log_level"),
-			    "log_level \"%s\" is not debug, info, notice, warning or error", lvl);
-	}
+	parse_numbers(ld, root, r);
+	parse_level(ld, root, rc);
 	parse_rules(ld, config_setting_get_member(root, "rules"), &r->rules, &r->n_rules);
 	parse_hcs(ld, config_setting_get_member(root, "hybrid_connections"), r);
 }

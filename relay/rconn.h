@@ -4,7 +4,11 @@
 #ifndef AZB_RCONN_H
 #define AZB_RCONN_H
 
+#include "admit.h"
+#include <jansson.h>
+
 #include "relay.h"
+#include "rhead.h"
 
 enum rc_state {
 	RC_HEAD,         /* reading the HTTP request head */
@@ -25,7 +29,8 @@ struct rconn {
 	struct stream *st;
 	enum rc_state state;
 	struct http1_head head;
-	char *host;              /* the Host header, for accept addresses */
+	struct rhost host;       /* the validated Host of the latest request */
+	struct admit_key source; /* counted against the connection limits */
 	char *key;               /* Sec-WebSocket-Key */
 	struct ws_parser parser;
 	/* control channel */
@@ -41,6 +46,10 @@ struct rconn {
 	bool mid_message;        /* forwarding: inside a fragmented message */
 	bool close_rcvd, close_fwd;
 	bool paused_for_peer;
+	/* Only the latest ping is answered while the peer reads nothing. */
+	bool pong_due;
+	uint8_t pong_len;
+	uint8_t pong[WS_CTRL_MAX];
 	/* waiting sender */
 	struct pending *pend;
 	/* HTTP */
@@ -52,13 +61,23 @@ struct rconn {
 
 /* hc.c */
 void rc_route(struct rconn *rc, uint8_t *rest, size_t n);
+/* "host[:port]" by which rc reached the relay, for addresses given to it. */
+void rc_authority(const struct rconn *rc, char *out, size_t len);
+/* "wss://AUTHORITY/$hc/PATH?sb-hc-action=ACTION&sb-hc-id=ID" for the
+ * listener on chan: a rendezvous on this relay, whatever a client sent. */
+char *rc_rendezvous_address(const struct rconn *chan, const char *path, const char *action,
+			    const char *id);
+/* json_dumps that never hands on NULL: the text, or NULL (logged) when j
+ * itself is NULL or cannot be written. */
+char *rc_json_text(json_t *j);
 /* Send one unmasked frame whose payload sits at p, with WS_HDR_MAX bytes of
  * headroom before it that may be overwritten. */
 void rc_send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, size_t n);
 void rc_send_text(struct rconn *to, const char *text);
 void rc_send_close(struct rconn *to, uint16_t code, const char *reason);
-/* A listener of hc at random; NULL when none is online. */
-struct rconn *hc_pick_listener(struct relay_hc *hc);
+/* A listener of hc at random among those that are open and read what they
+ * are sent; NULL with the status to answer (404 none online, 503 all busy). */
+struct rconn *hc_pick_listener(struct relay_hc *hc, int *status);
 void rc_remote_endpoint(const struct rconn *rc, char *addr, size_t len, int *port);
 /* 0, or the status already answered (401/403). */
 int rc_authorize(struct rconn *rc, struct relay_hc *hc, const char *token, unsigned need);
@@ -67,10 +86,12 @@ int rc_ws_rx(struct rconn *rc, uint8_t *p, size_t n);
 void rc_writeable(struct rconn *rc);
 
 /* http.c */
-void http_request(struct rconn *rc, uint8_t *rest, size_t n);
+void http_request(struct rconn *rc, const struct rroute *rt, uint8_t *rest, size_t n);
 int http_rx(struct rconn *rc, uint8_t *p, size_t n);
-void http_rendezvous(struct rconn *rc);
+void http_rendezvous(struct rconn *rc, const struct rroute *rt);
 void http_on_response(struct rconn *chan, struct ctl_msg *m);
+/* A response from chan that could not be read: that request fails (502). */
+void http_on_bad_response(struct rconn *chan, const char *request_id, const char *why);
 void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last);
 void http_writeable(struct rconn *rc);
 void http_forget(struct rconn *rc);
@@ -80,7 +101,11 @@ void http_forget(struct rconn *rc);
 void rc_feed(struct rconn *rc, uint8_t *data, size_t len);
 /* Expect a new request head within the header timeout. */
 void rc_await_head(struct rconn *rc);
-void rc_respond(struct rconn *rc, int status, const char *reason, const char *body);
+/* Answer with status and its usual reason phrase; body NULL: the phrase. */
+void rc_respond(struct rconn *rc, int status, const char *body);
+/* The same with a reason phrase already checked to be one line of text. */
+void rc_respond_as(struct rconn *rc, int status, const char *reason, const char *body);
+const char *rc_reason(int status);
 void rc_upgrade(struct rconn *rc, const char *key, const char *protocol);
 /* A query parameter of the request target, decoded; NULL when absent. */
 char *rc_query(const struct rconn *rc, const char *name);

@@ -37,6 +37,7 @@ struct relay_hc {
 	size_t n_rules;
 	struct rconn *listeners;
 	size_t n_listeners;
+	size_t n_pending;          /* senders waiting for one of its listeners */
 	struct relay_hc *next;
 };
 
@@ -58,9 +59,14 @@ struct relay {
 	int accept_timeout_s;      /* how long a sender waits for the listener */
 	int request_timeout_s;     /* HTTP: response deadline and body idle limit */
 	int header_timeout_s;      /* a request head (or the next on keep-alive) */
+	int close_timeout_s;       /* a closing connection that takes no bytes is aborted */
 	size_t max_pending;        /* senders waiting at once */
+	size_t max_pending_per_hc; /* ... for one hybrid connection */
 	size_t max_control_msg;    /* bytes of one control-channel message */
 	size_t max_listeners;      /* per hybrid connection */
+	size_t max_output_queue;   /* bytes queued to one connection that does not read */
+	size_t max_connections;    /* in total (0: from the descriptor limit) */
+	size_t max_per_source;     /* from one IPv4 address or IPv6 /64 */
 };
 
 /* server.c */
@@ -68,7 +74,7 @@ int relay_serve(struct relay *r);     /* bind, adopt; 0 or -errno (logged) */
 void relay_close_all(void);
 uint16_t relay_bound_port(size_t i);
 
-/* hc.c */
+/* registry.c */
 struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matched);
 struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth);
 size_t relay_hc_count(const struct relay *r);

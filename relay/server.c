@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,7 +31,28 @@ static size_t n_listeners;
 
 /* ---- responses --------------------------------------------------------- */
 
-void rc_respond(struct rconn *rc, int status, const char *reason, const char *body)
+const char *rc_reason(int status)
+{
+	static const struct { int status; const char *text; } t[] = {
+		{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
+		{ 410, "Gone" }, { 431, "Request Header Fields Too Large" },
+		{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
+		{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+	};
+
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(t); i++)
+		if (t[i].status == status)
+			return t[i].text;
+	return status < 500 ? "Client Error" : "Server Error";
+}
+
+void rc_respond(struct rconn *rc, int status, const char *body)
+{
+	rc_respond_as(rc, status, rc_reason(status), body);
+}
+
+void rc_respond_as(struct rconn *rc, int status, const char *reason, const char *body)
 {
 	char *msg;
 
@@ -70,22 +92,7 @@ void rc_close(struct rconn *rc)
 
 char *rc_query(const struct rconn *rc, const char *name)
 {
-	const char *q = strchr(rc->head.target, '?');
-	size_t nl = strlen(name);
-
-	while (q && *q) {
-		const char *p = q + 1, *end = p + strcspn(p, "&");
-
-		if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			char *raw = xstrndup(p + nl + 1, (size_t)(end - p - (long)nl - 1));
-			char *v = url_decode(raw, true);
-
-			free(raw);
-			return v;
-		}
-		q = *end ? end : NULL;
-	}
-	return NULL;
+	return rhead_query(rc->head.target, name);
 }
 
 /* ---- a connection ------------------------------------------------------ */
@@ -97,7 +104,7 @@ static void on_head_timeout(lws_sorted_usec_list_t *sul)
 	if (rc->state != RC_HEAD)
 		return;
 	if (rc->head.len)
-		rc_respond(rc, 408, "Request Timeout", "the request head did not arrive in time");
+		rc_respond(rc, 408, "the request head did not arrive in time");
 	else
 		rc_close(rc);
 }
@@ -123,8 +130,8 @@ static int read_head(struct rconn *rc, uint8_t *data, size_t len)
 		return 0;
 	lws_sul_cancel(&rc->head_timer);
 	if (r < 0) {
-		rc_respond(rc, r == -E2BIG ? 431 : 400, r == -E2BIG ?
-			   "Request Header Fields Too Large" : "Bad Request", NULL);
+		rc_respond(rc, r == -E2BIG ? 431 : 400, r == -E2BIG ? NULL :
+			   "malformed request head: lines end in CRLF, no control characters");
 		return 0;
 	}
 	rc_route(rc, data + used, len - used);
@@ -169,9 +176,9 @@ static void rc_on_close(void *owner, const char *err)
 	rc->st = NULL;
 	lws_sul_cancel(&rc->head_timer);
 	rc_forget(rc);
+	admit_release(&rc->source);
 	http1_clear(&rc->head);
 	sbuf_free(&rc->msg);
-	free(rc->host);
 	free(rc->key);
 	free(rc);
 }
@@ -180,29 +187,48 @@ static const struct stream_ops rc_ops = { rc_open, rc_rx, rc_on_writeable, rc_on
 
 /* ---- listening --------------------------------------------------------- */
 
+/* A new connection, if the limits let it in: its head must come in time,
+ * and what it does not read is bounded. */
+static void rc_admit(struct relay *r, int fd, const struct sockaddr *sa)
+{
+	struct admit_key k;
+	struct rconn *rc;
+
+	if (!admit_take(sa, &k)) {
+		close(fd);
+		return;
+	}
+	rc = xcalloc(1, sizeof(*rc));
+	rc->relay = r;
+	rc->source = k;
+	http1_init(&rc->head, HEAD_LIMIT);
+	sbuf_init(&rc->msg);
+	rc->st = stream_accept(fd, r->tls, &rc_ops, rc);
+	if (!rc->st) {
+		admit_release(&rc->source);
+		http1_clear(&rc->head);
+		sbuf_free(&rc->msg);
+		free(rc);
+		return;
+	}
+	/* Room past the limit for the close frame that says why. */
+	stream_set_limits(rc->st, r->max_output_queue + 4096, r->close_timeout_s);
+	rc_await_head(rc);
+}
+
 static int lst_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct listener *l = (struct listener *)o;
 
 	(void)wsi;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct rconn *rc;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			break;
-		rc = xcalloc(1, sizeof(*rc));
-		rc->relay = l->relay;
-		http1_init(&rc->head, HEAD_LIMIT);
-		sbuf_init(&rc->msg);
-		rc->st = stream_accept(fd, l->relay->tls, &rc_ops, rc);
-		if (!rc->st) {
-			http1_clear(&rc->head);
-			sbuf_free(&rc->msg);
-			free(rc);
-			continue;
-		}
-		rc_await_head(rc);
+		rc_admit(l->relay, fd, (struct sockaddr *)&ss);
 	}
 	return 0;
 }
@@ -253,8 +279,22 @@ static int bind_one(const struct relay_listen_addr *a, int *fd_out, uint16_t *po
 	return 0;
 }
 
+/* Descriptors the process may open, less some for listeners and logs: past
+ * that, accept() would fail for everyone. */
+static size_t connection_budget(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	return rl.rlim_cur > 256 ? (size_t)rl.rlim_cur - 64 : (size_t)rl.rlim_cur / 2;
+}
+
 int relay_serve(struct relay *r)
 {
+	if (!r->max_connections)
+		r->max_connections = connection_budget();
+	admit_configure(r->max_connections, r->max_per_source);
 	listeners = xcalloc(r->n_listen, sizeof(*listeners));
 	for (size_t i = 0; i < r->n_listen; i++) {
 		struct listener *l = &listeners[i];
@@ -292,4 +332,5 @@ void relay_close_all(void)
 	free(listeners);
 	listeners = NULL;
 	n_listeners = 0;
+	admit_reset();
 }

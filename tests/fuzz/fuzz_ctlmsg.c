@@ -19,7 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__builtin_trap();
 		if (m.description && !ctl_header_value_ok(m.description))
 			__builtin_trap();
-		ctl_clear(&m);
+		if (m.kind == CTL_RESPONSE && (m.status < 200 || m.status > 599))
+			__builtin_trap();
 	}
+	ctl_clear(&m);
 	return 0;
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds the libFuzzer targets and runs each for FUZZ_TIME seconds (default
-# 10) from its seed corpus in tests/fuzz/corpus/NAME; a crash, a leak or a
+# 10) from its seed corpus in tests/fuzz/corpus/NAME (with tests/fuzz/NAME.dict
+# when there is one); a crash, a leak or a
 # sanitizer report fails it. Every tests/fuzz/fuzz_NAME.c is a target (the
 # Makefile says what each links). Two run at a time, one per core. Ends
 # with "fuzz: N passed, N failed".
@@ -18,13 +19,15 @@ fi
 targets=$(ls tests/fuzz/fuzz_*.c | sed -E 's|.*/fuzz_(.*)\.c|\1|')
 
 run_one() {   # run_one NAME: its result line goes to $BUILD/fuzz/NAME.result
-	local t=$1 work
+	local t=$1 work dict=
 	work=$(mktemp -d)
+	[ -f tests/fuzz/$t.dict ] && dict=tests/fuzz/$t.dict
 	[ -d tests/fuzz/corpus/$t ] && cp tests/fuzz/corpus/$t/* "$work/"
 	if [ ! -d tests/fuzz/corpus/$t ]; then
 		echo "FAIL fuzz_$t: no seed corpus in tests/fuzz/corpus/$t" >"$BUILD/fuzz/$t.result"
 	elif "$BUILD/fuzz/fuzz_$t" -max_total_time="$T" -rss_limit_mb=1024 -timeout=10 \
-		-artifact_prefix="$BUILD/fuzz/$t-" "$work" >"$BUILD/fuzz/$t.log" 2>&1; then
+		${dict:+-dict=$dict} -artifact_prefix="$BUILD/fuzz/$t-" "$work" \
+		>"$BUILD/fuzz/$t.log" 2>&1; then
 		echo "ok fuzz_$t: $(grep -oE '^Done [0-9]+ runs.*' "$BUILD/fuzz/$t.log" | tail -n1)" \
 			>"$BUILD/fuzz/$t.result"
 	else

@@ -108,6 +108,9 @@ static void test_bad_messages(void **state)
 		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A\":\"x\\ny\"}}}",
 		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A B\":\"x\"}}}",
 		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A\":[1]}}}",
+		"{\"response\":{\"requestId\":\"r\",\"statusCode\":101}}",
+		"{\"response\":{\"requestId\":\"r\",\"statusCode\":\"199\"}}",
+		"{\"response\":{\"requestId\":\"r\",\"statusCode\":600}}",
 		"{\"renewToken\":{}}",
 		"{\"a\":1,\"a\":2}",
 	};
@@ -118,7 +121,16 @@ static void test_bad_messages(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(ctl_parse(bad[i], strlen(bad[i]), &m, why, sizeof(why)), -EBADMSG);
 		assert_true(why[0] != '\0');
+		ctl_clear(&m);
 	}
+	/* a bad response that names its request keeps the id: that request fails */
+	{
+		const char *j = "{\"response\":{\"requestId\":\"r9\",\"statusCode\":100}}";
+
+		assert_int_equal(ctl_parse(j, strlen(j), &m, why, sizeof(why)), -EBADMSG);
+	}
+	assert_string_equal(m.request_id, "r9");
+	ctl_clear(&m);
 	/* kinds the relay does not act on are not errors */
 	assert_int_equal(ctl_parse("{\"accept\":{}}", 13, &m, why, sizeof(why)), 0);
 	assert_int_equal(m.kind, CTL_NONE);

@@ -1,0 +1,76 @@
+/* The hybrid connections a relay serves, found by the longest registered
+ * name that prefixes a path. */
+#include "relay.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* The longest registered name that is a path prefix of path. */
+struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matched)
+{
+	struct relay_hc *best = NULL;
+	size_t best_len = 0;
+
+	for (struct relay_hc *h = r->hcs; h; h = h->next) {
+		size_t n = strlen(h->path);
+
+		if (n > best_len && strncmp(path, h->path, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/')) {
+			best = h;
+			best_len = n;
+		}
+	}
+	if (matched)
+		*matched = best_len;
+	return best;
+}
+
+struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth)
+{
+	struct relay_hc *h = xcalloc(1, sizeof(*h));
+
+	h->path = xstrdup(path);
+	h->requires_client_auth = client_auth;
+	h->next = r->hcs;
+	r->hcs = h;
+	return h;
+}
+
+static void free_rules(struct relay_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rules[i].name);
+		azb_free_secret(rules[i].key);
+	}
+	free(rules);
+}
+
+size_t relay_hc_count(const struct relay *r)
+{
+	size_t n = 0;
+
+	for (const struct relay_hc *h = r->hcs; h; h = h->next)
+		n++;
+	return n;
+}
+
+void relay_free(struct relay *r)
+{
+	while (r->hcs) {
+		struct relay_hc *h = r->hcs;
+
+		r->hcs = h->next;
+		free_rules(h->rules, h->n_rules);
+		free(h->path);
+		free(h);
+	}
+	free_rules(r->rules, r->n_rules);
+	for (size_t i = 0; i < r->n_listen; i++)
+		free(r->listen[i].host);
+	free(r->listen);
+	for (size_t i = 0; i < r->n_hosts; i++)
+		free(r->hosts[i]);
+	free(r->hosts);
+}
