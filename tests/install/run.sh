@@ -63,7 +63,7 @@ has() {  # has UNIT LINE...: the installed unit has each line as it is
 }
 has azbridged 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'RuntimeDirectory=azbridged' \
 	'RuntimeDirectoryMode=0755' 'SupplementaryGroups=azbridge' 'ProtectSystem=strict' \
-	'ReadWritePaths=/etc/hosts' 'ConfigurationDirectory=azbridge.conf.d'
+	'ReadWritePaths=-/etc/hosts' 'ConfigurationDirectory=azbridge.conf.d'
 has azbridge-relayd 'Type=notify' 'DynamicUser=yes' 'ProtectSystem=strict' \
 	'LoadCredential=azbridge-relayd.conf:/etc/azbridge-relayd.conf' \
 	'ExecStart=/usr/sbin/azbridge-relayd --config %d/azbridge-relayd.conf'
