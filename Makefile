@@ -130,12 +130,19 @@ install: $(BINS)
 		sed 's|/usr/sbin/|$(SBINDIR)/|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u); \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
 	install -m 0644 etc/*.conf $(DESTDIR)$(DATADIR)/doc/azbridge/examples/
+	for d in etc/systemd/*.service.d; do \
+		install -d $(DESTDIR)$(DATADIR)/doc/azbridge/examples/systemd/$$(basename $$d); \
+		install -m 0644 $$d/*.conf $(DESTDIR)$(DATADIR)/doc/azbridge/examples/systemd/$$(basename $$d)/; done
 	install -m 0644 etc/completion/azbridgectl $(DESTDIR)$(DATADIR)/bash-completion/completions/
 	install -d $(DESTDIR)$(SYSCONFDIR)/profile.d
 	install -m 0644 etc/profile.d/azbridge.sh $(DESTDIR)$(SYSCONFDIR)/profile.d/
 	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/azbridge.conf ]; then \
 		install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/azbridge.conf.d; \
 		install -m 0600 etc/azbridge.conf $(DESTDIR)$(SYSCONFDIR)/azbridge.conf; fi
+	@# The unit joins the control socket's group (SupplementaryGroups=azbridge):
+	@# it must exist on the machine the unit runs on.
+	@if [ -z "$(DESTDIR)" ] && ! getent group azbridge >/dev/null; then \
+		groupadd --system azbridge && echo "created group azbridge"; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/azbridged $(DESTDIR)$(SBINDIR)/azbridge-relayd \

@@ -575,7 +575,8 @@ static void sync_dir(const char *path)
 }
 
 /* Only when the path cannot be replaced: /etc/hosts bind-mounted into a
- * container (EBUSY) or another filesystem's file mounted over it (EXDEV).
+ * container (EBUSY), another filesystem's file mounted over it (EXDEV), or
+ * a read-only directory around it (EROFS).
  * Not atomic, but the lock keeps cooperating readers and writers out. */
 static int write_in_place(struct hosts_file *hf, const struct sbuf *out, char *err, size_t errlen)
 {
@@ -626,6 +627,11 @@ static int write_file(struct hosts_file *hf, const struct sbuf *out, char *err, 
 	char *tmp;
 	int fd = -1, r = write_temp(hf, out, &tmp, &fd);
 
+	/* systemd's ProtectSystem=strict with ReadWritePaths= naming the file. */
+	if (r == -EROFS) {
+		free(tmp);
+		return write_in_place(hf, out, err, errlen);
+	}
 	if (r < 0) {
 		r = sys_err(err, errlen, -r, hf->path, "writing the new copy beside it");
 		free(tmp);

@@ -178,6 +178,21 @@ static void add_right(struct rload *ld, const config_setting_t *at, const char *
 		ERR(ld, at, "rights: \"%s\" is not Listen, Send or Manage", v);
 }
 
+/* Relative names are next to the file. Under the systemd unit the file is a
+ * credential, so they name the unit's other credentials (LoadCredential=). */
+static char *near_file(const struct rload *ld, const char *file)
+{
+	return file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", ld->dir, file);
+}
+
+static void path_at(struct rload *ld, const config_setting_t *g, const char *name, char **out)
+{
+	const char *v = str_at(ld, g, name);
+
+	free(*out);
+	*out = v ? near_file(ld, v) : NULL;
+}
+
 static char *rule_key(struct rload *ld, const config_setting_t *g, const char *name)
 {
 	const char *key = str_at(ld, g, "key"), *file = str_at(ld, g, "key_file");
@@ -196,7 +211,7 @@ static char *rule_key(struct rload *ld, const config_setting_t *g, const char *n
 		}
 		return xstrdup(key);
 	}
-	path = file[0] == '/' ? xstrdup(file) : xasprintf("%s/%s", ld->dir, file);
+	path = near_file(ld, file);
 	if (cfg_read_key_file(path, &out, err, sizeof(err)) < 0)
 		ERR(ld, config_setting_get_member(g, "key_file"), "rule \"%s\": %s", name, err);
 	free(path);
@@ -355,8 +370,8 @@ static void parse_top(struct rload *ld, const config_setting_t *root, struct rel
 	}
 	strings_at(ld, root, "listen", add_listen, rc);
 	strings_at(ld, root, "hosts", add_host, rc);
-	azb_set_str(&rc->cert_file, str_at(ld, root, "certificate"));
-	azb_set_str(&rc->key_file, str_at(ld, root, "key"));
+	path_at(ld, root, "certificate", &rc->cert_file);
+	path_at(ld, root, "key", &rc->key_file);
 	bool_at(ld, root, "plain", &rc->plain);
 	parse_numbers(ld, root, r);
 	parse_level(ld, root, rc);

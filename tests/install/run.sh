@@ -50,12 +50,33 @@ for u in azbridged azbridge-relayd; do
 		fail=$((fail + 1)); echo "FAIL unit: systemd-analyze verify $u.service:"; echo "$out"
 	fi
 done
-for k in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'RuntimeDirectory=azbridged'; do
-	if grep -qxF "$k" "$DEST/lib/systemd/system/azbridged.service"; then
+has() {  # has UNIT LINE...: the installed unit has each line as it is
+	local u=$1
+	shift
+	for k in "$@"; do
+		if grep -qxF "$k" "$DEST/lib/systemd/system/$u.service"; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1)); echo "FAIL unit: $u.service lacks $k"
+		fi
+	done
+}
+has azbridged 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'RuntimeDirectory=azbridged' \
+	'RuntimeDirectoryMode=0755' 'SupplementaryGroups=azbridge' 'ProtectSystem=strict' \
+	'ReadWritePaths=-/etc/hosts' 'ConfigurationDirectory=azbridge.conf.d'
+has azbridge-relayd 'Type=notify' 'DynamicUser=yes' 'ProtectSystem=strict' \
+	'LoadCredential=azbridge-relayd.conf:/etc/azbridge-relayd.conf' \
+	'ExecStart=/usr/sbin/azbridge-relayd --config %d/azbridge-relayd.conf'
+# systemd's exposure score of each installed unit: at most 2.0 (20 on the
+# scale of --threshold).
+for u in azbridged azbridge-relayd; do
+	if out=$(systemd-analyze security --offline=yes --threshold=20 "$DEST/$u.service" 2>&1); then
 		pass=$((pass + 1))
 	else
-		fail=$((fail + 1)); echo "FAIL unit: azbridged.service lacks $k"
+		fail=$((fail + 1)); echo "FAIL unit: $u.service is rated above 2.0:"; echo "$out" | tail -1
 	fi
 done
+check dropin-example /usr/share/doc/azbridge/examples/systemd/azbridged.service.d/local.conf
+check relay-dropin-example /usr/share/doc/azbridge/examples/systemd/azbridge-relayd.service.d/keys.conf
 echo "install: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 
-from conftest import BUILD, ROOT, echo_server, free_port, wait_for
+from conftest import BUILD, ROOT, SANITIZED, echo_server, free_port, wait_for
 from test_postgres import postgres, psql
 
 CTL = os.path.join(BUILD, "azbridgectl")
@@ -19,6 +19,9 @@ CTL = os.path.join(BUILD, "azbridgectl")
 # Only the units below exist for this systemd: nothing of the machine's own
 # boot (tmpfiles, sysctl, udev, mounts) may run, even by a dependency. /tmp
 # and /var/tmp are private too, so nothing there can be cleaned by mistake.
+# Cut off from the machine's mounts first, then shared among our own as under
+# a booted systemd: a service's credentials are mounted in a child namespace
+# and reach the service only by propagation.
 BOOT = r"""
 set -e
 mount --make-rprivate /
@@ -28,6 +31,7 @@ mkdir -p /run/systemd/system /run/azb-units
 mount --bind "$1/units" /run/azb-units
 mount -t tmpfs azb-tmp /tmp
 mount -t tmpfs azb-vartmp /var/tmp
+mount --make-rshared /
 exec /lib/systemd/systemd --system --unit=azb-test.target --log-target=console \
     --show-status=no
 """
@@ -74,11 +78,17 @@ class SystemdHost:
                  for t in STUB_TARGETS}
         files["systemd-journald.service"] = JOURNALD
         files["systemd-journald.socket"] = JOURNALD_SOCKET
-        with open(os.path.join(ROOT, "systemd", "azbridged.service")) as f:
-            files["azbridged.service"] = f.read().replace("/usr/sbin/", BUILD.rstrip("/") + "/")
+        for unit in ("azbridged.service", "azbridge-relayd.service"):
+            with open(os.path.join(ROOT, "systemd", unit)) as f:
+                files[unit] = f.read().replace("/usr/sbin/", BUILD.rstrip("/") + "/")
         for name, text in files.items():
             with open(os.path.join(units, name), "w") as f:
                 f.write(text)
+        if SANITIZED:
+            # LeakSanitizer stops the threads with ptrace at exit; the units'
+            # system call filter would kill it there.
+            for unit in ("azbridged.service", "azbridge-relayd.service"):
+                self.drop_in(unit, "sanitizer.conf", "[Service]\nSystemCallFilter=ptrace\n")
         self.log = open(os.path.join(self.dir, "systemd.log"), "wb")
         env = dict(os.environ, SYSTEMD_UNIT_PATH="/run/azb-units")
         self.outer = subprocess.Popen(["unshare", "--pid", "--fork", "--mount", "--mount-proc",
@@ -118,11 +128,18 @@ class SystemdHost:
         r = self.run(CTL, "--json", *args, check=check)
         return json.loads(r.stdout) if r.stdout.strip() else None
 
-    def prop(self, name):
-        return self.systemctl("show", "-P", name, "azbridged").stdout.strip()
+    def drop_in(self, unit, name, text):
+        """A drop-in as systemctl edit would write it (in the unit path here)."""
+        d = os.path.join(self.dir, "units", f"{unit}.d")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
 
-    def journal(self, *matches):
-        r = self.run("journalctl", "--no-pager", "-o", "json", "-u", "azbridged", *matches)
+    def prop(self, name, unit="azbridged"):
+        return self.systemctl("show", "-P", name, unit).stdout.strip()
+
+    def journal(self, *matches, unit="azbridged"):
+        r = self.run("journalctl", "--no-pager", "-o", "json", "-u", unit, *matches)
         return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
 
     def close(self):
@@ -135,8 +152,16 @@ class SystemdHost:
         self.log.close()
 
 
-def hello(host, port):
-    with socket.create_connection((host, port), timeout=10) as s:
+def hello(host, port=None):
+    """The banner of the target behind host:port (or the Unix socket host),
+    after one round trip."""
+    if port is None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(host)
+    else:
+        s = socket.create_connection((host, port), timeout=10)
+    with s:
         f = s.makefile("rb")
         name = f.readline().strip().decode()
         s.sendall(b"ping")
