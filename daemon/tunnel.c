@@ -332,6 +332,7 @@ static int flush_down(struct tunnel *t)
 
 static void pump(struct tunnel *t);
 static void local_pause(struct tunnel *t, bool pause);
+static void drain_local(struct tunnel *t);
 
 static int local_readable(struct loop_obj *o, struct lws *wsi)
 {
@@ -375,6 +376,11 @@ static void local_close(struct loop_obj *o, struct lws *wsi)
 	struct tunnel *t = from_local(o);
 
 	(void)wsi;
+	/* lws ends a raw fd on POLLHUP when it is not polling for input: the
+	 * peer hung up after we shut our side while we were paused. What it
+	 * sent last is still readable until the fd goes, after this call. */
+	if (t->state == T_OPEN && !t->dgram && !t->local_eof && !t->up_eof && t->fd >= 0)
+		drain_local(t);
 	t->local = NULL;
 	t->fd = -1;
 	loop_rearm_cancel(&t->rearm);
@@ -394,6 +400,8 @@ static void local_close(struct loop_obj *o, struct lws *wsi)
 	}
 	if (t->up_off == t->up_len)
 		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
+	else
+		wsc_want_write(t->ws);
 	set_timer(t, TUNNEL_LINGER_US);
 }
 
