@@ -11,7 +11,8 @@
 #define AZB_CONFIG_FILE "/etc/azbridge.conf"
 #define AZB_KEEPALIVE_DEFAULT 30
 #define AZB_TOKEN_LIFETIME_DEFAULT 3600
-#define AZB_CONTROL_SOCKET "/run/azbridged/control.sock"
+#define AZB_RUNTIME_DIR "/run/azbridged"
+#define AZB_CONTROL_SOCKET AZB_RUNTIME_DIR "/control.sock"
 #define AZB_CONTROL_GROUP "azbridge"
 #define AZB_HOSTS_FILE "/etc/hosts"
 #define AZB_DRAIN_TIMEOUT_DEFAULT 30

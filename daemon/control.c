@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ static struct {
 	int fd;
 	char *path;               /* unlinked on stop; NULL if activated */
 	const char *shown;        /* path for messages */
+	char *bound;              /* the path it is bound to, activated or not */
+	char *rundir;             /* its directory, or the default's */
 	struct ctl_client *clients;
 	unsigned n_clients;
 } C = { .fd = -1 };
@@ -345,12 +348,40 @@ static int bind_path(const char *path, const char *group, char *err, size_t errl
 	return fd;
 }
 
+/* The path of a listening socket, whoever bound it; NULL for an abstract
+ * or unnamed one. */
+static char *bound_path(int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_path[0] != '/')
+		return NULL;
+	return xstrndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return xstrndup(path, slash && slash != path ? (size_t)(slash - path) : 1);
+}
+
+static void set_rundir(const struct azb_config *c)
+{
+	free(C.rundir);
+	C.rundir = dir_of(C.bound ? C.bound : c->control_socket ? c->control_socket :
+			  AZB_CONTROL_SOCKET);
+}
+
 int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size_t errlen)
 {
 	const char *path = c->control_socket;
 	int fd = activated_fd();
 
 	ctl_verbs_init();
+	set_rundir(c);
 	if (fd == -ENOTSOCK)
 		return azb_errn(err, errlen, fd, "the socket passed by systemd is not a listening "
 				 "Unix stream socket");
@@ -364,6 +395,8 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 		C.path = xstrdup(path);
 	}
 	C.shown = C.path ? C.path : "(socket activation)";
+	C.bound = bound_path(fd);
+	set_rundir(c);
 	C.fd = fd;
 	C.obj.fd_ops = &listen_ops;
 	C.wsi = loop_adopt(fd, &C.obj);
@@ -378,6 +411,34 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 const char *ctl_server_path(void)
 {
 	return C.fd >= 0 ? C.shown : NULL;
+}
+
+const char *ctl_runtime_dir(void)
+{
+	return C.rundir ? C.rundir : AZB_RUNTIME_DIR;
+}
+
+/* By inode, which no other name of the socket can hide, and by the path
+ * with its directory resolved, for when the socket's file is gone. */
+bool ctl_is_control_socket(const char *resolved, const struct stat *st)
+{
+	const char *base;
+	char *dir, *real;
+	struct stat own;
+	bool same;
+
+	if (!C.bound)
+		return false;
+	if (st && stat(C.bound, &own) == 0 && own.st_dev == st->st_dev && own.st_ino == st->st_ino)
+		return true;
+	dir = dir_of(C.bound);
+	real = realpath(dir, NULL);
+	base = strrchr(C.bound, '/') + 1;
+	same = real && strncmp(resolved, real, strlen(real)) == 0 &&
+	       resolved[strlen(real)] == '/' && strcmp(resolved + strlen(real) + 1, base) == 0;
+	free(real);
+	free(dir);
+	return same;
 }
 
 void ctl_server_stop(void)
@@ -403,4 +464,8 @@ void ctl_server_stop(void)
 		unlink(C.path);
 	free(C.path);
 	C.path = NULL;
+	free(C.bound);
+	C.bound = NULL;
+	free(C.rundir);
+	C.rundir = NULL;
 }

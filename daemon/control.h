@@ -28,6 +28,13 @@ struct ctl_peer {
 int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size_t errlen);
 void ctl_server_stop(void);
 const char *ctl_server_path(void);   /* NULL when there is no socket */
+/* The daemon's runtime directory: the control socket's (bound or passed in),
+ * else the configured or default socket's, even when there is none. */
+const char *ctl_runtime_dir(void);
+/* Is this (a resolved path, and the file's stat when it exists) the
+ * control socket? */
+struct stat;
+bool ctl_is_control_socket(const char *resolved, const struct stat *st);
 
 /* Verbs (control_verbs.c): one reply object per request. */
 struct ctl_verb {

@@ -146,32 +146,6 @@ static char *dropin_path(const char *dir, const char *name)
 	return xasprintf("%s/50-%s.conf", dir, name);
 }
 
-/* Temp file in the same directory (a dot name: reloads skip it), then
- * rename: a reload never sees half a file. */
-static int write_atomic(const char *path, const char *text, mode_t mode)
-{
-	const char *slash = strrchr(path, '/');
-	char *tmp = xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-	int fd = mkostemp(tmp, O_CLOEXEC), r;
-
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	r = azb_pwrite_all(fd, text, strlen(text), 0);
-	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	free(tmp);
-	return r;
-}
-
 static char *read_small(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -216,7 +190,8 @@ static json_t *add_persistent(const struct azb_fwd *f)
 		r = ctl_fail("exists", "%s already exists", path);
 	} else {
 		text = cfg_print_fwd(f);
-		err = write_atomic(path, text, 0644);
+		/* A dot name while it is written: reloads skip it. */
+		err = azb_write_atomic(path, text, 0644);
 		free(text);
 		why = xasprintf("azbridgectl add %s", f->name);
 		r = err < 0 ? ctl_fail("io", "cannot write %s: %s", path, strerror(-err)) :
@@ -306,7 +281,7 @@ static json_t *remove_dropin(const char *name, const char *path)
 		/* The file goes back: the forward still runs and a restart must
 		 * agree with what runs. */
 		if (!json_is_true(json_object_get(r, "ok")))
-			write_atomic(path, text, 0644);
+			azb_write_atomic(path, text, 0644);
 		else
 			json_object_update_new(r, json_pack("{s:s, s:s}", "name", name, "file", path));
 	}

@@ -294,6 +294,7 @@ static json_t *hosts_failure(int r, const char *err)
 	case -EEXIST: return ctl_fail("exists", "%s", err);
 	case -ENOENT: return ctl_fail("not-found", "%s", err);
 	case -EPERM: return ctl_fail("invalid", "%s", err);
+	case -EAGAIN: return ctl_fail("busy", "%s; try again", err);
 	default: return ctl_fail("io", "%s", err);
 	}
 }
@@ -308,7 +309,7 @@ static json_t *v_hosts_add(const struct ctl_peer *p, json_t *req)
 	(void)p;
 	if (!ip || !name)
 		return ctl_fail("bad-request", "hosts-add needs \"ip\" and \"name\"");
-	r = hosts_add_manual(hostsync_path(), ip, name, err, sizeof(err));
+	r = hosts_add_manual(hostsync_path(), hostsync_lock(), ip, name, err, sizeof(err));
 	return r < 0 ? hosts_failure(r, err) : ctl_ok();
 }
 
@@ -321,7 +322,7 @@ static json_t *v_hosts_remove(const struct ctl_peer *p, json_t *req)
 	(void)p;
 	if (!name)
 		return ctl_fail("bad-request", "hosts-remove needs \"name\"");
-	r = hosts_remove_manual(hostsync_path(), name, err, sizeof(err));
+	r = hosts_remove_manual(hostsync_path(), hostsync_lock(), name, err, sizeof(err));
 	return r < 0 ? hosts_failure(r, err) : ctl_ok();
 }
 

@@ -1,0 +1,189 @@
+"""Local users against the root daemon: a user holding a lock on the hosts
+file, a daemon that must leave the hosts file alone, and what a user listed
+in control_users may and may not make the daemon do."""
+import ctypes
+import fcntl
+import json
+import os
+import re
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import time
+
+from conftest import Proc, echo_server, free_port, wait_for
+from test_daemon import CTL, HOSTS, Daemon, forwards, local_entry, read_hosts, start_target
+from test_tunnels import roundtrip
+
+NOBODY = 65534
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+
+
+def hold_flock(env, path, *, user=True, name="holder"):
+    """A process (unprivileged unless user=False) holding flock(LOCK_EX) on
+    path; -o keeps the lock in flock itself, so stopping it frees the lock."""
+    argv = [*(AS_NOBODY if user else []), "flock", "-o", "-x", path, "sleep", "300"]
+    p = Proc(name, argv, env.tmp, ours=False)
+    env.procs.append(p)
+
+    def held():
+        with open(path) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+    wait_for(held, what=f"the lock on {path}")
+    return p
+
+
+def status_answers(d, timeout=5):
+    """azbridgectl status, answered within timeout seconds."""
+    r = subprocess.run([CTL, "--socket", d.sock, "--timeout", str(timeout), "--json", "status"],
+                       capture_output=True, text=True, timeout=timeout + 30)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    return json.loads(r.stdout)
+
+
+def open_tree(env):
+    os.chmod(env.tmp, 0o755)     # the socket's mode and group decide, not the path
+
+
+# ---- item 9: the hosts-file lock -------------------------------------------------
+
+def test_user_flock_on_hosts_file_does_not_stall_the_daemon(env):
+    open_tree(env)
+    env.start_relay()
+    d = Daemon(env, hosts_text=HOSTS)
+    os.chmod(d.hosts, 0o644)     # world-readable, as /etc/hosts is
+    d.write_main(forwards(local_entry("sql", free_port(), extra=' host_name = "sql1.corp.example";')))
+    hold_flock(env, d.hosts)
+    d.start()                    # start-up completes (it waits for "running")
+    status_answers(d)
+    wait_for(lambda: "sql1.corp.example" in read_hosts(d), what="the entry, despite the lock")
+    # A reload that adds another host name.
+    d.dropin("60-web.conf", forwards(local_entry("web", free_port(),
+                                                 extra=' host_name = "web.corp.example";')))
+    r = subprocess.run([CTL, "--socket", d.sock, "--timeout", "5", "--json", "reload"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["added"] == ["web"], r
+    wait_for(lambda: "web.corp.example" in read_hosts(d), what="the second entry")
+    # Entries by hand, and the daemon still answering.
+    d.ctl("--timeout", "5", "hosts", "add", "10.0.0.5", "db.example", check=0)
+    assert "db.example" in read_hosts(d)
+    _, out, _ = d.ctl("--timeout", "5", "hosts", "list", check=0)
+    assert len(out["entries"]) == 3, out
+    assert status_answers(d)["bindings"] == 2
+    assert read_hosts(d).startswith(HOSTS)
+
+
+def test_writers_wait_for_the_lock_file_from_a_timer(env):
+    """The lock that writers share is a file in the runtime directory; while
+    another writer holds it the daemon keeps answering and retries."""
+    env.start_relay()
+    d = Daemon(env, hosts_text=HOSTS)
+    d.write_main(forwards(local_entry("sql", free_port(), extra=' host_name = "sql1.corp.example";')))
+    lock = os.path.join(d.dir, "hosts.lock")
+    with open(lock, "w"):
+        pass
+    os.chmod(lock, 0o600)
+    holder = hold_flock(env, lock, user=False)
+    d.start()
+    for _ in range(3):
+        status_answers(d)
+        time.sleep(0.5)
+    assert "sql1.corp.example" not in read_hosts(d)      # the lock is honoured
+    rc, out, _ = d.ctl("--timeout", "5", "hosts", "add", "10.0.0.5", "db.example")
+    assert rc == 1 and out["error"] == "busy" and "hosts.lock" in out["message"], out
+    holder.stop()
+    wait_for(lambda: "sql1.corp.example" in read_hosts(d), timeout=30,
+             what="the entry once the lock is free")
+    d.ctl("hosts", "add", "10.0.0.5", "db.example", check=0)
+    st = os.lstat(lock)
+    assert stat.S_ISREG(st.st_mode) and st.st_mode & 0o777 == 0o600 and st.st_uid == 0
+
+
+def test_fifo_as_hosts_file_does_not_hang_the_daemon(env):
+    env.start_relay()
+    d = Daemon(env)
+    os.mkfifo(d.hosts, 0o644)
+    d.write_main(forwards(local_entry("sql", free_port(), extra=' host_name = "sql1.corp.example";')))
+    d.start()
+    rc, out, _ = d.ctl("--timeout", "5", "hosts", "list")
+    assert rc == 1 and "not a regular file" in out["message"], out
+    rc, out, _ = d.ctl("--timeout", "5", "hosts", "add", "10.0.0.5", "db.example")
+    assert rc == 1 and "not a regular file" in out["message"], out
+    assert status_answers(d)["bindings"] == 1
+    d.proc.wait_log(r"hosts file .* not updated: .*not a regular file")
+    assert stat.S_ISFIFO(os.lstat(d.hosts).st_mode)
+
+
+IN_ALL_EVENTS = 0xfff
+
+
+class Inotify:
+    def __init__(self, *paths):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0
+        self.wd = {}
+        for p in paths:
+            wd = self.libc.inotify_add_watch(self.fd, p.encode(), IN_ALL_EVENTS)
+            assert wd >= 0, os.strerror(ctypes.get_errno())
+            self.wd[wd] = p
+
+    def events(self):
+        """(path, name, mask) of everything seen so far."""
+        out, buf = [], b""
+        while True:
+            try:
+                buf += os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+        while buf:
+            wd, mask, _, n = struct.unpack_from("iIII", buf)
+            name = buf[16:16 + n].rstrip(b"\0").decode()
+            out.append((self.wd.get(wd), name, mask))
+            buf = buf[16 + n:]
+        return out
+
+    def close(self):
+        os.close(self.fd)
+
+
+def test_daemon_without_host_name_never_opens_the_hosts_file(env):
+    env.start_relay()
+    start_target(env)
+    # The file even holds a binding's entry, left by something else: without
+    # the daemon's own record of having written it, it stays as it is.
+    left = HOSTS + "\n# BEGIN azbridge (managed by azbridged; use azbridgectl hosts)\n" \
+        "127.0.0.1\told.example\t# binding=old\n# END azbridge\n"
+    d = Daemon(env, hosts_text=left)
+    port = free_port()
+    d.write_main(forwards(local_entry("a", port)))
+    watch = Inotify(d.hosts, d.dir)
+    try:
+        d.start()
+        assert roundtrip(port, b"x") == b"x"
+        d.ctl("reload", check=0)
+        d.dropin("60-b.conf", forwards(local_entry("b", free_port())))
+        d.ctl("reload", check=0)
+        status_answers(d)
+        assert d.proc.stop() == 0
+        seen = [(p, n, hex(m)) for p, n, m in watch.events()
+                if p == d.hosts or n == "hosts" or n.startswith(".hosts")]
+    finally:
+        watch.close()
+    assert seen == [], seen
+    assert read_hosts(d) == left
+    # A FIFO in its place: opening it would hang the daemon.
+    os.unlink(d.hosts)
+    os.mkfifo(d.hosts, 0o644)
+    d.start()
+    status_answers(d)
+    d.ctl("reload", check=0)
+    assert status_answers(d)["bindings"] == 2
+
