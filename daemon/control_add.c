@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "reload.h"
 #include "supervisor.h"
 #include "util.h"
@@ -146,22 +147,6 @@ static char *dropin_path(const char *dir, const char *name)
 	return xasprintf("%s/50-%s.conf", dir, name);
 }
 
-static char *read_small(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	struct sbuf b;
-	char buf[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	sbuf_init(&b);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && b.len < (1 << 20))
-		sbuf_addn(&b, buf, n);
-	fclose(f);
-	return sbuf_take(&b);
-}
-
 static json_t *added(const char *name, const char *file)
 {
 	struct fwd_run *fr = sup_find(name);
@@ -269,23 +254,30 @@ static json_t *remove_runtime(struct fwd_run *fr)
 	return r;
 }
 
+/* The file is moved aside under a dot name (reloads skip it) rather than
+ * deleted: if the reload fails it goes back as it was, with its mode, owner
+ * and bytes, since the forward still runs and a restart must agree. */
 static json_t *remove_dropin(const char *name, const char *path)
 {
-	char *text = read_small(path), *why = xasprintf("azbridgectl remove %s", name);
+	const char *slash = strrchr(path, '/');
+	char *aside = xasprintf("%.*s/.%s.removing", (int)(slash - path), path, slash + 1);
+	char *why = xasprintf("azbridgectl remove %s", name);
+	bool ok;
 	json_t *r;
 
-	if (!text || unlink(path) < 0) {
+	if (rename(path, aside) < 0) {
 		r = ctl_fail("io", "cannot remove %s: %s", path, strerror(errno));
 	} else {
 		r = ctl_reload(why);
-		/* The file goes back: the forward still runs and a restart must
-		 * agree with what runs. */
-		if (!json_is_true(json_object_get(r, "ok")))
-			azb_write_atomic(path, text, 0644);
-		else
+		ok = json_is_true(json_object_get(r, "ok"));
+		if (!ok && rename(aside, path) < 0)
+			log_error("cannot put %s back from %s: %s", path, aside, strerror(errno));
+		if (ok && unlink(aside) < 0)
+			log_warning("cannot delete %s: %s", aside, strerror(errno));
+		if (ok)
 			json_object_update_new(r, json_pack("{s:s, s:s}", "name", name, "file", path));
 	}
-	free(text);
+	free(aside);
 	free(why);
 	return r;
 }

@@ -187,3 +187,29 @@ def test_daemon_without_host_name_never_opens_the_hosts_file(env):
     d.ctl("reload", check=0)
     assert status_answers(d)["bindings"] == 2
 
+
+# ---- item 13: a restored drop-in keeps its mode and owner --------------------------
+
+def test_dropin_restored_after_failed_reload_keeps_mode_and_owner(env):
+    env.start_relay()
+    d = Daemon(env)
+    d.write_main(forwards(local_entry("base", free_port())))
+    d.start()
+    d.ctl("add", "--name", "m", "-L", f"127.0.0.1:{free_port()}:r1", check=0)
+    path = os.path.join(d.dropins, "50-m.conf")
+    text = open(path).read()
+    os.chmod(path, 0o600)
+    os.chown(path, NOBODY, NOBODY)
+    with open(d.conf, "a") as f:
+        f.write("this is not libconfig\n")
+    rc, out, err = d.ctl("remove", "m")
+    assert rc == 1 and out["error"] == "config", out
+    st = os.stat(path)
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o600, NOBODY, NOBODY), oct(st.st_mode)
+    assert open(path).read() == text
+    assert d.binding("m") is not None
+    assert sorted(os.listdir(d.dropins)) == ["50-m.conf"]
+    # Once the configuration is fixed the removal goes through, leaving nothing.
+    d.write_main(forwards(local_entry("base", free_port())))
+    d.ctl("remove", "m", check=0)
+    assert os.listdir(d.dropins) == [] and d.binding("m") is None
