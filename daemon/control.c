@@ -46,29 +46,18 @@ static struct {
 	unsigned n_clients;
 } C = { .fd = -1 };
 
-/* ---- replies -------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------- */
 
-json_t *ctl_ok(void)
+bool ctl_peer_root(const struct ctl_peer *p)
 {
-	return json_pack("{s:b}", "ok", 1);
-}
-
-json_t *ctl_fail(const char *code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg);
+	return p->uid == 0 || p->uid == geteuid();
 }
 
 static bool may_mutate(const struct ctl_peer *p)
 {
 	const struct azb_config *c = sup_config();
 
-	if (p->uid == 0 || p->uid == geteuid())
+	if (ctl_peer_root(p))
 		return true;
 	for (size_t i = 0; c && i < c->n_control_uids; i++)
 		if (c->control_uids[i] == p->uid)
@@ -76,35 +65,30 @@ static bool may_mutate(const struct ctl_peer *p)
 	return false;
 }
 
+static void log_request(const struct ctl_peer *p, const struct ctl_verb *v, const json_t *reply)
+{
+	bool ok = json_is_true(json_object_get(reply, "ok"));
+	const char *msg = json_string_value(json_object_get(reply, "message"));
+
+	log_msg(v->mutating ? LOG_NOTICE : LOG_DEBUG, "control: uid %u pid %d: %s%s%s",
+		(unsigned)p->uid, (int)p->pid, v->name, ok ? "" : ": ", ok ? "" : msg ? msg : "?");
+}
+
 static json_t *dispatch(const struct ctl_client *cl, const char *line, size_t len)
 {
-	json_error_t je;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je), *reply;
-	const struct ctl_verb *v;
-	const char *cmd;
+	const struct ctl_peer *p = &cl->peer;
+	struct ctl_request rq;
+	json_t *reply;
 
-	if (!req)
-		return ctl_fail("bad-request", "not JSON: %s at column %d", je.text, je.column);
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!json_is_object(req) || !cmd) {
-		json_decref(req);
-		return ctl_fail("bad-request", "a request is an object with a string \"cmd\"");
-	}
-	v = ctl_verb_find(cmd);
-	if (!v)
-		reply = ctl_fail("unknown-command", "unknown command \"%.64s\"", cmd);
-	else if (v->mutating && !may_mutate(&cl->peer))
+	if (ctl_decode(line, len, &rq, &reply) < 0)
+		return reply;
+	if (rq.verb->mutating && !may_mutate(p))
 		reply = ctl_fail("permission-denied", "%s needs root or a user listed in "
-				 "control_users (you are uid %u)", cmd, (unsigned)cl->peer.uid);
+				 "control_users (you are uid %u)", rq.verb->name, (unsigned)p->uid);
 	else
-		reply = v->run(&cl->peer, req);
-	if (v)
-		log_msg(v->mutating ? LOG_NOTICE : LOG_DEBUG, "control: uid %u pid %d: %s%s%s",
-			(unsigned)cl->peer.uid, (int)cl->peer.pid, cmd,
-			json_is_true(json_object_get(reply, "ok")) ? "" : ": ",
-			json_is_true(json_object_get(reply, "ok")) ? "" :
-			json_string_value(json_object_get(reply, "message")));
-	json_decref(req);
+		reply = ctl_verb_run(rq.verb->id, p, rq.req);
+	log_request(p, rq.verb, reply);
+	json_decref(rq.req);
 	return reply;
 }
 

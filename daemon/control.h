@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "ctlreq.h"
 
 #define CTL_MAX_REQUEST (64 * 1024)
 #define CTL_MAX_PENDING (1024 * 1024)   /* unread reply bytes before we give up */
@@ -21,6 +22,8 @@ struct ctl_peer {
 	gid_t gid;
 	pid_t pid;
 };
+/* Root or the daemon's own user: no limits on what it may ask. */
+bool ctl_peer_root(const struct ctl_peer *p);
 
 /* Bind (or take from socket activation) and adopt the socket. 0 when there
  * is none to run; -EADDRINUSE when another daemon answers on the path;
@@ -36,15 +39,9 @@ const char *ctl_runtime_dir(void);
 struct stat;
 bool ctl_is_control_socket(const char *resolved, const struct stat *st);
 
-/* Verbs (control_verbs.c): one reply object per request. */
-struct ctl_verb {
-	const char *name;
-	bool mutating;
-	json_t *(*run)(const struct ctl_peer *p, json_t *req);
-};
+/* Verbs (control_verbs.c): one reply object per request that ctl_decode()
+ * let through and the caller may run. */
 void ctl_verbs_init(void);
-const struct ctl_verb *ctl_verb_find(const char *name);
-json_t *ctl_ok(void);
-json_t *ctl_fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+json_t *ctl_verb_run(enum ctl_verb_id id, const struct ctl_peer *p, json_t *req);
 
 #endif

@@ -215,8 +215,6 @@ json_t *ctl_add(const struct ctl_peer *p, json_t *req)
 	struct azb_fwd *f;
 
 	(void)p;
-	if (!json_is_object(b))
-		return ctl_fail("bad-request", "add needs a \"binding\" object");
 	if (!dir || (strcmp(dir, "local") && strcmp(dir, "remote")))
 		return ctl_fail("bad-request", "\"direction\" must be \"local\" or \"remote\"");
 	f = fwd_from_json(b, strcmp(dir, "local") ? AZB_DIR_REMOTE : AZB_DIR_LOCAL, &errs);
@@ -285,13 +283,11 @@ static json_t *remove_dropin(const char *name, const char *path)
 json_t *ctl_remove(const struct ctl_peer *p, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
-	struct fwd_run *fr = name ? sup_find(name) : NULL;
+	struct fwd_run *fr = sup_find(name);
 	char *dir, *path;
 	json_t *r;
 
 	(void)p;
-	if (!name)
-		return ctl_fail("bad-request", "remove needs \"name\"");
 	if (!fr)
 		return ctl_fail("not-found", "no binding named \"%s\"", name);
 	if (sup_is_runtime(name))
