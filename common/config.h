@@ -28,6 +28,11 @@ struct azb_cred {
 	bool entra;             /* Authentication=Managed Identity */
 };
 
+struct azb_strs {
+	size_t n;
+	char **v;
+};
+
 struct azb_config {
 	struct azb_cred cred;
 	char *bind_address;         /* source address for remote forwards' outbound dials */
@@ -45,6 +50,10 @@ struct azb_config {
 	char *control_group;        /* NULL: AZB_CONTROL_GROUP if it exists */
 	size_t n_control_uids;
 	unsigned *control_uids;     /* may run mutating verbs besides root */
+	/* What control_users may ask for besides root (azbridgectl(8)). */
+	struct azb_strs control_socket_dirs;   /* Unix sockets they may bind or dial */
+	bool control_privileged_ports;         /* listening ports below 1024 */
+	struct azb_strs control_host_names;    /* domains for their hosts entries */
 	char *hosts_file;           /* NULL: AZB_HOSTS_FILE */
 	int drain_timeout;          /* seconds a removed forward's tunnels may finish */
 	int stop_timeout;           /* the same on SIGTERM */

@@ -48,21 +48,28 @@ static struct {
 
 /* ---- requests ------------------------------------------------------------- */
 
-bool ctl_peer_root(const struct ctl_peer *p)
-{
-	return p->uid == 0 || p->uid == geteuid();
-}
-
-static bool may_mutate(const struct ctl_peer *p)
+static bool may_mutate(const struct ctl_caller *who)
 {
 	const struct azb_config *c = sup_config();
 
-	if (ctl_peer_root(p))
+	if (who->root)
 		return true;
 	for (size_t i = 0; c && i < c->n_control_uids; i++)
-		if (c->control_uids[i] == p->uid)
+		if (c->control_uids[i] == who->peer->uid)
 			return true;
 	return false;
+}
+
+/* The groups the peer had when it connected (the kernel's record, not the
+ * user database), for telling which directories it can write. */
+static void caller_of(const struct ctl_client *cl, struct ctl_caller *who)
+{
+	socklen_t len = sizeof(who->groups);
+
+	who->peer = &cl->peer;
+	who->root = cl->peer.uid == 0 || cl->peer.uid == geteuid();
+	who->groups_known = getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, who->groups, &len) == 0;
+	who->n_groups = who->groups_known ? len / sizeof(gid_t) : 0;
 }
 
 static void log_request(const struct ctl_peer *p, const struct ctl_verb *v, const json_t *reply)
@@ -76,18 +83,20 @@ static void log_request(const struct ctl_peer *p, const struct ctl_verb *v, cons
 
 static json_t *dispatch(const struct ctl_client *cl, const char *line, size_t len)
 {
-	const struct ctl_peer *p = &cl->peer;
+	struct ctl_caller who;
 	struct ctl_request rq;
 	json_t *reply;
 
 	if (ctl_decode(line, len, &rq, &reply) < 0)
 		return reply;
-	if (rq.verb->mutating && !may_mutate(p))
+	caller_of(cl, &who);
+	if (rq.verb->mutating && !may_mutate(&who))
 		reply = ctl_fail("permission-denied", "%s needs root or a user listed in "
-				 "control_users (you are uid %u)", rq.verb->name, (unsigned)p->uid);
+				 "control_users (you are uid %u)", rq.verb->name,
+				 (unsigned)cl->peer.uid);
 	else
-		reply = ctl_verb_run(rq.verb->id, p, rq.req);
-	log_request(p, rq.verb, reply);
+		reply = ctl_verb_run(rq.verb->id, &who, rq.req);
+	log_request(&cl->peer, rq.verb, reply);
 	json_decref(rq.req);
 	return reply;
 }

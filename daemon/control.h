@@ -22,8 +22,17 @@ struct ctl_peer {
 	gid_t gid;
 	pid_t pid;
 };
-/* Root or the daemon's own user: no limits on what it may ask. */
-bool ctl_peer_root(const struct ctl_peer *p);
+
+#define CTL_MAX_GROUPS 256
+
+/* A request's caller, from the connection's peer credentials. */
+struct ctl_caller {
+	const struct ctl_peer *peer;
+	bool root;                /* uid 0 or the daemon's own user: no limits */
+	bool groups_known;        /* false: more than CTL_MAX_GROUPS, or unknown */
+	size_t n_groups;
+	gid_t groups[CTL_MAX_GROUPS];
+};
 
 /* Bind (or take from socket activation) and adopt the socket. 0 when there
  * is none to run; -EADDRINUSE when another daemon answers on the path;
@@ -42,6 +51,6 @@ bool ctl_is_control_socket(const char *resolved, const struct stat *st);
 /* Verbs (control_verbs.c): one reply object per request that ctl_decode()
  * let through and the caller may run. */
 void ctl_verbs_init(void);
-json_t *ctl_verb_run(enum ctl_verb_id id, const struct ctl_peer *p, json_t *req);
+json_t *ctl_verb_run(enum ctl_verb_id id, const struct ctl_caller *who, json_t *req);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctlpolicy.h"
 #include "log.h"
 #include "reload.h"
 #include "supervisor.h"
@@ -207,28 +208,36 @@ static json_t *add_runtime(const struct azb_fwd *f)
 	return r;
 }
 
-json_t *ctl_add(const struct ctl_peer *p, json_t *req)
+static json_t *add_checked(const struct azb_fwd *f, bool runtime)
+{
+	if (cfg_find_fwd(sup_config(), f->name))
+		return ctl_fail("exists", "a binding named \"%s\" exists", f->name);
+	return runtime ? add_runtime(f) : add_persistent(f);
+}
+
+/* Root's limits are the parser's; anyone else's are ctlpolicy.c's, checked
+ * on the request's keys and again on the forward they make. */
+json_t *ctl_add(const struct ctl_caller *who, json_t *req)
 {
 	json_t *b = json_object_get(req, "binding"), *r;
 	const char *dir = json_string_value(json_object_get(b, "direction"));
 	struct cfg_errors errs = { 0 };
 	struct azb_fwd *f;
 
-	(void)p;
 	if (!dir || (strcmp(dir, "local") && strcmp(dir, "remote")))
 		return ctl_fail("bad-request", "\"direction\" must be \"local\" or \"remote\"");
+	r = ctl_policy_keys(who, b);
+	if (r)
+		return r;
 	f = fwd_from_json(b, strcmp(dir, "local") ? AZB_DIR_REMOTE : AZB_DIR_LOCAL, &errs);
 	if (!f) {
 		r = invalid(&errs);
 		cfg_errors_clear(&errs);
 		return r;
 	}
-	if (cfg_find_fwd(sup_config(), f->name))
-		r = ctl_fail("exists", "a binding named \"%s\" exists", f->name);
-	else if (json_is_true(json_object_get(req, "runtime")))
-		r = add_runtime(f);
-	else
-		r = add_persistent(f);
+	r = ctl_policy_fwd(who, f);
+	if (!r)
+		r = add_checked(f, json_is_true(json_object_get(req, "runtime")));
 	bnd_fwd_free(f);
 	return r;
 }
@@ -280,14 +289,14 @@ static json_t *remove_dropin(const char *name, const char *path)
 	return r;
 }
 
-json_t *ctl_remove(const struct ctl_peer *p, json_t *req)
+json_t *ctl_remove(const struct ctl_caller *who, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
 	struct fwd_run *fr = sup_find(name);
 	char *dir, *path;
 	json_t *r;
 
-	(void)p;
+	(void)who;
 	if (!fr)
 		return ctl_fail("not-found", "no binding named \"%s\"", name);
 	if (sup_is_runtime(name))

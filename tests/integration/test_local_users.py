@@ -188,6 +188,203 @@ def test_daemon_without_host_name_never_opens_the_hosts_file(env):
     assert status_answers(d)["bindings"] == 2
 
 
+# ---- item 10: what control_users may do ----------------------------------------------
+
+def raw_request(sock, obj, user=NOBODY):
+    """One request line sent as user, the reply object back."""
+    code = ("import socket, sys\n"
+            "s = socket.socket(socket.AF_UNIX)\ns.settimeout(30)\ns.connect(sys.argv[1])\n"
+            "s.sendall(sys.argv[2].encode() + b'\\n')\nbuf = b''\n"
+            "while not buf.endswith(b'\\n'):\n"
+            "    b = s.recv(65536)\n    if not b:\n        break\n    buf += b\n"
+            "sys.stdout.write(buf.decode())\n")
+    argv = [*(AS_NOBODY if user == NOBODY else []), "/usr/bin/python3", "-c", code, sock,
+            json.dumps(obj)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    return json.loads(r.stdout)
+
+
+def policy_daemon(env, extra=""):
+    open_tree(env)
+    d = Daemon(env, hosts_text=HOSTS)
+    os.chmod(d.hosts, 0o644)
+    allowed = os.path.join(env.tmp, "socks")
+    outside = os.path.join(env.tmp, "outside")
+    for p in (allowed, outside):
+        os.mkdir(p, 0o755)
+    d.extra = ('control_group = "nogroup";\ncontrol_users = [ "nobody" ];\n'
+               f'control_socket_dirs = [ "{allowed}", "{d.dir}" ];\n'
+               'control_host_names = [ "dev.example" ];\n' + extra)
+    d.write_main(forwards(local_entry("base", free_port())))
+    return d, allowed, outside
+
+
+def refused(d, *args, want, key=None):
+    rc, out, err = d.ctl(*args, user=NOBODY)
+    assert rc == 4 and out["error"] == "permission-denied", (args, rc, out, err)
+    assert want in out["message"], (args, out)
+    if key:
+        assert key in out["message"], (args, out)
+    return out
+
+
+def stale_socket(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.close()
+    return os.lstat(path).st_ino
+
+
+def test_control_user_unix_sockets_only_in_allowed_dirs(env):
+    env.start_relay()
+    tport = start_target(env, "r1")
+    d, allowed, outside = policy_daemon(env)
+    d.start()
+    echo_server(unix_path=os.path.join(outside, "x.sock"), banner=b"outside")
+    echo_server(unix_path=os.path.join(allowed, "t.sock"), banner=b"allowed")
+    os.symlink(outside, os.path.join(allowed, "link"))
+    os.symlink(os.path.join(outside, "x.sock"), os.path.join(allowed, "alias.sock"))
+    mine = os.path.join(allowed, "mine")
+    os.mkdir(mine, 0o755)
+    os.chown(mine, NOBODY, NOBODY)
+    target = ["add", "--runtime", "--remote", "--relay", "r9", "--target-socket"]
+    # The daemon's own control socket: a forward to it would make every
+    # sender a root client of the daemon. Its directory is even allowed.
+    out = refused(d, *target, d.sock, want="control socket")
+    refused(d, *target, os.path.join(d.dir, "..", "d", "ctl.sock"), want="..")
+    # Outside the allowed directories, directly, through a symlinked
+    # directory, as a symlink, and with "..".
+    refused(d, *target, os.path.join(outside, "x.sock"), want=outside, key="control_socket_dirs")
+    refused(d, *target, os.path.join(allowed, "link", "x.sock"), want=outside,
+            key="control_socket_dirs")
+    refused(d, *target, os.path.join(allowed, "alias.sock"), want="symbolic link")
+    refused(d, *target, os.path.join(allowed, "..", "outside", "x.sock"), want="..")
+    refused(d, *target, "relative.sock", want="absolute")
+    # A directory the caller can write: the socket there could be swapped.
+    refused(d, *target, os.path.join(mine, "s.sock"), want="uid 65534 can write")
+    # Listening sockets: outside, and over a stale socket that binding would
+    # have deleted; the persistent form is checked the same way.
+    stale = os.path.join(outside, "stale.sock")
+    ino = stale_socket(stale)
+    refused(d, "add", "--runtime", "-L", f"{os.path.join(outside, 'new.sock')}:r1",
+            want=outside, key="control_socket_dirs")
+    refused(d, "add", "-L", f"{stale}:r1", want=outside, key="control_socket_dirs")
+    assert os.lstat(stale).st_ino == ino
+    assert not os.path.exists(os.path.join(outside, "new.sock"))
+    assert os.listdir(d.dropins) == []
+    assert [b["name"] for b in d.ctl("list", check=0)[1]["bindings"]] == ["base"]
+    # Root may.
+    d.ctl("add", "--runtime", "--name", "root-t", "--remote", "--relay", "r8",
+          "--target-socket", os.path.join(outside, "x.sock"), check=0)
+    p8 = free_port()
+    env.sender("s8", p8, "-L", f"127.0.0.1:{p8}:r8")
+    wait_for(lambda: d.binding("root-t")["state"] == "online", what="root's forward online")
+    assert roundtrip(p8, b"!").startswith(b"outside")
+    # Allowed ones work end to end: a target and a listening socket.
+    rc, out, err = d.ctl("add", "--runtime", "--name", "t", "--remote", "--relay", "r2",
+                         "--target-socket", os.path.join(allowed, "t.sock"), user=NOBODY)
+    assert rc == 0, (out, err)
+    p2 = free_port()
+    env.sender("s2", p2, "-L", f"127.0.0.1:{p2}:r2")
+    wait_for(lambda: d.binding("t")["state"] == "online", what="the user's forward online")
+    assert roundtrip(p2, b"hi") == b"allowedhi"
+    lsock = os.path.join(allowed, "in.sock")
+    rc, out, err = d.ctl("add", "--name", "l", "-L", f"[{lsock}]/{tport}:r1", user=NOBODY)
+    assert rc == 0, (out, err)
+    assert os.path.exists(os.path.join(d.dropins, "50-l.conf"))
+    with socket.socket(socket.AF_UNIX) as c:
+        c.settimeout(30)
+        c.connect(lsock)
+        c.sendall(b"via unix")
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while len(got) < 8:
+            b = c.recv(100)
+            if not b:
+                break
+            got += b
+    assert got == b"via unix"
+
+
+def privileged_free_port():
+    for port in range(1000, 600, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below 1024")
+
+
+def test_control_user_ports_keys_and_host_names(env):
+    env.start_relay()
+    d, allowed, outside = policy_daemon(env)
+    d.start()
+    priv = privileged_free_port()
+    refused(d, "add", "--runtime", "-L", f"127.0.0.1:{priv}:r1", want=str(priv),
+            key="control_privileged_ports")
+    refused(d, "add", "--runtime", "--local", "--relay", "r1", "--bind", "127.0.0.1:53",
+            "--udp", want="53", key="control_privileged_ports")
+    # Keys outside the list for control users, even ones that root's files
+    # know; credentials are refused for everyone.
+    port = free_port()
+    for key, value in (("log_file", "/tmp/x.log"), ("hosts_file", "/etc/passwd"),
+                       ("control_users", "nobody")):
+        out = raw_request(d.sock, {"cmd": "add", "runtime": True, "binding": {
+            "direction": "local", "relay": "r1", "bind_port": port, key: value}})
+        assert out["error"] == "permission-denied" and key in out["message"] \
+            and "control_users" in out["message"], out
+    out = raw_request(d.sock, {"cmd": "add", "runtime": True, "binding": {
+        "direction": "remote", "relay": "r1", "bindings": [
+            {"host_port": port, "log_level": "debug"}]}})
+    assert out["error"] == "permission-denied" and "log_level" in out["message"], out
+    out = raw_request(d.sock, {"cmd": "add", "binding": {
+        "direction": "local", "relay": "r1", "bind_port": port,
+        "shared_access_key_file": "/etc/shadow"}})
+    assert out["ok"] is False and "shared_access_key_file" in out["message"], out
+    # Host names: only under control_host_names, on label boundaries.
+    d.ctl("hosts", "add", "10.9.0.1", "mirror.example", check=0)         # root
+    for name in ("deb.debian.org", "dev.example.evil.org", "xdev.example", "mirror.example"):
+        refused(d, "hosts", "add", "10.0.0.5", name, want=name, key="control_host_names")
+    refused(d, "hosts", "remove", "mirror.example", want="mirror.example", key="control_host_names")
+    refused(d, "add", "--runtime", "--local", "--relay", "r1", "--bind", f"127.0.0.1:{port}",
+            "--host-name", "deb.debian.org", want="deb.debian.org", key="control_host_names")
+    text = read_hosts(d)
+    assert "deb.debian.org" not in text and "10.9.0.1\tmirror.example" in text
+    d.ctl("hosts", "add", "10.0.0.6", "api.dev.example", user=NOBODY, check=0)
+    d.ctl("hosts", "add", "10.0.0.7", "dev.example", user=NOBODY, check=0)
+    d.ctl("hosts", "remove", "dev.example", user=NOBODY, check=0)
+    d.ctl("add", "--runtime", "--name", "web", "--local", "--relay", "r1", "--bind",
+          f"127.0.0.1:{port}", "--host-name", "web.dev.example", user=NOBODY, check=0)
+    wait_for(lambda: "web.dev.example" in read_hosts(d), what="the user's host name")
+    assert "10.0.0.6\tapi.dev.example" in read_hosts(d)
+    # Root still may do all of it.
+    d.ctl("hosts", "add", "10.0.0.8", "deb.debian.org", check=0)
+    d.ctl("add", "--runtime", "--name", "priv", "-L", f"127.0.0.1:{priv}:r1", check=0)
+    d.ctl("remove", "priv", check=0)
+    # The configuration may allow privileged ports.
+    d.extra += "control_privileged_ports = true;\n"
+    d.write_main(forwards(local_entry("base", free_port())))
+    d.ctl("reload", check=0)
+    d.ctl("add", "--runtime", "--name", "p", "-L", f"127.0.0.1:{priv}:r1", user=NOBODY, check=0)
+    assert d.binding("p")["state"] == "listening"
+
+
+def test_non_control_user_is_refused_before_any_check(env):
+    """A member of control_group that is not in control_users gets the
+    permission error, not a policy message that would probe the file system."""
+    env.start_relay()
+    d, allowed, outside = policy_daemon(env)
+    d.extra = d.extra.replace('control_users = [ "nobody" ];\n', "")
+    d.write_main(forwards(local_entry("base", free_port())))
+    d.start()
+    rc, out, _ = d.ctl("add", "--runtime", "--remote", "--relay", "r1", "--target-socket",
+                       os.path.join(outside, "x.sock"), user=NOBODY)
+    assert rc == 4 and "control_users" in out["message"] and outside not in out["message"], out
+
+
 # ---- item 13: a restored drop-in keeps its mode and owner --------------------------
 
 def test_dropin_restored_after_failed_reload_keeps_mode_and_owner(env):
