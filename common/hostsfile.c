@@ -591,7 +591,9 @@ static void sync_dir(const char *path)
 }
 
 /* Only when the path cannot be replaced: /etc/hosts bind-mounted into a
- * container (EBUSY) or another filesystem's file mounted over it (EXDEV).
+ * container (EBUSY) or another filesystem's file mounted over it (EXDEV),
+ * or a writable file in a read-only directory (EROFS: a service unit's
+ * ReadWritePaths=/etc/hosts under ProtectSystem=strict).
  * Not atomic: other writers are kept out by the lock, but a reader may see
  * the file half written. */
 static int write_in_place(struct hosts_file *hf, const struct sbuf *out, char *err, size_t errlen)
@@ -646,6 +648,10 @@ static int write_file(struct hosts_file *hf, const struct sbuf *out, char *err, 
 	char *tmp;
 	int r = write_temp(hf, out, &tmp);
 
+	if (r == -EROFS && hf->fd >= 0) {
+		free(tmp);
+		return write_in_place(hf, out, err, errlen);
+	}
 	if (r < 0) {
 		r = sys_err(err, errlen, -r, hf->path, "writing the new copy beside it");
 		free(tmp);

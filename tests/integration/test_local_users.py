@@ -121,6 +121,32 @@ def test_fifo_as_hosts_file_does_not_hang_the_daemon(env):
     assert stat.S_ISFIFO(os.lstat(d.hosts).st_mode)
 
 
+def test_hosts_file_writable_in_a_read_only_directory(env):
+    """As under ProtectSystem=strict with ReadWritePaths=/etc/hosts: the file
+    can be written but nothing can be created beside it, so it is rewritten
+    in place, under the lock file."""
+    env.start_relay()
+    d = Daemon(env)
+    etc, src = os.path.join(d.dir, "etc"), os.path.join(d.dir, "hosts.rw")
+    os.mkdir(etc)
+    for p in (src, os.path.join(etc, "hosts")):
+        with open(p, "w", newline="") as f:
+            f.write(HOSTS)
+    d.base = d.base.replace(d.hosts, os.path.join(etc, "hosts"))
+    d.write_main(forwards(local_entry("sql", free_port(), extra=' host_name = "sql1.corp.example";')))
+    ro = ["unshare", "-m", "sh", "-c",
+          f'mount --make-rprivate / && mount --bind "{etc}" "{etc}" && '
+          f'mount -o remount,bind,ro "{etc}" && mount --bind "{src}" "{etc}/hosts" && exec "$@"',
+          "sh"]
+    d.start(wrap=ro)
+    wait_for(lambda: "sql1.corp.example" in open(src, newline="").read(),
+             what="the entry written in place")
+    assert open(src, newline="").read().startswith(HOSTS)
+    assert "not updated" not in d.proc.text()
+    assert d.proc.stop() == 0
+    assert open(src, newline="").read() == HOSTS
+
+
 IN_ALL_EVENTS = 0xfff
 
 
