@@ -409,15 +409,18 @@ static int read_all(int fd, const char *path, struct sbuf *out, char *err, size_
 /* Nothing another user can do may block us here: a FIFO or a device at the
  * path is refused before any read (O_NONBLOCK keeps the open itself from
  * waiting for a FIFO's writer or a lease's holder), and we take no lock on
- * a file that every user can open and so flock. */
+ * a file that every user can open and so flock. -ENOENT without a message:
+ * a missing file is no error to the callers. */
 static int open_regular(const char *path, int flags, struct stat *st, char *err, size_t errlen)
 {
 	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
+	if (fd < 0 && errno == ENOENT)
+		return -ENOENT;
 	if (fd < 0)
 		return errno == EWOULDBLOCK ?
 		       azb_errn(err, errlen, -EAGAIN, "%s: held by a lease; try again", path) :
-		       -errno;
+		       sys_err(err, errlen, errno, path, NULL);
 	if (fstat(fd, st) < 0) {
 		int r = sys_err(err, errlen, errno, path, "stat");
 
@@ -448,7 +451,7 @@ int hosts_read(const char *path, struct hosts_list *out, char *err, size_t errle
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0)
-		return fd == -EINVAL || fd == -EAGAIN ? fd : sys_err(err, errlen, -fd, path, NULL);
+		return fd;
 	r = read_all(fd, path, &data, err, errlen);
 	close(fd);
 	if (r < 0)
@@ -540,10 +543,7 @@ static int file_open(struct hosts_file *hf, const char *path, char *err, size_t 
 					.st_gid = getegid() };
 		return 0;
 	}
-	if (hf->fd < 0)
-		return hf->fd == -EINVAL || hf->fd == -EAGAIN ? hf->fd :
-		       sys_err(err, errlen, -hf->fd, hf->path, NULL);
-	return 0;
+	return hf->fd < 0 ? hf->fd : 0;
 }
 
 static void file_close(struct hosts_file *hf)
