@@ -349,6 +349,8 @@ def test_control_user_ports_keys_and_host_names(env):
     d, allowed, outside = policy_daemon(env)
     d.start()
     priv = privileged_free_port()
+    refused(d, "add", "--runtime", "-L", "127.0.0.1:80:r1", want="port 80",
+            key="control_privileged_ports")
     refused(d, "add", "--runtime", "-L", f"127.0.0.1:{priv}:r1", want=str(priv),
             key="control_privileged_ports")
     refused(d, "add", "--runtime", "--local", "--relay", "r1", "--bind", "127.0.0.1:53",
