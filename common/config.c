@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <libconfig.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "connstr.h"
+#include "hostsfile.h"
 #include "log.h"
 #include "url.h"
 #include "util.h"
@@ -127,6 +129,15 @@ struct azb_config *cfg_new(void)
 	return c;
 }
 
+static void strs_free(struct azb_strs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
 void cfg_free(struct azb_config *c)
 {
 	if (!c)
@@ -138,6 +149,8 @@ void cfg_free(struct azb_config *c)
 	free(c->control_socket);
 	free(c->control_group);
 	free(c->control_uids);
+	strs_free(&c->control_socket_dirs);
+	strs_free(&c->control_host_names);
 	free(c->hosts_file);
 	for (size_t i = 0; i < c->n_fwd; i++)
 		bnd_fwd_free(c->fwd[i]);
@@ -487,6 +500,96 @@ static int set_control_users(struct loader *ld, void *dst, const char *v, char *
 	return r;
 }
 
+/* ---- lists of strings: [ "a", "b" ] in a file, "a,b" after -o ---- */
+
+typedef int (*item_check_fn)(const char *key, const char *item, char **out, char *err, size_t len);
+
+struct str_list {
+	const char *key;
+	size_t off;                 /* of its struct azb_strs in azb_config */
+	item_check_fn check;        /* the item as stored in *out */
+};
+
+static struct azb_strs *list_in(struct azb_config *c, const struct str_list *l)
+{
+	return (struct azb_strs *)((char *)c + l->off);
+}
+
+static int list_add(struct azb_config *c, const struct str_list *l, const char *item, char *err,
+		    size_t len)
+{
+	struct azb_strs *v = list_in(c, l);
+	char *norm;
+
+	if (l->check(l->key, item, &norm, err, len) < 0)
+		return -EINVAL;
+	v->v = xrealloc(v->v, (v->n + 1) * sizeof(*v->v));
+	v->v[v->n++] = norm;
+	return 0;
+}
+
+static int list_set_text(struct azb_config *c, const struct str_list *l, const char *v, char *err,
+			 size_t len)
+{
+	char *copy = xstrdup(v), *save = NULL;
+	int r = 0;
+
+	strs_free(list_in(c, l));
+	for (char *t = strtok_r(copy, ", ", &save); t && r == 0; t = strtok_r(NULL, ", ", &save))
+		r = list_add(c, l, t, err, len);
+	free(copy);
+	return r;
+}
+
+/* Directories are compared after resolving at the time of each request;
+ * here only their form is checked. */
+static int check_socket_dir(const char *key, const char *v, char **out, char *err, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (v[0] != '/')
+		return azb_err(err, len, "%s: \"%s\" is not an absolute path", key, v);
+	while (n > 1 && v[n - 1] == '/')
+		n--;
+	*out = xstrndup(v, n);
+	return 0;
+}
+
+/* A domain: itself and the names below it. A leading dot says the same. */
+static int check_host_domain(const char *key, const char *v, char **out, char *err, size_t len)
+{
+	const char *d = v[0] == '.' ? v + 1 : v;
+
+	if (!hosts_valid_name(d))
+		return azb_err(err, len, "%s: \"%s\" is not a domain name", key, v);
+	*out = xstrdup(d);
+	return 0;
+}
+
+static const struct str_list socket_dirs = {
+	"control_socket_dirs", offsetof(struct azb_config, control_socket_dirs), check_socket_dir,
+};
+static const struct str_list host_domains = {
+	"control_host_names", offsetof(struct azb_config, control_host_names), check_host_domain,
+};
+
+static int set_socket_dirs(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	(void)dst;
+	return list_set_text(ld->c, &socket_dirs, v, err, len);
+}
+
+static int set_host_domains(struct loader *ld, void *dst, const char *v, char *err, size_t len)
+{
+	(void)dst;
+	return list_set_text(ld->c, &host_domains, v, err, len);
+}
+
+static const struct str_list *str_list_of(setter_fn set)
+{
+	return set == set_socket_dirs ? &socket_dirs : set == set_host_domains ? &host_domains : NULL;
+}
+
 static int set_hosts_file(struct loader *ld, void *dst, const char *v, char *err, size_t len)
 {
 	(void)dst;
@@ -522,6 +625,9 @@ static const struct key keys[] = {
 	{ "control_socket", NULL, V_STR, false, false, 0, 0, set_control_socket },
 	{ "control_group", NULL, V_STR, false, false, 0, 0, set_control_group },
 	{ "control_users", NULL, V_STR, false, false, 0, 0, set_control_users },
+	{ "control_socket_dirs", NULL, V_STR, false, false, 0, 0, set_socket_dirs },
+	{ "control_privileged_ports", NULL, V_BOOL, false, false, 0, 0, store_typed },
+	{ "control_host_names", NULL, V_STR, false, false, 0, 0, set_host_domains },
 	{ "hosts_file", NULL, V_STR, false, false, 0, 0, set_hosts_file },
 	{ "drain_timeout", NULL, V_INT, false, false, 0, 3600, store_typed },
 	{ "stop_timeout", NULL, V_INT, false, false, 0, 300, store_typed },
@@ -574,6 +680,8 @@ static int apply_key(struct loader *ld, const struct key *k, struct azb_cred *cr
 		ld->c->drain_timeout = (int)n;
 	else if (k->name && strcmp(k->name, "stop_timeout") == 0)
 		ld->c->stop_timeout = (int)n;
+	else if (k->name && strcmp(k->name, "control_privileged_ports") == 0)
+		ld->c->control_privileged_ports = b;
 	return 0;
 }
 
@@ -1071,6 +1179,22 @@ static void apply_user_list(struct loader *ld, const config_setting_t *s)
 	}
 }
 
+static void apply_str_list(struct loader *ld, const struct str_list *l, const config_setting_t *s)
+{
+	char err[512];
+
+	strs_free(list_in(ld->c, l));
+	for (int i = 0; i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		if (!v)
+			error_at(ld, e, "%s takes a list of strings", l->key);
+		else if (list_add(ld->c, l, v, err, sizeof(err)) < 0)
+			error_at(ld, e, "%s", err);
+	}
+}
+
 static void apply_globals(struct loader *ld, const config_setting_t *root)
 {
 	apply_creds(ld, root, &ld->c->cred);
@@ -1081,6 +1205,8 @@ static void apply_globals(struct loader *ld, const config_setting_t *root)
 
 		if (k && k->set == set_control_users && config_setting_is_aggregate(s))
 			apply_user_list(ld, s);
+		else if (k && str_list_of(k->set) && config_setting_is_aggregate(s))
+			apply_str_list(ld, str_list_of(k->set), s);
 		else if (k && !k->cred)
 			apply_setting(ld, k, NULL, s);
 		else if (!k && strcmp(n, "local_forward") && strcmp(n, "remote_forward"))
@@ -1342,17 +1468,36 @@ int cfg_validate(const struct azb_config *c, struct cfg_errors *errs, struct cfg
 
 /* ---- printing ---------------------------------------------------------- */
 
-static void put_str(struct sbuf *b, const char *ind, const char *k, const char *v)
+static void put_quoted(struct sbuf *b, const char *v)
 {
-	if (!v)
-		return;
-	sbuf_printf(b, "%s%s = \"", ind, k);
+	sbuf_addc(b, '"');
 	for (const char *p = v; *p; p++) {
 		if (*p == '"' || *p == '\\')
 			sbuf_addc(b, '\\');
 		sbuf_addc(b, *p);
 	}
-	sbuf_add(b, "\";\n");
+	sbuf_addc(b, '"');
+}
+
+static void put_str(struct sbuf *b, const char *ind, const char *k, const char *v)
+{
+	if (!v)
+		return;
+	sbuf_printf(b, "%s%s = ", ind, k);
+	put_quoted(b, v);
+	sbuf_add(b, ";\n");
+}
+
+static void put_list(struct sbuf *b, const char *k, const struct azb_strs *l)
+{
+	if (!l->n)
+		return;
+	sbuf_printf(b, "%s = [ ", k);
+	for (size_t i = 0; i < l->n; i++) {
+		sbuf_add(b, i ? ", " : "");
+		put_quoted(b, l->v[i]);
+	}
+	sbuf_add(b, " ];\n");
 }
 
 static void put_secret(struct sbuf *b, const char *ind, const char *k, const char *v, bool show)
@@ -1481,6 +1626,10 @@ static void print_daemon(struct sbuf *b, const struct azb_config *c)
 			sbuf_printf(b, "%s%u", i ? ", " : "", c->control_uids[i]);
 		sbuf_add(b, " ];\n");
 	}
+	put_list(b, "control_socket_dirs", &c->control_socket_dirs);
+	if (c->control_privileged_ports)
+		sbuf_add(b, "control_privileged_ports = true;\n");
+	put_list(b, "control_host_names", &c->control_host_names);
 	put_str(b, "", "hosts_file", c->hosts_file);
 	if (c->drain_timeout != AZB_DRAIN_TIMEOUT_DEFAULT)
 		sbuf_printf(b, "drain_timeout = %d;\n", c->drain_timeout);

@@ -11,7 +11,8 @@
 #define AZB_CONFIG_FILE "/etc/azbridge.conf"
 #define AZB_KEEPALIVE_DEFAULT 30
 #define AZB_TOKEN_LIFETIME_DEFAULT 3600
-#define AZB_CONTROL_SOCKET "/run/azbridged/control.sock"
+#define AZB_RUNTIME_DIR "/run/azbridged"
+#define AZB_CONTROL_SOCKET AZB_RUNTIME_DIR "/control.sock"
 #define AZB_CONTROL_GROUP "azbridge"
 #define AZB_HOSTS_FILE "/etc/hosts"
 #define AZB_DRAIN_TIMEOUT_DEFAULT 30
@@ -25,6 +26,11 @@ struct azb_cred {
 	char *key_file;         /* where key came from, if a file */
 	char *signature;        /* secret: a pre-issued SAS token */
 	bool entra;             /* Authentication=Managed Identity */
+};
+
+struct azb_strs {
+	size_t n;
+	char **v;
 };
 
 struct azb_config {
@@ -44,6 +50,10 @@ struct azb_config {
 	char *control_group;        /* NULL: AZB_CONTROL_GROUP if it exists */
 	size_t n_control_uids;
 	unsigned *control_uids;     /* may run mutating verbs besides root */
+	/* What control_users may ask for besides root (azbridgectl(8)). */
+	struct azb_strs control_socket_dirs;   /* Unix sockets they may bind or dial */
+	bool control_privileged_ports;         /* listening ports below 1024 */
+	struct azb_strs control_host_names;    /* domains for their hosts entries */
 	char *hosts_file;           /* NULL: AZB_HOSTS_FILE */
 	int drain_timeout;          /* seconds a removed forward's tunnels may finish */
 	int stop_timeout;           /* the same on SIGTERM */

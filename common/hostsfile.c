@@ -21,13 +21,6 @@
 #define END_LINE "# END azbridge"
 #define MAX_SIZE (4u << 20)
 #define WS " \t\r"
-/* Each retry for the lock means another writer finished a rewrite, so the
- * writers as a whole progress. One writer can still lose many times in a row:
- * the holder goes straight to the new file while the waiters first pass one
- * by one through the old file's lock. So a writer gives up only when the file
- * kept being replaced for LOCK_TRIES attempts and LOCK_SECONDS both. */
-#define LOCK_TRIES 10
-#define LOCK_SECONDS 10
 #define CREATE_TRIES 3
 
 /* A line of the block that is not an entry: kept verbatim, never dropped. */
@@ -48,12 +41,14 @@ struct hosts_doc {
 	size_t n_junk;
 };
 
-/* The file being changed, locked while fd >= 0 (fd -1: it does not exist). */
+/* The file being changed (fd -1: it does not exist yet; st is then what a
+ * new one gets). */
 struct hosts_file {
 	char *path;             /* symlinks resolved */
 	int fd;
 	struct stat st;
 	struct sbuf data;
+	bool raced;             /* created by someone else while we wrote ours */
 };
 
 typedef int (*hosts_edit_fn)(struct hosts_doc *d, const void *ctx, char *err, size_t errlen);
@@ -411,31 +406,53 @@ static int read_all(int fd, const char *path, struct sbuf *out, char *err, size_
 	return -EFBIG;
 }
 
-static int lock_fd(int fd, int op, const char *path, char *err, size_t errlen)
+/* Nothing another user can do may block us here: a FIFO or a device at the
+ * path is refused before any read (O_NONBLOCK keeps the open itself from
+ * waiting for a FIFO's writer or a lease's holder), and we take no lock on
+ * a file that every user can open and so flock. -ENOENT without a message:
+ * a missing file is no error to the callers. */
+static int open_regular(const char *path, int flags, struct stat *st, char *err, size_t errlen)
 {
-	while (flock(fd, op) < 0)
-		if (errno != EINTR)
-			return sys_err(err, errlen, errno, path, "lock");
-	return 0;
+	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0 && errno == ENOENT)
+		return -ENOENT;
+	if (fd < 0)
+		return errno == EWOULDBLOCK ?
+		       azb_errn(err, errlen, -EAGAIN, "%s: held by a lease; try again", path) :
+		       sys_err(err, errlen, errno, path, NULL);
+	if (fstat(fd, st) < 0) {
+		int r = sys_err(err, errlen, errno, path, "stat");
+
+		close(fd);
+		return r;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return azb_errn(err, errlen, -EINVAL, "%s: not a regular file; refusing to use it as "
+				"a hosts file", path);
+	}
+	return fd;
 }
 
-/* Readers take a shared lock only so that an in-place rewrite (see
- * write_in_place) is never seen half done. */
+/* Without a lock: writers replace the file by a rename, so a reader sees the
+ * old or the new one (see write_in_place for the exception). */
 int hosts_read(const char *path, struct hosts_list *out, char *err, size_t errlen)
 {
 	struct sbuf data = { 0 };
 	struct hosts_doc d;
+	struct stat st;
 	int fd, r;
 
 	memset(out, 0, sizeof(*out));
 	if (!path)
 		return azb_err(err, errlen, "no hosts file given");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open_regular(path, O_RDONLY, &st, err, errlen);
+	if (fd == -ENOENT)
+		return 0;
 	if (fd < 0)
-		return errno == ENOENT ? 0 : sys_err(err, errlen, errno, path, NULL);
-	r = lock_fd(fd, LOCK_SH, path, err, errlen);
-	if (r == 0)
-		r = read_all(fd, path, &data, err, errlen);
+		return fd;
+	r = read_all(fd, path, &data, err, errlen);
 	close(fd);
 	if (r < 0)
 		goto out;
@@ -450,7 +467,40 @@ out:
 	return r;
 }
 
-/* ---- locking ----------------------------------------------------------- */
+/* ---- the writers' lock --------------------------------------------------- */
+
+/* Writers serialise on a file of their own, which only we can open (it is
+ * ours, 0600, in a directory only root writes), never on the hosts file.
+ * Taken without waiting: a busy lock is -EAGAIN, for the caller to retry
+ * later rather than block its event loop. */
+static int lock_take(const char *lock, char *err, size_t errlen)
+{
+	int fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		      0600);
+	struct stat st;
+	int r = 0;
+
+	if (fd < 0)
+		return sys_err(err, errlen, errno, lock, errno == ELOOP ? "a symbolic link" : NULL);
+	if (fstat(fd, &st) < 0)
+		r = sys_err(err, errlen, errno, lock, "stat");
+	else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		r = azb_errn(err, errlen, -EPERM, "%s: not a regular file of uid %u with mode 0600; "
+			     "refusing it as the hosts-file lock", lock, (unsigned)geteuid());
+	while (r == 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			r = azb_errn(err, errlen, -EAGAIN, "%s: another writer holds the lock", lock);
+		else if (errno != EINTR)
+			r = sys_err(err, errlen, errno, lock, "lock");
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* ---- the file being changed -------------------------------------------- */
 
 /* Work on a symlink's target so that the rename below replaces the target
  * and the link stays a link. A file that does not exist yet resolves by its
@@ -478,56 +528,22 @@ static int resolve(const char *path, char **out, char *err, size_t errlen)
 	return 0;
 }
 
-static bool same_file(const struct stat *a, const struct stat *b)
+/* A missing file (fd -1) gets the mode every program that resolves names
+ * needs, whatever the umask, and our owner. */
+static int file_open(struct hosts_file *hf, const char *path, char *err, size_t errlen)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
-}
+	int r = resolve(path, &hf->path, err, errlen);
 
-/* Lock the file that is at the path now: a writer that waited for the lock
- * may find that the holder renamed a new file in, whose lock is a new one. */
-static int open_locked(struct hosts_file *hf, const char *path, char *err, size_t errlen)
-{
-	double start = azb_clock_s(CLOCK_MONOTONIC);
-	struct stat now;
-	int r;
-
-	for (int i = 1;; i++) {
-		free(hf->path);
-		r = resolve(path, &hf->path, err, errlen);
-		if (r < 0)
-			return r;
-		hf->fd = open(hf->path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-		if (hf->fd < 0)
-			return errno == ENOENT ? 0 : sys_err(err, errlen, errno, hf->path, NULL);
-		r = lock_fd(hf->fd, LOCK_EX, hf->path, err, errlen);
-		if (r == 0 && fstat(hf->fd, &hf->st) < 0)
-			r = sys_err(err, errlen, errno, hf->path, "stat");
-		if (r == 0 && lstat(hf->path, &now) == 0 && same_file(&hf->st, &now))
-			return 0;
-		close(hf->fd);
+	if (r < 0)
+		return r;
+	hf->fd = open_regular(hf->path, O_RDWR, &hf->st, err, errlen);
+	if (hf->fd == -ENOENT) {
 		hf->fd = -1;
-		if (r < 0)
-			return r;
-		if (i >= LOCK_TRIES && azb_clock_s(CLOCK_MONOTONIC) - start > LOCK_SECONDS)
-			break;
+		hf->st = (struct stat){ .st_mode = S_IFREG | 0644, .st_uid = geteuid(),
+					.st_gid = getegid() };
+		return 0;
 	}
-	return azb_errn(err, errlen, -EAGAIN, "%s: kept being replaced while waiting for its lock",
-			hf->path);
-}
-
-/* The umask must not decide the mode: every program that resolves names reads
- * the file. EEXIST is fine: another writer created it first. */
-static int create_file(const char *path, char *err, size_t errlen)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
-	int r = 0;
-
-	if (fd < 0)
-		return errno == EEXIST ? 0 : sys_err(err, errlen, errno, path, "create");
-	if (fchmod(fd, 0644) < 0)
-		r = sys_err(err, errlen, errno, path, "chmod");
-	close(fd);
-	return r;
+	return hf->fd < 0 ? hf->fd : 0;
 }
 
 static void file_close(struct hosts_file *hf)
@@ -575,9 +591,11 @@ static void sync_dir(const char *path)
 }
 
 /* Only when the path cannot be replaced: /etc/hosts bind-mounted into a
- * container (EBUSY), another filesystem's file mounted over it (EXDEV), or
- * a read-only directory around it (EROFS).
- * Not atomic, but the lock keeps cooperating readers and writers out. */
+ * container (EBUSY) or another filesystem's file mounted over it (EXDEV),
+ * or a writable file in a read-only directory (EROFS: a service unit's
+ * ReadWritePaths=/etc/hosts under ProtectSystem=strict).
+ * Not atomic: other writers are kept out by the lock, but a reader may see
+ * the file half written. */
 static int write_in_place(struct hosts_file *hf, const struct sbuf *out, char *err, size_t errlen)
 {
 	int r = azb_pwrite_all(hf->fd, out->s, out->len, 0);
@@ -589,9 +607,8 @@ static int write_in_place(struct hosts_file *hf, const struct sbuf *out, char *e
 	return r < 0 ? sys_err(err, errlen, -r, hf->path, "rewrite in place") : 0;
 }
 
-/* Write the new bytes to a file beside the old one, named *tmp, and lock it
- * before anyone can find it; the open file in *fdp. */
-static int write_temp(struct hosts_file *hf, const struct sbuf *out, char **tmp, int *fdp)
+/* Write the new bytes to a file beside the old one, named *tmp. */
+static int write_temp(struct hosts_file *hf, const struct sbuf *out, char **tmp)
 {
 	const char *slash = strrchr(hf->path, '/');
 	int fd, r;
@@ -601,34 +618,37 @@ static int write_temp(struct hosts_file *hf, const struct sbuf *out, char **tmp,
 	fd = mkostemp(*tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
-	if (r == 0)
-		r = copy_attrs(fd, &hf->st);
+	r = copy_attrs(fd, &hf->st);
 	if (r == 0)
 		r = azb_pwrite_all(fd, out->s, out->len, 0);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
-	if (r < 0) {
-		close(fd);
+	close(fd);
+	if (r < 0)
 		unlink(*tmp);
-		return r;
-	}
-	*fdp = fd;
-	return 0;
+	return r;
+}
+
+/* A filesystem without RENAME_NOREPLACE gets the plain rename: the file
+ * was missing a moment ago, and the lock keeps the other writers out. */
+static int rename_into(const char *tmp, const char *path, bool noreplace)
+{
+	if (noreplace && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (noreplace && errno != EINVAL)
+		return -errno;
+	return rename(tmp, path) < 0 ? -errno : 0;
 }
 
 /* Renamed over the old file: readers see the old file or the new one, never
- * half of one, and a failure leaves the old one as it was. The new file is
- * locked until we are done, so that writers that waited on the old one can
- * queue on the new one before we let go: else the holder could win every
- * round and starve them. */
+ * half of one, and a failure leaves the old one as it was. A file that was
+ * missing must still be missing, else hf->raced. */
 static int write_file(struct hosts_file *hf, const struct sbuf *out, char *err, size_t errlen)
 {
 	char *tmp;
-	int fd = -1, r = write_temp(hf, out, &tmp, &fd);
+	int r = write_temp(hf, out, &tmp);
 
-	/* systemd's ProtectSystem=strict with ReadWritePaths= naming the file. */
-	if (r == -EROFS) {
+	if (r == -EROFS && hf->fd >= 0) {
 		free(tmp);
 		return write_in_place(hf, out, err, errlen);
 	}
@@ -637,18 +657,19 @@ static int write_file(struct hosts_file *hf, const struct sbuf *out, char *err, 
 		free(tmp);
 		return r;
 	}
-	if (rename(tmp, hf->path) < 0) {
-		r = -errno;
+	r = rename_into(tmp, hf->path, hf->fd < 0);
+	if (r < 0)
 		unlink(tmp);
-		close(fd);
-	}
 	free(tmp);
-	if (r == -EBUSY || r == -EXDEV)
+	if ((r == -EBUSY || r == -EXDEV) && hf->fd >= 0)
 		return write_in_place(hf, out, err, errlen);
+	if (r == -EEXIST && hf->fd < 0) {
+		hf->raced = true;
+		return azb_errn(err, errlen, -EAGAIN, "%s: kept appearing while being created",
+				hf->path);
+	}
 	if (r < 0)
 		return sys_err(err, errlen, -r, hf->path, "rename");
-	close(hf->fd);
-	hf->fd = fd;
 	sync_dir(hf->path);
 	return 0;
 }
@@ -660,10 +681,10 @@ static bool changed(const struct sbuf *a, const struct sbuf *b)
 	return a->len != b->len || memcmp(a->s, b->s, a->len) != 0;
 }
 
-/* The edit under the lock: 1 when the file changed (and was written if it
- * exists), 0 when it would not change. */
-static int apply_locked(struct hosts_file *hf, hosts_edit_fn edit, const void *ctx,
-			char *err, size_t errlen)
+/* The edit under the lock: 1 when the file changed (and was written), 0
+ * when it would not change. */
+static int apply_edit(struct hosts_file *hf, hosts_edit_fn edit, const void *ctx,
+		      char *err, size_t errlen)
 {
 	struct sbuf out = { 0 };
 	struct hosts_doc d;
@@ -682,7 +703,7 @@ static int apply_locked(struct hosts_file *hf, hosts_edit_fn edit, const void *c
 		doc_render(&d, &out);
 		r = changed(&out, &hf->data);
 	}
-	if (r > 0 && hf->fd >= 0) {
+	if (r > 0) {
 		int w = write_file(hf, &out, err, errlen);
 
 		if (w < 0)
@@ -693,29 +714,30 @@ static int apply_locked(struct hosts_file *hf, hosts_edit_fn edit, const void *c
 	return r;
 }
 
-/* A missing file is created only when there is something to write, and then
- * the edit runs again on it under its lock. */
-static int update(const char *path, hosts_edit_fn edit, const void *ctx, char *err, size_t errlen)
+/* A file created by someone else while we wrote ours is read again: our
+ * edit goes into it rather than over it. */
+static int update(const char *path, const char *lock, hosts_edit_fn edit, const void *ctx,
+		  char *err, size_t errlen)
 {
-	struct hosts_file hf = { .fd = -1 };
-	int r;
+	bool raced = true;
+	int lfd, r = 0;
 
-	if (!path)
-		return azb_err(err, errlen, "no hosts file given");
-	for (int i = 0; i < CREATE_TRIES; i++) {
-		bool create;
+	if (!path || !lock)
+		return azb_err(err, errlen, "no hosts file or lock file given");
+	lfd = lock_take(lock, err, errlen);
+	if (lfd < 0)
+		return lfd;
+	for (int i = 0; i < CREATE_TRIES && raced; i++) {
+		struct hosts_file hf = { .fd = -1 };
 
-		r = open_locked(&hf, path, err, errlen);
+		r = file_open(&hf, path, err, errlen);
 		if (r == 0)
-			r = apply_locked(&hf, edit, ctx, err, errlen);
-		create = r > 0 && hf.fd < 0;
-		if (create)
-			r = create_file(hf.path, err, errlen);
+			r = apply_edit(&hf, edit, ctx, err, errlen);
+		raced = hf.raced;
 		file_close(&hf);
-		if (!create || r < 0)
-			return r;
 	}
-	return azb_errn(err, errlen, -EAGAIN, "%s: kept disappearing while being created", path);
+	close(lfd);
+	return r;
 }
 
 /* ---- the edits --------------------------------------------------------- */
@@ -737,13 +759,14 @@ static int edit_add(struct hosts_doc *d, const void *ctx, char *err, size_t errl
 	return 0;
 }
 
-int hosts_add_manual(const char *path, const char *ip, const char *name, char *err, size_t errlen)
+int hosts_add_manual(const char *path, const char *lock, const char *ip, const char *name,
+		     char *err, size_t errlen)
 {
 	struct manual_args a = { ip, name };
 	int r = check_entry(ip, name, err, errlen);
 
 	if (r == 0)
-		r = update(path, edit_add, &a, err, errlen);
+		r = update(path, lock, edit_add, &a, err, errlen);
 	return r < 0 ? r : 0;
 }
 
@@ -761,14 +784,15 @@ static int edit_remove(struct hosts_doc *d, const void *ctx, char *err, size_t e
 	return azb_errn(err, errlen, -ENOENT, "%s: no such entry", a->name);
 }
 
-int hosts_remove_manual(const char *path, const char *name, char *err, size_t errlen)
+int hosts_remove_manual(const char *path, const char *lock, const char *name, char *err,
+			size_t errlen)
 {
 	struct manual_args a = { NULL, name };
 	int r;
 
 	if (!hosts_valid_name(name))
 		return azb_err(err, errlen, "%s: not a valid host name", name ? name : "(null)");
-	r = update(path, edit_remove, &a, err, errlen);
+	r = update(path, lock, edit_remove, &a, err, errlen);
 	return r < 0 ? r : 0;
 }
 
@@ -818,13 +842,13 @@ static int check_owned(const struct hosts_entry *owned, size_t n, char *err, siz
 	return 0;
 }
 
-int hosts_sync_owned(const char *path, const struct hosts_entry *owned, size_t n, char *err,
-		     size_t errlen)
+int hosts_sync_owned(const char *path, const char *lock, const struct hosts_entry *owned, size_t n,
+		     char *err, size_t errlen)
 {
 	struct owned_args a = { owned, n };
 	int r = check_owned(owned, n, err, errlen);
 
-	return r < 0 ? r : update(path, edit_sync, &a, err, errlen);
+	return r < 0 ? r : update(path, lock, edit_sync, &a, err, errlen);
 }
 
 int hosts_sync_text(const char *in, size_t len, const struct hosts_entry *owned, size_t n,

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,31 @@ int azb_pwrite_all(int fd, const void *p, size_t n, long long off)
 		off += w;
 	}
 	return 0;
+}
+
+int azb_write_atomic(const char *path, const char *text, unsigned mode)
+{
+	const char *slash = strrchr(path, '/');
+	char *tmp = slash ? xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1) :
+			    xasprintf(".%s.XXXXXX", path);
+	int fd = mkostemp(tmp, O_CLOEXEC), r;
+
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		return r;
+	}
+	r = azb_pwrite_all(fd, text, strlen(text), 0);
+	if (r == 0 && (fchmod(fd, (mode_t)mode) < 0 || fsync(fd) < 0))
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
 }
 
 double azb_clock_s(int clock)

@@ -56,6 +56,10 @@ int azb_err(char *err, size_t errlen, const char *fmt, ...) AZB_PRINTF(3, 4);
 int azb_errn(char *err, size_t errlen, int r, const char *fmt, ...) AZB_PRINTF(4, 5);
 /* Write all n bytes at offset off (EINTR and short writes handled): 0 or -errno. */
 int azb_pwrite_all(int fd, const void *p, size_t n, long long off);
+/* Replace path with a file holding text, mode `mode`: written beside it
+ * under a dot name, then renamed, so a reader never sees half of it. 0 or
+ * -errno. */
+int azb_write_atomic(const char *path, const char *text, unsigned mode);
 /* Seconds on a clock (CLOCK_REALTIME, CLOCK_MONOTONIC), as a double. */
 double azb_clock_s(int clock);
 

@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,69 +40,64 @@ static struct {
 	int fd;
 	char *path;               /* unlinked on stop; NULL if activated */
 	const char *shown;        /* path for messages */
+	char *bound;              /* the path it is bound to, activated or not */
+	char *rundir;             /* its directory, or the default's */
 	struct ctl_client *clients;
 	unsigned n_clients;
 } C = { .fd = -1 };
 
-/* ---- replies -------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------- */
 
-json_t *ctl_ok(void)
-{
-	return json_pack("{s:b}", "ok", 1);
-}
-
-json_t *ctl_fail(const char *code, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg);
-}
-
-static bool may_mutate(const struct ctl_peer *p)
+static bool may_mutate(const struct ctl_caller *who)
 {
 	const struct azb_config *c = sup_config();
 
-	if (p->uid == 0 || p->uid == geteuid())
+	if (who->root)
 		return true;
 	for (size_t i = 0; c && i < c->n_control_uids; i++)
-		if (c->control_uids[i] == p->uid)
+		if (c->control_uids[i] == who->peer->uid)
 			return true;
 	return false;
 }
 
+/* The groups the peer had when it connected (the kernel's record, not the
+ * user database), for telling which directories it can write. */
+static void caller_of(const struct ctl_client *cl, struct ctl_caller *who)
+{
+	socklen_t len = sizeof(who->groups);
+
+	who->peer = &cl->peer;
+	who->root = cl->peer.uid == 0 || cl->peer.uid == geteuid();
+	who->groups_known = getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, who->groups, &len) == 0;
+	who->n_groups = who->groups_known ? len / sizeof(gid_t) : 0;
+}
+
+static void log_request(const struct ctl_peer *p, const struct ctl_verb *v, const json_t *reply)
+{
+	bool ok = json_is_true(json_object_get(reply, "ok"));
+	const char *msg = json_string_value(json_object_get(reply, "message"));
+
+	log_msg(v->mutating ? LOG_NOTICE : LOG_DEBUG, "control: uid %u pid %d: %s%s%s",
+		(unsigned)p->uid, (int)p->pid, v->name, ok ? "" : ": ", ok ? "" : msg ? msg : "?");
+}
+
 static json_t *dispatch(const struct ctl_client *cl, const char *line, size_t len)
 {
-	json_error_t je;
-	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je), *reply;
-	const struct ctl_verb *v;
-	const char *cmd;
+	struct ctl_caller who;
+	struct ctl_request rq;
+	json_t *reply;
 
-	if (!req)
-		return ctl_fail("bad-request", "not JSON: %s at column %d", je.text, je.column);
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!json_is_object(req) || !cmd) {
-		json_decref(req);
-		return ctl_fail("bad-request", "a request is an object with a string \"cmd\"");
-	}
-	v = ctl_verb_find(cmd);
-	if (!v)
-		reply = ctl_fail("unknown-command", "unknown command \"%.64s\"", cmd);
-	else if (v->mutating && !may_mutate(&cl->peer))
+	if (ctl_decode(line, len, &rq, &reply) < 0)
+		return reply;
+	caller_of(cl, &who);
+	if (rq.verb->mutating && !may_mutate(&who))
 		reply = ctl_fail("permission-denied", "%s needs root or a user listed in "
-				 "control_users (you are uid %u)", cmd, (unsigned)cl->peer.uid);
+				 "control_users (you are uid %u)", rq.verb->name,
+				 (unsigned)cl->peer.uid);
 	else
-		reply = v->run(&cl->peer, req);
-	if (v)
-		log_msg(v->mutating ? LOG_NOTICE : LOG_DEBUG, "control: uid %u pid %d: %s%s%s",
-			(unsigned)cl->peer.uid, (int)cl->peer.pid, cmd,
-			json_is_true(json_object_get(reply, "ok")) ? "" : ": ",
-			json_is_true(json_object_get(reply, "ok")) ? "" :
-			json_string_value(json_object_get(reply, "message")));
-	json_decref(req);
+		reply = ctl_verb_run(rq.verb->id, &who, rq.req);
+	log_request(&cl->peer, rq.verb, reply);
+	json_decref(rq.req);
 	return reply;
 }
 
@@ -345,12 +341,40 @@ static int bind_path(const char *path, const char *group, char *err, size_t errl
 	return fd;
 }
 
+/* The path of a listening socket, whoever bound it; NULL for an abstract
+ * or unnamed one. */
+static char *bound_path(int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_path[0] != '/')
+		return NULL;
+	return xstrndup(sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+}
+
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return xstrndup(path, slash && slash != path ? (size_t)(slash - path) : 1);
+}
+
+static void set_rundir(const struct azb_config *c)
+{
+	free(C.rundir);
+	C.rundir = dir_of(C.bound ? C.bound : c->control_socket ? c->control_socket :
+			  AZB_CONTROL_SOCKET);
+}
+
 int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size_t errlen)
 {
 	const char *path = c->control_socket;
 	int fd = activated_fd();
 
 	ctl_verbs_init();
+	set_rundir(c);
 	if (fd == -ENOTSOCK)
 		return azb_errn(err, errlen, fd, "the socket passed by systemd is not a listening "
 				 "Unix stream socket");
@@ -364,6 +388,8 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 		C.path = xstrdup(path);
 	}
 	C.shown = C.path ? C.path : "(socket activation)";
+	C.bound = bound_path(fd);
+	set_rundir(c);
 	C.fd = fd;
 	C.obj.fd_ops = &listen_ops;
 	C.wsi = loop_adopt(fd, &C.obj);
@@ -378,6 +404,34 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 const char *ctl_server_path(void)
 {
 	return C.fd >= 0 ? C.shown : NULL;
+}
+
+const char *ctl_runtime_dir(void)
+{
+	return C.rundir ? C.rundir : AZB_RUNTIME_DIR;
+}
+
+/* By inode, which no other name of the socket can hide, and by the path
+ * with its directory resolved, for when the socket's file is gone. */
+bool ctl_is_control_socket(const char *resolved, const struct stat *st)
+{
+	const char *base;
+	char *dir, *real;
+	struct stat own;
+	bool same;
+
+	if (!C.bound)
+		return false;
+	if (st && stat(C.bound, &own) == 0 && own.st_dev == st->st_dev && own.st_ino == st->st_ino)
+		return true;
+	dir = dir_of(C.bound);
+	real = realpath(dir, NULL);
+	base = strrchr(C.bound, '/') + 1;
+	same = real && strncmp(resolved, real, strlen(real)) == 0 &&
+	       resolved[strlen(real)] == '/' && strcmp(resolved + strlen(real) + 1, base) == 0;
+	free(real);
+	free(dir);
+	return same;
 }
 
 void ctl_server_stop(void)
@@ -403,4 +457,8 @@ void ctl_server_stop(void)
 		unlink(C.path);
 	free(C.path);
 	C.path = NULL;
+	free(C.bound);
+	C.bound = NULL;
+	free(C.rundir);
+	C.rundir = NULL;
 }

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctlpolicy.h"
+#include "log.h"
 #include "reload.h"
 #include "supervisor.h"
 #include "util.h"
@@ -146,48 +148,6 @@ static char *dropin_path(const char *dir, const char *name)
 	return xasprintf("%s/50-%s.conf", dir, name);
 }
 
-/* Temp file in the same directory (a dot name: reloads skip it), then
- * rename: a reload never sees half a file. */
-static int write_atomic(const char *path, const char *text, mode_t mode)
-{
-	const char *slash = strrchr(path, '/');
-	char *tmp = xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-	int fd = mkostemp(tmp, O_CLOEXEC), r;
-
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	r = azb_pwrite_all(fd, text, strlen(text), 0);
-	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	free(tmp);
-	return r;
-}
-
-static char *read_small(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	struct sbuf b;
-	char buf[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	sbuf_init(&b);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && b.len < (1 << 20))
-		sbuf_addn(&b, buf, n);
-	fclose(f);
-	return sbuf_take(&b);
-}
-
 static json_t *added(const char *name, const char *file)
 {
 	struct fwd_run *fr = sup_find(name);
@@ -216,7 +176,8 @@ static json_t *add_persistent(const struct azb_fwd *f)
 		r = ctl_fail("exists", "%s already exists", path);
 	} else {
 		text = cfg_print_fwd(f);
-		err = write_atomic(path, text, 0644);
+		/* A dot name while it is written: reloads skip it. */
+		err = azb_write_atomic(path, text, 0644);
 		free(text);
 		why = xasprintf("azbridgectl add %s", f->name);
 		r = err < 0 ? ctl_fail("io", "cannot write %s: %s", path, strerror(-err)) :
@@ -247,30 +208,36 @@ static json_t *add_runtime(const struct azb_fwd *f)
 	return r;
 }
 
-json_t *ctl_add(const struct ctl_peer *p, json_t *req)
+static json_t *add_checked(const struct azb_fwd *f, bool runtime)
+{
+	if (cfg_find_fwd(sup_config(), f->name))
+		return ctl_fail("exists", "a binding named \"%s\" exists", f->name);
+	return runtime ? add_runtime(f) : add_persistent(f);
+}
+
+/* Root's limits are the parser's; anyone else's are ctlpolicy.c's, checked
+ * on the request's keys and again on the forward they make. */
+json_t *ctl_add(const struct ctl_caller *who, json_t *req)
 {
 	json_t *b = json_object_get(req, "binding"), *r;
 	const char *dir = json_string_value(json_object_get(b, "direction"));
 	struct cfg_errors errs = { 0 };
 	struct azb_fwd *f;
 
-	(void)p;
-	if (!json_is_object(b))
-		return ctl_fail("bad-request", "add needs a \"binding\" object");
 	if (!dir || (strcmp(dir, "local") && strcmp(dir, "remote")))
 		return ctl_fail("bad-request", "\"direction\" must be \"local\" or \"remote\"");
+	r = ctl_policy_keys(who, b);
+	if (r)
+		return r;
 	f = fwd_from_json(b, strcmp(dir, "local") ? AZB_DIR_REMOTE : AZB_DIR_LOCAL, &errs);
 	if (!f) {
 		r = invalid(&errs);
 		cfg_errors_clear(&errs);
 		return r;
 	}
-	if (cfg_find_fwd(sup_config(), f->name))
-		r = ctl_fail("exists", "a binding named \"%s\" exists", f->name);
-	else if (json_is_true(json_object_get(req, "runtime")))
-		r = add_runtime(f);
-	else
-		r = add_persistent(f);
+	r = ctl_policy_fwd(who, f);
+	if (!r)
+		r = add_checked(f, json_is_true(json_object_get(req, "runtime")));
 	bnd_fwd_free(f);
 	return r;
 }
@@ -294,37 +261,42 @@ static json_t *remove_runtime(struct fwd_run *fr)
 	return r;
 }
 
+/* The file is moved aside under a dot name (reloads skip it) rather than
+ * deleted: if the reload fails it goes back as it was, with its mode, owner
+ * and bytes, since the forward still runs and a restart must agree. */
 static json_t *remove_dropin(const char *name, const char *path)
 {
-	char *text = read_small(path), *why = xasprintf("azbridgectl remove %s", name);
+	const char *slash = strrchr(path, '/');
+	char *aside = xasprintf("%.*s/.%s.removing", (int)(slash - path), path, slash + 1);
+	char *why = xasprintf("azbridgectl remove %s", name);
+	bool ok;
 	json_t *r;
 
-	if (!text || unlink(path) < 0) {
+	if (rename(path, aside) < 0) {
 		r = ctl_fail("io", "cannot remove %s: %s", path, strerror(errno));
 	} else {
 		r = ctl_reload(why);
-		/* The file goes back: the forward still runs and a restart must
-		 * agree with what runs. */
-		if (!json_is_true(json_object_get(r, "ok")))
-			write_atomic(path, text, 0644);
-		else
+		ok = json_is_true(json_object_get(r, "ok"));
+		if (!ok && rename(aside, path) < 0)
+			log_error("cannot put %s back from %s: %s", path, aside, strerror(errno));
+		if (ok && unlink(aside) < 0)
+			log_warning("cannot delete %s: %s", aside, strerror(errno));
+		if (ok)
 			json_object_update_new(r, json_pack("{s:s, s:s}", "name", name, "file", path));
 	}
-	free(text);
+	free(aside);
 	free(why);
 	return r;
 }
 
-json_t *ctl_remove(const struct ctl_peer *p, json_t *req)
+json_t *ctl_remove(const struct ctl_caller *who, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
-	struct fwd_run *fr = name ? sup_find(name) : NULL;
+	struct fwd_run *fr = sup_find(name);
 	char *dir, *path;
 	json_t *r;
 
-	(void)p;
-	if (!name)
-		return ctl_fail("bad-request", "remove needs \"name\"");
+	(void)who;
 	if (!fr)
 		return ctl_fail("not-found", "no binding named \"%s\"", name);
 	if (sup_is_runtime(name))

@@ -8,8 +8,8 @@
 #include "config.h"
 #include "control.h"
 
-json_t *ctl_add(const struct ctl_peer *p, json_t *req);
-json_t *ctl_remove(const struct ctl_peer *p, json_t *req);
+json_t *ctl_add(const struct ctl_caller *who, json_t *req);
+json_t *ctl_remove(const struct ctl_caller *who, json_t *req);
 /* Reload and answer with the diff, or with the errors. */
 json_t *ctl_reload(const char *why);
 json_t *ctl_config_failure(const struct cfg_errors *errs);

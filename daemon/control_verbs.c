@@ -8,6 +8,7 @@
 
 #include "control.h"
 #include "control_add.h"
+#include "ctlpolicy.h"
 #include "hostsfile.h"
 #include "hostsync.h"
 #include "reload.h"
@@ -109,11 +110,13 @@ static const char *name_arg(json_t *req)
 	return json_string_value(json_object_get(req, "name"));
 }
 
+/* Members are as ctl_decode() checked them against the verb table. */
+
 /* ---- read verbs ------------------------------------------------------------ */
 
-static json_t *v_version(const struct ctl_peer *p, json_t *req)
+static json_t *v_version(const struct ctl_caller *who, json_t *req)
 {
-	(void)p;
+	(void)who;
 	(void)req;
 	return json_pack("{s:b, s:s, s:i}", "ok", 1, "version", AZB_VERSION, "protocol", 1);
 }
@@ -128,7 +131,7 @@ static json_t *last_reload_json(const struct reload_last *l)
 			 errs);
 }
 
-static json_t *v_status(const struct ctl_peer *p, json_t *req)
+static json_t *v_status(const struct ctl_caller *who, json_t *req)
 {
 	size_t online, tunnels, n = sup_count(&online, &tunnels);
 	const struct reload_last *l = reload_last();
@@ -139,35 +142,33 @@ static json_t *v_status(const struct ctl_peer *p, json_t *req)
 			      "bindings", (json_int_t)n, "online", (json_int_t)online,
 			      "tunnels", (json_int_t)tunnels, "reloads", (json_int_t)l->count);
 
-	(void)p;
+	(void)who;
 	(void)req;
 	if (l->count)
 		json_object_set_new(r, "last_reload", last_reload_json(l));
 	return r;
 }
 
-static json_t *v_list(const struct ctl_peer *p, json_t *req)
+static json_t *v_list(const struct ctl_caller *who, json_t *req)
 {
 	struct fwd_run *const *runs;
 	size_t n = sup_runs(&runs);
 	json_t *a = json_array();
 
-	(void)p;
+	(void)who;
 	(void)req;
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(a, binding_json(runs[i]));
 	return json_pack("{s:b, s:o}", "ok", 1, "bindings", a);
 }
 
-static json_t *v_show(const struct ctl_peer *p, json_t *req)
+static json_t *v_show(const struct ctl_caller *who, json_t *req)
 {
 	const char *name = name_arg(req);
-	struct fwd_run *fr = name ? sup_find(name) : NULL;
+	struct fwd_run *fr = sup_find(name);
 	json_t *b, *eps;
 
-	(void)p;
-	if (!name)
-		return ctl_fail("bad-request", "show needs \"name\"");
+	(void)who;
 	if (!fr)
 		return ctl_fail("not-found", "no binding named \"%s\"", name);
 	b = binding_json(fr);
@@ -187,7 +188,7 @@ static json_t *named_stats(const struct fwd_run *fr)
 	return o;
 }
 
-static json_t *v_stats(const struct ctl_peer *p, json_t *req)
+static json_t *v_stats(const struct ctl_caller *who, json_t *req)
 {
 	const char *name = name_arg(req);
 	struct fwd_stats total = { 0 };
@@ -195,7 +196,7 @@ static json_t *v_stats(const struct ctl_peer *p, json_t *req)
 	size_t n = sup_runs(&runs), n_cur = sup_n_current();
 	json_t *a = json_array();
 
-	(void)p;
+	(void)who;
 	if (name) {
 		struct fwd_run *fr = sup_find(name);
 
@@ -257,22 +258,22 @@ json_t *ctl_reload(const char *why)
 	return r;
 }
 
-static json_t *v_reload(const struct ctl_peer *p, json_t *req)
+static json_t *v_reload(const struct ctl_caller *who, json_t *req)
 {
-	(void)p;
+	(void)who;
 	(void)req;
 	return ctl_reload("azbridgectl reload");
 }
 
 /* ---- hosts ------------------------------------------------------------------ */
 
-static json_t *v_hosts_list(const struct ctl_peer *p, json_t *req)
+static json_t *v_hosts_list(const struct ctl_caller *who, json_t *req)
 {
 	struct hosts_list l = { 0 };
 	char err[256];
 	json_t *a;
 
-	(void)p;
+	(void)who;
 	(void)req;
 	if (hosts_read(hostsync_path(), &l, err, sizeof(err)) < 0)
 		return ctl_fail("io", "%s", err);
@@ -294,62 +295,61 @@ static json_t *hosts_failure(int r, const char *err)
 	case -EEXIST: return ctl_fail("exists", "%s", err);
 	case -ENOENT: return ctl_fail("not-found", "%s", err);
 	case -EPERM: return ctl_fail("invalid", "%s", err);
+	case -EAGAIN: return ctl_fail("busy", "%s; try again", err);
 	default: return ctl_fail("io", "%s", err);
 	}
 }
 
-static json_t *v_hosts_add(const struct ctl_peer *p, json_t *req)
+static json_t *v_hosts_add(const struct ctl_caller *who, json_t *req)
 {
 	const char *ip = json_string_value(json_object_get(req, "ip"));
 	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *denied = ctl_policy_host_name(who, name);
 	char err[256];
 	int r;
 
-	(void)p;
-	if (!ip || !name)
-		return ctl_fail("bad-request", "hosts-add needs \"ip\" and \"name\"");
-	r = hosts_add_manual(hostsync_path(), ip, name, err, sizeof(err));
+	if (denied)
+		return denied;
+	r = hosts_add_manual(hostsync_path(), hostsync_lock(), ip, name, err, sizeof(err));
 	return r < 0 ? hosts_failure(r, err) : ctl_ok();
 }
 
-static json_t *v_hosts_remove(const struct ctl_peer *p, json_t *req)
+static json_t *v_hosts_remove(const struct ctl_caller *who, json_t *req)
 {
 	const char *name = json_string_value(json_object_get(req, "name"));
+	json_t *denied = ctl_policy_host_name(who, name);
 	char err[256];
 	int r;
 
-	(void)p;
-	if (!name)
-		return ctl_fail("bad-request", "hosts-remove needs \"name\"");
-	r = hosts_remove_manual(hostsync_path(), name, err, sizeof(err));
+	if (denied)
+		return denied;
+	r = hosts_remove_manual(hostsync_path(), hostsync_lock(), name, err, sizeof(err));
 	return r < 0 ? hosts_failure(r, err) : ctl_ok();
 }
 
 /* ---- the table --------------------------------------------------------------- */
-
-static const struct ctl_verb verbs[] = {
-	{ "version", false, v_version },
-	{ "status", false, v_status },
-	{ "list", false, v_list },
-	{ "show", false, v_show },
-	{ "stats", false, v_stats },
-	{ "hosts-list", false, v_hosts_list },
-	{ "add", true, ctl_add },
-	{ "remove", true, ctl_remove },
-	{ "reload", true, v_reload },
-	{ "hosts-add", true, v_hosts_add },
-	{ "hosts-remove", true, v_hosts_remove },
-};
 
 void ctl_verbs_init(void)
 {
 	started = azb_clock_s(CLOCK_MONOTONIC);
 }
 
-const struct ctl_verb *ctl_verb_find(const char *name)
+/* A switch, so that the compiler names a verb of ctlreq.c without a handler. */
+json_t *ctl_verb_run(enum ctl_verb_id id, const struct ctl_caller *who, json_t *req)
 {
-	for (size_t i = 0; i < AZB_ARRAY_SIZE(verbs); i++)
-		if (strcmp(verbs[i].name, name) == 0)
-			return &verbs[i];
-	return NULL;
+	switch (id) {
+	case CTL_VERSION: return v_version(who, req);
+	case CTL_STATUS: return v_status(who, req);
+	case CTL_LIST: return v_list(who, req);
+	case CTL_SHOW: return v_show(who, req);
+	case CTL_STATS: return v_stats(who, req);
+	case CTL_HOSTS_LIST: return v_hosts_list(who, req);
+	case CTL_ADD: return ctl_add(who, req);
+	case CTL_REMOVE: return ctl_remove(who, req);
+	case CTL_RELOAD: return v_reload(who, req);
+	case CTL_HOSTS_ADD: return v_hosts_add(who, req);
+	case CTL_HOSTS_REMOVE: return v_hosts_remove(who, req);
+	case CTL_N_VERBS: break;
+	}
+	return ctl_fail("internal", "no handler for request %d", (int)id);
 }

@@ -1,15 +1,35 @@
 #include "hostsync.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "control.h"
 #include "hostsfile.h"
 #include "log.h"
+#include "loop.h"
 #include "supervisor.h"
 #include "util.h"
 
-static char *last_path;     /* where our entries are now, to clear on a change */
+#define RETRY_FIRST_MS 250
+#define RETRY_MAX_MS 5000
+#define MARKER_MAX 4096
+
+/* Which hosts files may hold our entries is remembered in the runtime
+ * directory (the marker), so that a daemon that has no host names never
+ * opens the hosts file, yet clears what a killed earlier run left. */
+static struct {
+	bool ready;
+	char *lock, *marker;
+	char **dirty;             /* hosts files that may hold our entries */
+	size_t n_dirty;
+	lws_sorted_usec_list_t retry;
+	unsigned delay_ms;        /* 0: no retry pending */
+} H;
 
 const char *hostsync_path(void)
 {
@@ -17,6 +37,102 @@ const char *hostsync_path(void)
 
 	return c && c->hosts_file ? c->hosts_file : AZB_HOSTS_FILE;
 }
+
+/* ---- the marker -------------------------------------------------------------- */
+
+static bool is_dirty(const char *path, size_t *at)
+{
+	for (size_t i = 0; i < H.n_dirty; i++) {
+		if (strcmp(H.dirty[i], path) == 0) {
+			if (at)
+				*at = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void dirty_add(const char *path)
+{
+	H.dirty = xrealloc(H.dirty, (H.n_dirty + 1) * sizeof(*H.dirty));
+	H.dirty[H.n_dirty++] = xstrdup(path);
+}
+
+/* Only a regular file of ours counts: the runtime directory is root's, so
+ * anything else there is a mistake, and following it could make us edit a
+ * file of somebody's choosing. */
+static int marker_read(struct sbuf *out)
+{
+	char buf[MARKER_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd = open(H.marker, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(fd);
+		return -EPERM;
+	}
+	n = pread(fd, buf, MARKER_MAX, 0);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	sbuf_addn(out, buf, (size_t)n);
+	return 0;
+}
+
+static void marker_load(void)
+{
+	struct sbuf b;
+	char *save = NULL;
+	int r;
+
+	sbuf_init(&b);
+	r = marker_read(&b);
+	if (r < 0)
+		log_warning("%s: %s; ignoring it (hosts entries a previous run left stay)", H.marker,
+			    r == -EPERM ? "not a regular file of ours" : strerror(-r));
+	for (char *l = strtok_r(b.s, "\n", &save); r == 0 && l; l = strtok_r(NULL, "\n", &save))
+		if (l[0] == '/' && !is_dirty(l, NULL))
+			dirty_add(l);
+	sbuf_free(&b);
+}
+
+static void marker_save(void)
+{
+	struct sbuf b;
+	int r;
+
+	sbuf_init(&b);
+	for (size_t i = 0; i < H.n_dirty; i++)
+		sbuf_printf(&b, "%s\n", H.dirty[i]);
+	if (H.n_dirty) {
+		r = mkdir(ctl_runtime_dir(), 0755) < 0 && errno != EEXIST ? -errno : 0;
+		if (r == 0)
+			r = azb_write_atomic(H.marker, b.s, 0600);
+	} else {
+		r = unlink(H.marker) < 0 && errno != ENOENT ? -errno : 0;
+	}
+	if (r < 0)
+		log_warning("%s: %s; a later run may not clear these hosts entries", H.marker,
+			    strerror(-r));
+	sbuf_free(&b);
+}
+
+static void init(void)
+{
+	const char *dir = ctl_runtime_dir();
+
+	if (H.ready)
+		return;
+	H.ready = true;
+	H.lock = xasprintf("%s/hosts.lock", dir);
+	H.marker = xasprintf("%s/hosts.entries", dir);
+	marker_load();
+}
+
+/* ---- the entries --------------------------------------------------------------- */
 
 /* The address a name should resolve to for clients to reach the listener. */
 static const char *entry_ip(const struct azb_ep *e)
@@ -61,47 +177,115 @@ static size_t collect(struct hosts_entry **out)
 	return n;
 }
 
-static void sync_file(const char *path, const struct hosts_entry *e, size_t n)
+/* -EAGAIN (another writer has the lock) is for the retry timer to say. */
+static int sync_file(const char *path, const struct hosts_entry *e, size_t n)
 {
 	char err[256];
-	int r = hosts_sync_owned(path, e, n, err, sizeof(err));
+	int r = hosts_sync_owned(path, H.lock, e, n, err, sizeof(err));
 
-	if (r < 0)
+	if (r < 0 && r != -EAGAIN)
 		log_warning("hosts file %s not updated: %s", path, err);
 	else if (r > 0)
 		log_info("hosts file %s: %zu entr%s for forwards", path, n, n == 1 ? "y" : "ies");
+	return r;
 }
 
-/* Entries a previous run left behind (it crashed, or was killed). */
-static bool has_stale(const char *path)
+/* The marker is written before the entries, so that no crash can leave
+ * entries it does not know of. */
+static int write_entries(const char *path, const struct hosts_entry *e, size_t n)
 {
-	struct hosts_list l = { 0 };
-	char err[256];
-	bool stale = false;
-
-	if (hosts_read(path, &l, err, sizeof(err)) < 0)
-		return false;
-	for (size_t i = 0; i < l.n; i++)
-		stale |= l.e[i].owner != NULL;
-	hosts_list_free(&l);
-	return stale;
+	if (!is_dirty(path, NULL)) {
+		dirty_add(path);
+		marker_save();
+	}
+	return sync_file(path, e, n);
 }
 
-void hostsync_apply(void)
+/* A file whose entries cannot be cleared for another reason than the lock
+ * stays listed: the next change tries again. */
+static bool clear_dirty(const char *keep)
+{
+	bool busy = false, changed = false;
+
+	for (size_t i = H.n_dirty; i-- > 0;) {
+		int r;
+
+		if (keep && strcmp(H.dirty[i], keep) == 0)
+			continue;
+		r = sync_file(H.dirty[i], NULL, 0);
+		busy |= r == -EAGAIN;
+		if (r < 0)
+			continue;
+		free(H.dirty[i]);
+		H.dirty[i] = H.dirty[--H.n_dirty];
+		changed = true;
+	}
+	if (changed)
+		marker_save();
+	return busy;
+}
+
+static void retry_fired(lws_sorted_usec_list_t *sul);
+
+static void schedule_retry(void)
+{
+	if (!H.delay_ms)
+		log_notice("%s: another writer holds it; the hosts file is updated when it is free",
+			   H.lock);
+	H.delay_ms = H.delay_ms ? H.delay_ms * 2 : RETRY_FIRST_MS;
+	if (H.delay_ms > RETRY_MAX_MS)
+		H.delay_ms = RETRY_MAX_MS;
+	lws_sul_schedule(loop_context(), 0, &H.retry, retry_fired,
+			 (lws_usec_t)H.delay_ms * LWS_US_PER_MS);
+}
+
+/* Nothing here waits for the lock: the loop must keep serving. */
+static void attempt(void)
 {
 	const char *path = hostsync_path();
 	struct hosts_entry *e;
 	size_t n = collect(&e);
+	bool busy = false;
 
-	if (last_path && strcmp(last_path, path) != 0)
-		sync_file(last_path, NULL, 0);
-	/* A daemon without host names writes nothing, but clears what an
-	 * earlier run left. */
-	if (n || last_path || has_stale(path))
-		sync_file(path, e, n);
-	free(e);
+	init();
 	if (n)
-		azb_set_str(&last_path, path);
-	else
-		azb_set_str(&last_path, NULL);
+		busy = write_entries(path, e, n) == -EAGAIN;
+	busy |= clear_dirty(n ? path : NULL);
+	free(e);
+	if (busy)
+		schedule_retry();
+	else if (H.delay_ms)
+		H.delay_ms = 0;
+}
+
+static void retry_fired(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	attempt();
+}
+
+void hostsync_apply(void)
+{
+	lws_sul_cancel(&H.retry);
+	attempt();
+}
+
+const char *hostsync_lock(void)
+{
+	init();
+	return H.lock;
+}
+
+void hostsync_stop(void)
+{
+	hostsync_apply();
+	lws_sul_cancel(&H.retry);
+	if (H.delay_ms)
+		log_warning("%s: still busy at exit; the next start clears the entries left", H.lock);
+	for (size_t i = 0; i < H.n_dirty; i++)
+		free(H.dirty[i]);
+	free(H.dirty);
+	free(H.lock);
+	free(H.marker);
+	memset(&H, 0, sizeof(H));
 }

@@ -407,7 +407,7 @@ void sup_stop(void)
 		else
 			tunnel_close_all(fr, NULL);   /* the last tunnel to go frees fr */
 	}
-	hostsync_apply();
+	hostsync_stop();
 	free(S.run);
 	S.run = NULL;
 	S.n_current = S.cap = 0;

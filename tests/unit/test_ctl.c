@@ -1,5 +1,6 @@
-/* azbridgectl: command lines to request objects, usage errors, tables,
- * formats, and the socket exchange against a forked fake daemon. */
+/* azbridgectl: command lines to request objects (each one also through the
+ * daemon's request decoder), usage errors, tables, formats, and the socket
+ * exchange against a forked fake daemon; the decoder's refusals. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,9 +21,27 @@
 #include "../../ctl/conn.c"
 #include "../../ctl/print.c"
 #include "../../ctl/table.c"
+#include "../../daemon/ctlreq.h"
 
 #define ARGV(...) char *argv[] = { "azbridgectl", __VA_ARGS__, NULL }; \
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1
+
+/* What azbridgectl sends, the daemon takes, as the verb its cmd names. */
+static void expect_decoded(const json_t *req)
+{
+	char *line = json_dumps(req, JSON_COMPACT);
+	struct ctl_request rq;
+	json_t *reply = NULL;
+
+	assert_non_null(line);
+	if (ctl_decode(line, strlen(line), &rq, &reply) != 0)
+		fail_msg("the daemon refuses %s: %s", line,
+			 json_string_value(json_object_get(reply, "message")));
+	assert_string_equal(rq.verb->name, json_string_value(json_object_get(req, "cmd")));
+	assert_true(json_equal(rq.req, req));
+	json_decref(rq.req);
+	free(line);
+}
 
 /* cmd_parse must give exactly the request in want (JSON text). */
 static void expect_req(int argc, char **argv, const char *want)
@@ -40,6 +59,7 @@ static void expect_req(int argc, char **argv, const char *want)
 
 		fail_msg("got %s, wanted %s", got, want);
 	}
+	expect_decoded(c.req);
 	json_decref(w);
 	cmd_free(&c);
 }
@@ -385,6 +405,62 @@ static void test_exchange_unreachable(void **state)
 	sbuf_free(&b);
 }
 
+/* The daemon's decoder refuses with a code and a message naming the fault. */
+static void expect_refused(const char *line, size_t len, const char *code, const char *want)
+{
+	struct ctl_request rq;
+	json_t *reply = NULL;
+	char *text;
+
+	assert_int_equal(ctl_decode(line, len, &rq, &reply), -EINVAL);
+	assert_null(rq.verb);
+	assert_null(rq.req);
+	assert_string_equal(json_string_value(json_object_get(reply, "error")), code);
+	if (!strstr(json_string_value(json_object_get(reply, "message")), want))
+		fail_msg("%s: message \"%s\" lacks \"%s\"", line,
+			 json_string_value(json_object_get(reply, "message")), want);
+	text = json_dumps(reply, JSON_COMPACT);
+	assert_non_null(text);
+	free(text);
+	json_decref(reply);
+}
+
+#define REFUSED(s, code, want) expect_refused(s, sizeof(s) - 1, code, want)
+
+static void test_decode_refusals(void **state)
+{
+	char odd[200] = "{\"cmd\":\"a";
+	struct ctl_request rq;
+	json_t *reply;
+
+	(void)state;
+	REFUSED("hello", "bad-request", "not JSON");
+	REFUSED("[1,2]", "bad-request", "an object with a string \"cmd\"");
+	REFUSED("{\"cmd\":5}", "bad-request", "string \"cmd\"");
+	REFUSED("{\"cmd\":\"list\",\"cmd\":\"list\"}", "bad-request", "duplicate");
+	REFUSED("{\"cmd\":\"nope\"}", "unknown-command", "\"nope\"");
+	REFUSED("{\"cmd\":\"show\"}", "bad-request", "show needs \"name\", a string");
+	REFUSED("{\"cmd\":\"show\",\"name\":7}", "bad-request", "\"name\" of show must be a string");
+	REFUSED("{\"cmd\":\"add\",\"binding\":[]}", "bad-request", "must be an object");
+	REFUSED("{\"cmd\":\"add\",\"binding\":{},\"runtime\":1}", "bad-request",
+		"\"runtime\" of add must be true or false");
+	REFUSED("{\"cmd\":\"hosts-add\",\"name\":\"x\"}", "bad-request", "needs \"ip\"");
+	REFUSED("{\"cmd\":\"st\\u0000atus\"}", "bad-request", "not JSON");
+	REFUSED("\xff{}", "bad-request", "not JSON");
+	/* A quoted command cut inside a character still makes a valid reply. */
+	for (int i = 0; i < 40; i++)
+		strcat(odd, "\xc3\xa9");
+	strcat(odd, "\"}");
+	expect_refused(odd, strlen(odd), "unknown-command", "unknown command \"a");
+	/* Members a verb does not read are no reason to refuse. */
+	strcpy(odd, "{\"cmd\":\"version\",\"pad\":[1]}");
+	assert_int_equal(ctl_decode(odd, strlen(odd), &rq, &reply), 0);
+	assert_string_equal(rq.verb->name, "version");
+	assert_false(rq.verb->mutating);
+	json_decref(rq.req);
+	assert_true(ctl_verb_find("hosts-remove")->mutating);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_exchange),
 		cmocka_unit_test(test_exchange_unreachable),
+		cmocka_unit_test(test_decode_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

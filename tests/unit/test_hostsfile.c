@@ -1,5 +1,6 @@
 /* The azbridge block of a hosts file: exact bytes outside the block, modes,
- * ownership rules, symlinks, hand-edited lines, concurrent writers. */
+ * ownership rules, symlinks, hand-edited lines, concurrent writers, the
+ * writers' lock file, and what no other user can make us wait for. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +32,7 @@
 struct tdir {
 	char dir[256];
 	char path[300];     /* dir/hosts */
+	char lock[300];     /* dir/hosts.lock */
 };
 
 static int setup(void **state)
@@ -45,6 +48,7 @@ static int setup(void **state)
 		return -1;
 	}
 	snprintf(t->path, sizeof(t->path), "%s/hosts", t->dir);
+	snprintf(t->lock, sizeof(t->lock), "%s/hosts.lock", t->dir);
 	*state = t;
 	return 0;
 }
@@ -136,16 +140,16 @@ static void assert_only(const char *dir, size_t n, const char *const *names)
 static void test_add_keeps_other_bytes(void **state)
 {
 	struct tdir *t = *state;
-	const char *only[] = { "hosts" };
+	const char *only[] = { "hosts", "hosts.lock" };
 	char err[256];
 
 	puts_file(t->path, OTHER);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db.example", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db.example", err, sizeof(err)), 0);
 	assert_file(t->path, OTHER "\n" BEGIN "10.0.0.5\tdb.example\t# manual\n" END);
-	assert_int_equal(hosts_add_manual(t->path, "fd00::7", "a.example", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "fd00::7", "a.example", err, sizeof(err)), 0);
 	assert_file(t->path, OTHER "\n" BEGIN "fd00::7\ta.example\t# manual\n"
 		    "10.0.0.5\tdb.example\t# manual\n" END);
-	assert_only(t->dir, 1, only);
+	assert_only(t->dir, 2, only);
 }
 
 static void test_remove_last_restores(void **state)
@@ -156,10 +160,10 @@ static void test_remove_last_restores(void **state)
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		puts_file(t->path, texts[i]);
-		assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
-		assert_int_equal(hosts_add_manual(t->path, "10.0.0.6", "db2", err, sizeof(err)), 0);
-		assert_int_equal(hosts_remove_manual(t->path, "db", err, sizeof(err)), 0);
-		assert_int_equal(hosts_remove_manual(t->path, "DB2", err, sizeof(err)), 0);
+		assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
+		assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.6", "db2", err, sizeof(err)), 0);
+		assert_int_equal(hosts_remove_manual(t->path, t->lock, "db", err, sizeof(err)), 0);
+		assert_int_equal(hosts_remove_manual(t->path, t->lock, "DB2", err, sizeof(err)), 0);
 		assert_file(t->path, texts[i]);
 	}
 }
@@ -170,11 +174,11 @@ static void test_block_in_the_middle(void **state)
 	char err[256];
 
 	puts_file(t->path, "a\n" BEGIN "1.2.3.4\tx\t# manual\n" END "\nb\r\nc");
-	assert_int_equal(hosts_add_manual(t->path, "1.2.3.5", "w", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "1.2.3.5", "w", err, sizeof(err)), 0);
 	assert_file(t->path, "a\n" BEGIN "1.2.3.5\tw\t# manual\n1.2.3.4\tx\t# manual\n" END
 		    "\nb\r\nc");
-	assert_int_equal(hosts_remove_manual(t->path, "x", err, sizeof(err)), 0);
-	assert_int_equal(hosts_remove_manual(t->path, "w", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "x", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "w", err, sizeof(err)), 0);
 	assert_file(t->path, "a\nb\r\nc");
 }
 
@@ -186,7 +190,7 @@ static void test_mode_preserved(void **state)
 
 	put(t->path, "127.0.0.1 localhost\n", 20, 0640);
 	assert_int_equal(stat(t->path, &before), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
 	assert_int_equal(stat(t->path, &after), 0);
 	assert_int_equal(after.st_mode & 07777, 0640);
 	assert_int_equal(after.st_uid, before.st_uid);
@@ -202,15 +206,15 @@ static void test_missing_file(void **state)
 	mode_t old = umask(077);
 	char err[256];
 
-	assert_int_equal(hosts_remove_manual(t->path, "db", err, sizeof(err)), -ENOENT);
-	assert_int_equal(hosts_sync_owned(t->path, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "db", err, sizeof(err)), -ENOENT);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(stat(t->path, &st), -1);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
 	umask(old);
 	assert_int_equal(stat(t->path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0644);
 	assert_file(t->path, BEGIN "10.0.0.5\tdb\t# manual\n" END "\n");
-	assert_int_equal(hosts_remove_manual(t->path, "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "db", err, sizeof(err)), 0);
 	assert_file(t->path, "");
 }
 
@@ -220,10 +224,10 @@ static void test_replace_manual(void **state)
 	char err[256];
 
 	puts_file(t->path, "x\n");
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.6", "DB", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.6", "DB", err, sizeof(err)), 0);
 	assert_file(t->path, "x\n" BEGIN "10.0.0.6\tDB\t# manual\n" END "\n");
-	assert_int_equal(hosts_add_manual(t->path, "::1", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "::1", "db", err, sizeof(err)), 0);
 	assert_file(t->path, "x\n" BEGIN "::1\tdb\t# manual\n" END "\n");
 }
 
@@ -235,16 +239,16 @@ static void test_binding_owns_name(void **state)
 	char err[256];
 
 	puts_file(t->path, "x\n");
-	assert_int_equal(hosts_sync_owned(t->path, own, 1, err, sizeof(err)), 1);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, own, 1, err, sizeof(err)), 1);
 	assert_file(t->path, want);
 	err[0] = '\0';
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.1", "SQL1.corp.example.com", err,
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.1", "SQL1.corp.example.com", err,
 					  sizeof(err)), -EEXIST);
 	assert_non_null(strstr(err, "binding sql"));
-	assert_int_equal(hosts_remove_manual(t->path, "sql1.corp.example.com", err, sizeof(err)),
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "sql1.corp.example.com", err, sizeof(err)),
 			 -EPERM);
 	assert_non_null(strstr(err, "binding sql"));
-	assert_int_equal(hosts_remove_manual(t->path, "nothere", err, sizeof(err)), -ENOENT);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "nothere", err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, "nothere: no such entry");
 	assert_file(t->path, want);
 }
@@ -261,17 +265,17 @@ static void test_sync(void **state)
 	char err[256];
 
 	puts_file(t->path, "x\n");
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.1", "man", err, sizeof(err)), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.2", "web", err, sizeof(err)), 0);
-	assert_int_equal(hosts_sync_owned(t->path, a, 3, err, sizeof(err)), 1);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.1", "man", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.2", "web", err, sizeof(err)), 0);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, a, 3, err, sizeof(err)), 1);
 	assert_file(t->path, "x\n" BEGIN "10.0.0.1\tman\t# manual\n"
 		    "127.0.0.8\tsql1\t# binding=sql\n127.0.0.9\tweb\t# binding=web-1\n" END "\n");
-	assert_int_equal(hosts_sync_owned(t->path, b, 1, err, sizeof(err)), 1);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, b, 1, err, sizeof(err)), 1);
 	assert_file(t->path, "x\n" BEGIN "10.0.0.1\tman\t# manual\n"
 		    "127.0.0.10\tsql2\t# binding=sql\n" END "\n");
-	assert_int_equal(hosts_sync_owned(t->path, NULL, 0, err, sizeof(err)), 1);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, NULL, 0, err, sizeof(err)), 1);
 	assert_file(t->path, "x\n" BEGIN "10.0.0.1\tman\t# manual\n" END "\n");
-	assert_int_equal(hosts_remove_manual(t->path, "man", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "man", err, sizeof(err)), 0);
 	assert_file(t->path, "x\n");
 }
 
@@ -286,11 +290,11 @@ static void test_sync_no_change(void **state)
 	char err[256];
 
 	puts_file(t->path, OTHER);
-	assert_int_equal(hosts_sync_owned(t->path, own, 2, err, sizeof(err)), 1);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, own, 2, err, sizeof(err)), 1);
 	assert_int_equal(utimensat(AT_FDCWD, t->path, old, 0), 0);
 	assert_int_equal(stat(t->path, &before), 0);
-	assert_int_equal(hosts_sync_owned(t->path, own, 2, err, sizeof(err)), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.1", "sql1", err, sizeof(err)), -EEXIST);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, own, 2, err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.1", "sql1", err, sizeof(err)), -EEXIST);
 	assert_int_equal(stat(t->path, &after), 0);
 	assert_int_equal(after.st_ino, before.st_ino);
 	assert_int_equal(after.st_mtim.tv_sec, 1000000000);
@@ -299,7 +303,7 @@ static void test_sync_no_change(void **state)
 	puts_file(t->path, OTHER);
 	assert_int_equal(utimensat(AT_FDCWD, t->path, old, 0), 0);
 	assert_int_equal(stat(t->path, &before), 0);
-	assert_int_equal(hosts_sync_owned(t->path, NULL, 0, err, sizeof(err)), 0);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(stat(t->path, &after), 0);
 	assert_int_equal(after.st_ino, before.st_ino);
 	assert_int_equal(after.st_mtim.tv_sec, 1000000000);
@@ -309,7 +313,7 @@ static void test_sync_no_change(void **state)
 static void test_symlink(void **state)
 {
 	struct tdir *t = *state;
-	const char *only[] = { "hosts", "real" };
+	const char *only[] = { "hosts", "hosts.lock", "real" };
 	char real[320], buf[64], err[256];
 	struct stat st;
 	ssize_t n;
@@ -317,7 +321,7 @@ static void test_symlink(void **state)
 	snprintf(real, sizeof(real), "%s/real", t->dir);
 	puts_file(real, "127.0.0.1 localhost\n");
 	assert_int_equal(symlink("real", t->path), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
 	assert_int_equal(lstat(t->path, &st), 0);
 	assert_true(S_ISLNK(st.st_mode));
 	n = readlink(t->path, buf, sizeof(buf) - 1);
@@ -325,10 +329,10 @@ static void test_symlink(void **state)
 	buf[n] = '\0';
 	assert_string_equal(buf, "real");
 	assert_file(real, "127.0.0.1 localhost\n" BEGIN "10.0.0.5\tdb\t# manual\n" END "\n");
-	assert_only(t->dir, 2, only);
+	assert_only(t->dir, 3, only);
 	/* a link to nothing is not followed into a new file */
 	assert_int_equal(unlink(real), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), -ENOENT);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), -ENOENT);
 	assert_int_equal(stat(real, &st), -1);
 }
 
@@ -349,23 +353,23 @@ static void test_invalid(void **state)
 
 	for (size_t i = 0; i < sizeof(bad_ip) / sizeof(bad_ip[0]); i++) {
 		assert_false(hosts_valid_ip(bad_ip[i]));
-		assert_int_equal(hosts_add_manual(t->path, bad_ip[i], "db", err, sizeof(err)), -EINVAL);
+		assert_int_equal(hosts_add_manual(t->path, t->lock, bad_ip[i], "db", err, sizeof(err)), -EINVAL);
 	}
 	for (size_t i = 0; i < sizeof(bad_name) / sizeof(bad_name[0]); i++) {
 		assert_false(hosts_valid_name(bad_name[i]));
-		assert_int_equal(hosts_add_manual(t->path, "1.2.3.4", bad_name[i], err, sizeof(err)),
+		assert_int_equal(hosts_add_manual(t->path, t->lock, "1.2.3.4", bad_name[i], err, sizeof(err)),
 				 -EINVAL);
-		assert_int_equal(hosts_remove_manual(t->path, bad_name[i], err, sizeof(err)), -EINVAL);
+		assert_int_equal(hosts_remove_manual(t->path, t->lock, bad_name[i], err, sizeof(err)), -EINVAL);
 	}
 	for (size_t i = 0; i < sizeof(bad_owner) / sizeof(bad_owner[0]); i++) {
 		const struct hosts_entry e = { "1.2.3.4", "db", (char *)bad_owner[i] };
 
-		assert_int_equal(hosts_sync_owned(t->path, &e, 1, err, sizeof(err)), -EINVAL);
+		assert_int_equal(hosts_sync_owned(t->path, t->lock, &e, 1, err, sizeof(err)), -EINVAL);
 	}
 	{
 		const struct hosts_entry e = { "1.2.3.4", "db", NULL };
 
-		assert_int_equal(hosts_sync_owned(t->path, &e, 1, err, sizeof(err)), -EINVAL);
+		assert_int_equal(hosts_sync_owned(t->path, t->lock, &e, 1, err, sizeof(err)), -EINVAL);
 	}
 	assert_false(hosts_valid_ip(NULL));
 	assert_false(hosts_valid_name(NULL));
@@ -401,11 +405,11 @@ static void test_junk_kept(void **state)
 	assert_string_equal(l.e[0].name, "old");
 	assert_null(l.e[0].owner);
 	hosts_list_free(&l);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
 	assert_file(t->path, "x\n" BEGIN "10.0.0.5\tdb\t# manual\n1.2.3.4\told\t# manual\n"
 		    "some junk\there\n1.2.3.5 a b  # two names\n# a note\r\n" END "\n");
-	assert_int_equal(hosts_remove_manual(t->path, "db", err, sizeof(err)), 0);
-	assert_int_equal(hosts_remove_manual(t->path, "old", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "old", err, sizeof(err)), 0);
 	/* the block stays while it holds lines nobody understood */
 	assert_file(t->path, "x\n" BEGIN "some junk\there\n1.2.3.5 a b  # two names\n# a note\r\n"
 		    END "\n");
@@ -423,9 +427,9 @@ static void test_read(void **state)
 	puts_file(t->path, "1.1.1.1 c # manual\n");
 	assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), 0);
 	assert_int_equal(l.n, 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.1", "c", err, sizeof(err)), 0);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.2", "a", err, sizeof(err)), 0);
-	assert_int_equal(hosts_sync_owned(t->path, own, 1, err, sizeof(err)), 1);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.1", "c", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.2", "a", err, sizeof(err)), 0);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, own, 1, err, sizeof(err)), 1);
 	assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), 0);
 	assert_int_equal(l.n, 3);
 	assert_string_equal(l.e[0].name, "a");
@@ -455,7 +459,7 @@ static void test_bad_markers(void **state)
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		puts_file(t->path, texts[i]);
 		err[0] = '\0';
-		assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)),
+		assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
 				 -EINVAL);
 		assert_non_null(strstr(err, "fix the azbridge block by hand"));
 		assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), -EINVAL);
@@ -477,14 +481,14 @@ static void test_oversize(void **state)
 	big[n - 1] = '\n';
 	put(t->path, big, n, 0644);
 	err[0] = '\0';
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), -EFBIG);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), -EFBIG);
 	assert_non_null(strstr(err, "larger than 4 MiB"));
 	assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), -EFBIG);
 	assert_int_equal(stat(t->path, &st), 0);
 	assert_int_equal(st.st_size, (off_t)n);
 	/* exactly 4 MiB is still a hosts file */
 	put(t->path, big + 1, n - 1, 0644);
-	assert_int_equal(hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
 	free(big);
 }
 
@@ -493,7 +497,7 @@ static void test_oversize(void **state)
 static void test_write_failure(void **state)
 {
 	struct tdir *t = *state;
-	const char *only[] = { "hosts" };
+	const char *only[] = { "hosts", "hosts.lock" };
 	const char *text = "127.0.0.1 localhost\n";
 	int status;
 	pid_t pid;
@@ -509,28 +513,33 @@ static void test_write_failure(void **state)
 		signal(SIGXFSZ, SIG_IGN);
 		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
 			_exit(100);
-		r = hosts_add_manual(t->path, "10.0.0.5", "db", err, sizeof(err));
+		r = hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err));
 		_exit(r == -EFBIG && strstr(err, "File too large") ? 0 : 101);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_file(t->path, text);
-	assert_only(t->dir, 1, only);
+	assert_only(t->dir, 2, only);
 }
 
 #define WRITERS 4
 #define PER_WRITER 50
 
-static int writer(const char *path, int w)
+/* Writers never wait for the lock: each tries again after -EAGAIN, as the
+ * daemon does from a timer. */
+static int writer(const char *path, const char *lock, int w)
 {
 	char ip[32], name[64], err[256];
+	int r;
 
 	alarm(60);      /* a lock that never comes kills the child, not the suite */
 	for (int i = 0; i < PER_WRITER; i++) {
 		snprintf(ip, sizeof(ip), "10.%d.0.%d", w, i + 1);
 		snprintf(name, sizeof(name), "w%d-h%d.example", w, i);
-		if (hosts_add_manual(path, ip, name, err, sizeof(err)) < 0) {
+		while ((r = hosts_add_manual(path, lock, ip, name, err, sizeof(err))) == -EAGAIN)
+			usleep(1000);
+		if (r < 0) {
 			fprintf(stderr, "writer %d: %s\n", w, err);
 			return 1;
 		}
@@ -541,7 +550,7 @@ static int writer(const char *path, int w)
 static void test_concurrent_writers(void **state)
 {
 	struct tdir *t = *state;
-	const char *only[] = { "hosts" };
+	const char *only[] = { "hosts", "hosts.lock" };
 	struct hosts_list l = { 0 };
 	pid_t pid[WRITERS];
 	char err[256], *s;
@@ -552,7 +561,7 @@ static void test_concurrent_writers(void **state)
 		pid[w] = fork();
 		assert_true(pid[w] >= 0);
 		if (pid[w] == 0)
-			_exit(writer(t->path, w));
+			_exit(writer(t->path, t->lock, w));
 	}
 	for (int w = 0; w < WRITERS; w++) {
 		assert_int_equal(waitpid(pid[w], &status, 0), pid[w]);
@@ -578,7 +587,152 @@ static void test_concurrent_writers(void **state)
 	assert_memory_equal(s, OTHER "\n" BEGIN, strlen(OTHER "\n" BEGIN));
 	assert_string_equal(s + strlen(s) - strlen("\n" END), "\n" END);
 	free(s);
-	assert_only(t->dir, 1, only);
+	assert_only(t->dir, 2, only);
+}
+
+/* A child holding flock(op) on path until the parent closes *release. */
+static pid_t hold_lock(const char *path, int op, int *release)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(path, O_RDONLY);
+
+		close(ready[0]);
+		close(hold[1]);
+		if (fd < 0 || flock(fd, op) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		_exit(read(hold[0], &c, 1) < 0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = hold[1];
+	return pid;
+}
+
+static void release_lock(pid_t pid, int release)
+{
+	int status;
+
+	close(release);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Any user can read the hosts file and so flock it: writers must not care. */
+static void test_lock_on_hosts_file_ignored(void **state)
+{
+	struct tdir *t = *state;
+	const struct hosts_entry own[] = { { "127.0.0.8", "sql1", "sql" } };
+	struct hosts_list l = { 0 };
+	char err[256];
+	int release;
+	pid_t pid;
+
+	puts_file(t->path, "x\n");
+	pid = hold_lock(t->path, LOCK_EX, &release);
+	alarm(20);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, own, 1, err, sizeof(err)), 1);
+	assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 2);
+	hosts_list_free(&l);
+	assert_int_equal(hosts_remove_manual(t->path, t->lock, "db", err, sizeof(err)), 0);
+	alarm(0);
+	release_lock(pid, release);
+	assert_file(t->path, "x\n" BEGIN "127.0.0.8\tsql1\t# binding=sql\n" END "\n");
+}
+
+/* Another writer holding the lock file: -EAGAIN at once, nothing written. */
+static void test_lock_busy(void **state)
+{
+	struct tdir *t = *state;
+	char err[256];
+	int release;
+	pid_t pid;
+
+	puts_file(t->path, "x\n");
+	put(t->lock, "", 0, 0600);
+	pid = hold_lock(t->lock, LOCK_EX, &release);
+	alarm(20);
+	err[0] = '\0';
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
+			 -EAGAIN);
+	assert_non_null(strstr(err, "hosts.lock: another writer holds the lock"));
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, NULL, 0, err, sizeof(err)), -EAGAIN);
+	alarm(0);
+	assert_file(t->path, "x\n");
+	release_lock(pid, release);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
+}
+
+/* Only a regular file of ours, 0600, is a lock: anything else at the path
+ * could be held or named by someone else. A symlink is never followed. */
+static void test_lock_file_refused(void **state)
+{
+	struct tdir *t = *state;
+	char target[320], err[256];
+	struct stat st;
+
+	puts_file(t->path, "x\n");
+	snprintf(target, sizeof(target), "%s/elsewhere", t->dir);
+	assert_int_equal(symlink(target, t->lock), 0);
+	err[0] = '\0';
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
+			 -ELOOP);
+	assert_non_null(strstr(err, "a symbolic link"));
+	assert_int_equal(lstat(target, &st), -1);
+	assert_int_equal(unlink(t->lock), 0);
+	assert_int_equal(mkfifo(t->lock, 0600), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
+			 -EPERM);
+	assert_non_null(strstr(err, "refusing it as the hosts-file lock"));
+	assert_int_equal(unlink(t->lock), 0);
+	put(t->lock, "", 0, 0644);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
+			 -EPERM);
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(t->lock, 0600), 0);
+		assert_int_equal(chown(t->lock, 65534, 65534), 0);
+		assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err,
+						  sizeof(err)), -EPERM);
+	}
+	assert_file(t->path, "x\n");
+	assert_int_equal(unlink(t->lock), 0);
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)), 0);
+	assert_int_equal(lstat(t->lock, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+/* A FIFO (or a device) at the path is refused before a read could hang. */
+static void test_not_a_regular_file(void **state)
+{
+	struct tdir *t = *state;
+	struct hosts_list l = { 0 };
+	char err[256];
+
+	assert_int_equal(mkfifo(t->path, 0644), 0);
+	alarm(20);
+	err[0] = '\0';
+	assert_int_equal(hosts_read(t->path, &l, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(hosts_add_manual(t->path, t->lock, "10.0.0.5", "db", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	assert_int_equal(hosts_sync_owned(t->path, t->lock, NULL, 0, err, sizeof(err)), -EINVAL);
+	assert_int_equal(hosts_read("/dev/null", &l, err, sizeof(err)), -EINVAL);
+	alarm(0);
 }
 
 int main(void)
@@ -602,6 +756,10 @@ int main(void)
 		T(test_oversize),
 		T(test_write_failure),
 		T(test_concurrent_writers),
+		T(test_lock_on_hosts_file_ignored),
+		T(test_lock_busy),
+		T(test_lock_file_refused),
+		T(test_not_a_regular_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
