@@ -1,0 +1,270 @@
+"""Deadlines on every websocket azbridged opens to the relay. Fake relays on
+the relay's own port: one that accepts TCP and never speaks, one that
+completes TLS and never answers the upgrade, one that upgrades and never
+passes on the listener's preamble reply. Remote forwards back off and retry,
+-L clients are closed, UDP routes time out and share one queue budget; the
+real relay taking the port over brings each of them back."""
+import base64
+import hashlib
+import os
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from conftest import echo_server, free_port, udp_echo_server, wait_for
+from test_daemon import Daemon
+from test_tunnels import roundtrip
+
+TIMEOUT = 2          # connect_timeout in these tests
+SLACK = 6            # generous: a loaded 2-core machine, a sanitizer build
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class FakeRelay:
+    """Listens on the relay's port and never completes what mode says."""
+
+    def __init__(self, env, port, mode):
+        self.mode = mode
+        self.accepted = 0
+        self.upgraded = 0
+        self.frames = 0
+        self.conns = []
+        self.stop = threading.Event()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", port))
+        self.srv.listen(64)
+        self.srv.settimeout(0.1)
+        if mode != "silent":
+            state = os.path.join(env.tmp, "relay")
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(os.path.join(state, "server.pem"),
+                                     os.path.join(state, "server.key"))
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            self.conns.append(c)
+            if self.mode != "silent":
+                threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            c.setblocking(True)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            self.conns.append(t)
+            if self.mode == "upgrade":
+                self.upgrade(t)
+            while t.recv(65536):       # take everything, answer nothing
+                self.frames += 1
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+
+    def upgrade(self, t):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            b = t.recv(4096)
+            if not b:
+                raise OSError("closed")
+            head += b
+        key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        acc = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+        t.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+        self.upgraded += 1
+
+    def close(self):
+        self.stop.set()
+        self.t.join(5)
+        self.srv.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def fake_relay(env, mode):
+    """The real relay once, for its certificates and connection string, then
+    a fake one on its port."""
+    env.start_relay()
+    env.relay.stop()
+    return FakeRelay(env, env.relay_port, mode)
+
+
+def remote_daemon(env, target, timeout=TIMEOUT):
+    d = Daemon(env, extra=f"connect_timeout = {timeout};\nexit_on_forward_failure = false;\n")
+    d.write_main('remote_forward = ( { name = "rem"; relay = "r1"; host = "127.0.0.1"; '
+                 f'host_port = {target}; }} );\n')
+    d.start()
+    return d
+
+
+def stats(d, name):
+    _, out, _ = d.ctl("stats", name, check=0)
+    return out["total"]
+
+
+@pytest.mark.parametrize("mode,phase", [("silent", "connecting"),
+                                        ("tls", "awaiting the upgrade")])
+def test_listener_channel_gives_up_and_retries(env, mode, phase):
+    fake = fake_relay(env, mode)
+    target = free_port()
+    echo_server(target)
+    d = remote_daemon(env, target)
+    wait_for(lambda: d.binding("rem")["state"] == "reconnecting", timeout=TIMEOUT + SLACK,
+             what="the listener giving up on a silent relay")
+    b = d.binding("rem")
+    assert b["next_attempt"] > time.time() - 1, b
+    assert f"timed out after {TIMEOUT} s {phase}" in b["reason"], b
+    # It keeps trying, each attempt bounded the same way.
+    wait_for(lambda: fake.accepted >= 3, timeout=3 * (TIMEOUT + SLACK), what="retries")
+    assert d.binding("rem")["state"] in ("reconnecting", "connecting")
+    fake.close()
+    env.start_relay(port=env.relay_port)
+    wait_for(lambda: d.binding("rem")["state"] == "online", timeout=TIMEOUT + SLACK + 3,
+             what="online once the real relay is back")
+    local = free_port()
+    env.sender("s", local, "-L", f"127.0.0.1:{local}:r1")
+    assert roundtrip(local, b"through") == b"through"
+
+
+def closed_within(port, bound):
+    """Connect and wait for the daemon to close us: the seconds it took."""
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    start = time.monotonic()
+    c.settimeout(bound)
+    try:
+        got = c.recv(1)
+    except ConnectionResetError:
+        got = b""
+    except socket.timeout:
+        raise AssertionError(f"client still open after {bound} s")
+    finally:
+        c.close()
+    assert got == b""
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("mode,phase", [
+    ("silent", "connecting"), ("tls", "awaiting the upgrade"),
+    ("upgrade", "awaiting the peer's first reply")])
+def test_sender_client_closed_within_the_deadline(env, mode, phase):
+    fake = fake_relay(env, mode)
+    local = free_port()
+    s = env.sender("l", local, "-o", f"connect_timeout:{TIMEOUT}", "-L",
+                   f"127.0.0.1:{local}:r1")
+    closed_within(local, TIMEOUT + SLACK)
+    s.wait_log(rf"failed while \w+: .*timed out after {TIMEOUT} s {phase}")
+    if mode == "upgrade":
+        assert fake.frames >= 1       # the preamble went out, no reply came
+    fake.close()
+    env.start_relay(port=env.relay_port)
+    target = free_port()
+    echo_server(target)
+    env.listener("t", "-T", f"r1:{target}")
+    assert roundtrip(local, b"now it works") == b"now it works"
+
+
+def udp_daemon(env, local, extra=""):
+    d = Daemon(env, extra=f"connect_timeout = {TIMEOUT * 2};\n" + extra)
+    d.write_main('local_forward = ( { name = "u"; relay = "r1"; bind_address = "127.0.0.1"; '
+                 f'bind_port = {local}; udp = true; port_name = "u1"; }} );\n')
+    d.start()
+    return d
+
+
+def test_udp_routes_share_a_budget_and_time_out(env):
+    fake = fake_relay(env, "silent")
+    local = free_port(socket.SOCK_DGRAM)
+    d = udp_daemon(env, local)
+    # 40 sources, 100 kB each: 4 MB waiting for routes that never open,
+    # each under the per-route cap, together four times the forward's.
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
+    for _ in range(25):
+        for s in socks:
+            s.sendto(b"x" * 4000, ("127.0.0.1", local))
+        time.sleep(0.02)
+    wait_for(lambda: stats(d, "u")["tunnels_total"] == 40, what="40 routes")
+    st = stats(d, "u")
+    assert st["bytes_up"] <= 1 << 20, st
+    assert st["datagrams_dropped"] >= 1, st
+    # Every route gives up at its deadline, not at the 4-minute idle time.
+    wait_for(lambda: stats(d, "u")["tunnels_open"] == 0, timeout=2 * TIMEOUT + SLACK,
+             what="the routes to time out")
+    st = stats(d, "u")
+    assert st["tunnels_failed"] == 40 and "timed out after" in st["last_error"], st
+    for s in socks:
+        s.close()
+    fake.close()
+    env.start_relay(port=env.relay_port)
+    target = free_port(socket.SOCK_DGRAM)
+    udp_echo_server(target)
+    env.listener("t", "-T", f"r1:u1/localhost:{target}U")
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.settimeout(0.5)
+    got = None
+    for _ in range(40):
+        c.sendto(b"ping", ("127.0.0.1", local))
+        try:
+            got = c.recv(100)
+            break
+        except socket.timeout:
+            continue
+    c.close()
+    assert got == b"ping"
+
+
+def test_udp_route_that_fails_at_once_is_never_used(env):
+    """A relay address whose connect() fails at once frees the route while it
+    is being created; the datagram that made it must not touch it after.
+    (Seen by ASan in a SANITIZE=1 build as a heap use after free.)"""
+    env.start_relay()
+    cs = "Endpoint=sb://255.255.255.255:9/;SharedAccessKeyName=k;SharedAccessKey=a2V5"
+    local = free_port(socket.SOCK_DGRAM)
+    p = env.bridge("l", "-L", f"127.0.0.1:{local}U:r1", cs=cs)
+    p.wait_log(rf"listening on 127\.0\.0\.1:{local}/udp")
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(5)]
+    for i in range(3):
+        for s in socks:
+            s.sendto(b"d%d" % i, ("127.0.0.1", local))
+        time.sleep(0.1)
+    p.wait_log(r"udp flow \S+ from 127\.0\.0\.1:\d+ failed", count=5)
+    time.sleep(0.3)
+    assert p.p.poll() is None, p.text()[-2000:]
+    for s in socks:
+        s.close()
+
+
+def test_udp_forward_removed_while_routes_connect(env):
+    """Routes still connecting when their forward goes: freed once, never
+    used again, and the daemon stops cleanly (no leak under ASan)."""
+    fake = fake_relay(env, "silent")
+    local = free_port(socket.SOCK_DGRAM)
+    d = udp_daemon(env, local)
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(10)]
+    for s in socks:
+        s.sendto(b"early", ("127.0.0.1", local))
+    wait_for(lambda: fake.accepted >= 10, what="routes connecting")
+    d.write_main("")
+    _, out, _ = d.ctl("reload", check=0)
+    assert out["removed"] == ["u"], out
+    for s in socks:               # the port is gone; nothing may reach a freed route
+        s.sendto(b"late", ("127.0.0.1", local))
+        s.close()
+    wait_for(lambda: d.binding("u") is None, what="the forward gone")
+    time.sleep(0.3)
+    assert d.proc.p.poll() is None
+    fake.close()
