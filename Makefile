@@ -113,6 +113,15 @@ $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c commo
 $(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c common/hostsfile.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_hcmsg: tests/fuzz/fuzz_hcmsg.c daemon/hcmsg.c common/url.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson
+$(BUILD)/fuzz/fuzz_preamble: tests/fuzz/fuzz_preamble.c daemon/preamble.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_udpframe: tests/fuzz/fuzz_udpframe.c daemon/udpframe.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \

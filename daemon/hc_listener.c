@@ -173,8 +173,8 @@ static void malformed(struct hc_listener *h, const char *why)
 	if (h->n_malformed++ == 0)
 		fwd_error(h->fr, "dropping a malformed control message from the relay: %s", why);
 	else
-		log_ctx(LOG_DEBUG, &c, "dropping a malformed control message from the relay: %s",
-			why);
+		log_ctx(LOG_DEBUG, &c, "%s: dropping a malformed control message from the relay: %s",
+			h->fr->fwd->name, why);
 }
 
 static void dispatch(struct hc_listener *h)

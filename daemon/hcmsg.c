@@ -93,7 +93,7 @@ static int parse_address(const char *url, struct hcmsg_addr *a, char *err, size_
 	if (!visible(url))
 		return fail(err, errlen, "address with a space or control character:", url);
 	if (url_split(url, &u) < 0)
-		return fail(err, errlen, "address is not a URL:", url);
+		return fail(err, errlen, "address is not wss://host[:port]/$hc/...:", url);
 	/* Brackets hold an IPv6 address and nothing else. */
 	bracketed = strstr(url, "://")[3] == '[';
 	if (strcasecmp(u.scheme, "wss") != 0 || !host_ok(u.host) ||

@@ -6,7 +6,9 @@ passes on the listener's preamble reply. Remote forwards back off and retry,
 real relay taking the port over brings each of them back."""
 import base64
 import hashlib
+import json
 import os
+import re
 import socket
 import ssl
 import threading
@@ -26,8 +28,10 @@ WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 class FakeRelay:
     """Listens on the relay's port and never completes what mode says."""
 
-    def __init__(self, env, port, mode):
+    def __init__(self, env, port, mode, messages=()):
         self.mode = mode
+        self.messages = list(messages)   # text frames sent after the first upgrade
+        self.heads = []
         self.accepted = 0
         self.upgraded = 0
         self.frames = 0
@@ -78,12 +82,16 @@ class FakeRelay:
             if not b:
                 raise OSError("closed")
             head += b
+        self.heads.append(head)
         key = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
                    if line.lower().startswith(b"sec-websocket-key:"))
         acc = base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
         t.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                   b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
         self.upgraded += 1
+        if self.upgraded == 1:
+            for m in self.messages:
+                t.sendall(ws_text(m))
 
     def close(self):
         self.stop.set()
@@ -94,6 +102,18 @@ class FakeRelay:
                 c.close()
             except OSError:
                 pass
+
+
+def ws_text(payload):
+    """One unmasked text frame, as a relay sends it."""
+    n = len(payload)
+    if n < 126:
+        hdr = bytes([0x81, n])
+    elif n < 65536:
+        hdr = bytes([0x81, 126]) + n.to_bytes(2, "big")
+    else:
+        hdr = bytes([0x81, 127]) + n.to_bytes(8, "big")
+    return hdr + payload
 
 
 def fake_relay(env, mode):
@@ -267,4 +287,74 @@ def test_udp_forward_removed_while_routes_connect(env):
     wait_for(lambda: d.binding("u") is None, what="the forward gone")
     time.sleep(0.3)
     assert d.proc.p.poll() is None
+    fake.close()
+
+
+# ---- the relay's control messages -------------------------------------------
+
+def test_malformed_control_messages_are_dropped_not_followed(env):
+    """A hostile relay sends accepts whose address, id or remote endpoint are
+    bad, one over the size cap, junk and a kind we do not know: none of them
+    may make the listener connect anywhere (the canary port sees nothing),
+    each is dropped, the first logged once with its bytes escaped, and the
+    channel stays up for the valid accept that follows."""
+    env.start_relay()
+    env.relay.stop()
+    port = env.relay_port
+    canary = socket.socket()
+    canary.bind(("127.0.0.1", 0))
+    canary.listen(16)
+    canary.settimeout(0.1)
+    cport = canary.getsockname()[1]
+    bad_addr = f"wss://127.0.0.1:{cport}/$hc/r1"
+
+    def accept(address, rid="a1", ep=None):
+        body = {"address": address, "id": rid}
+        if ep is not None:
+            body["remoteEndpoint"] = ep
+        return json.dumps({"accept": body}).encode()
+
+    messages = [
+        accept(bad_addr + "\x01?sb-hc-action=accept"),
+        accept(bad_addr + "?x=\r\nX-Injected: 1"),
+        accept(f"wss://127.0.0.1:{cport}/elsewhere"),
+        accept(f"https://127.0.0.1:{cport}/$hc/r1"),
+        accept(f"wss://[127.0.0.1]:{cport}/$hc/r1"),
+        accept(f"wss://127.0.0.1:99999/$hc/r1"),
+        accept(f"wss://bad_host!:{cport}/$hc/r1"),
+        accept(bad_addr, rid="x" * 1000),
+        accept(bad_addr, rid="bell\x07"),
+        accept(bad_addr, ep={"address": "not-an-ip\r\n", "port": 5}),
+        accept(bad_addr, ep={"address": "1.2.3.4", "port": 70000}),
+        json.dumps({"accept": {"address": bad_addr, "pad": "p" * 300000}}).encode(),
+        json.dumps({"accept": {"address": bad_addr}, "request": {"id": "r"}}).encode(),
+        b'{"accept": {"address": "' + bad_addr.encode() + b'", "address": "x"}}',
+        json.dumps({"request": {"id": "\x1b[31m", "address": bad_addr}}).encode(),
+        b"[1, 2]",
+        b"\xff\xfe not json",
+        json.dumps({"somethingNew": {"address": bad_addr}}).encode(),
+        accept(f"wss://localhost:{port}/$hc/r1?sb-hc-action=accept&sb-hc-id=good", rid="good",
+               ep={"address": "2001:db8::1", "port": 443}),
+    ]
+    fake = FakeRelay(env, port, "upgrade", messages)
+    d = remote_daemon(env, free_port(), timeout=5)
+    wait_for(lambda: d.binding("rem")["state"] == "online", what="the listener online")
+    # The valid accept is followed, to the address it names.
+    wait_for(lambda: len(fake.heads) >= 2, what="the rendezvous for the valid accept")
+    assert fake.heads[1].startswith(b"GET /$hc/r1?sb-hc-action=accept&sb-hc-id=good HTTP/1.1"), \
+        fake.heads[1]
+    try:
+        c, _ = canary.accept()
+        c.close()
+        raise AssertionError("a malformed accept made the listener connect to its address")
+    except socket.timeout:
+        pass
+    canary.close()
+    text = d.proc.text()
+    warned = re.findall(r"warning: .*dropping a malformed control message.*", text)
+    assert len(warned) == 1, warned
+    assert "\\x01" in warned[0] and "\x01" not in text, warned[0]
+    assert len(re.findall(r"dropping a malformed control message", text)) == len(messages) - 2
+    assert "\x1b" not in text and "\x07" not in text
+    assert d.binding("rem")["state"] == "online"
     fake.close()
