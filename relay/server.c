@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "log.h"
 #include "loop.h"
 #include "url.h"
@@ -184,9 +185,8 @@ static int lst_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct listener *l = (struct listener *)o;
 
-	(void)wsi;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = acc_accept(wsi, l->fd, NULL, NULL, "relay");
 		struct rconn *rc;
 
 		if (fd < 0)
