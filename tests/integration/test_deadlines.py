@@ -154,7 +154,8 @@ def test_listener_channel_gives_up_and_retries(env, mode, phase):
     assert d.binding("rem")["state"] in ("reconnecting", "connecting")
     fake.close()
     env.start_relay(port=env.relay_port)
-    wait_for(lambda: d.binding("rem")["state"] == "online", timeout=TIMEOUT + SLACK + 3,
+    # After a few failed attempts the backoff may be at 5 or 10 s.
+    wait_for(lambda: d.binding("rem")["state"] == "online", timeout=TIMEOUT + SLACK + 12,
              what="online once the real relay is back")
     local = free_port()
     env.sender("s", local, "-L", f"127.0.0.1:{local}:r1")
