@@ -199,8 +199,8 @@ def test_sender_client_closed_within_the_deadline(env, mode, phase):
     assert roundtrip(local, b"now it works") == b"now it works"
 
 
-def udp_daemon(env, local, extra=""):
-    d = Daemon(env, extra=f"connect_timeout = {TIMEOUT * 2};\n" + extra)
+def udp_daemon(env, local, timeout=TIMEOUT * 2):
+    d = Daemon(env, extra=f"connect_timeout = {timeout};\n")
     d.write_main('local_forward = ( { name = "u"; relay = "r1"; bind_address = "127.0.0.1"; '
                  f'bind_port = {local}; udp = true; port_name = "u1"; }} );\n')
     d.start()
@@ -210,20 +210,23 @@ def udp_daemon(env, local, extra=""):
 def test_udp_routes_share_a_budget_and_time_out(env):
     fake = fake_relay(env, "silent")
     local = free_port(socket.SOCK_DGRAM)
-    d = udp_daemon(env, local)
+    # Long enough for all of the sending to happen while every route waits.
+    timeout = 10
+    d = udp_daemon(env, local, timeout)
     # 40 sources, 100 kB each: 4 MB waiting for routes that never open,
-    # each under the per-route cap, together four times the forward's.
+    # each under the per-route cap, together four times the forward's. The
+    # order turns each round, so no source always meets a full socket buffer.
     socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(40)]
-    for _ in range(25):
-        for s in socks:
+    for r in range(25):
+        for s in socks[r % 40:] + socks[:r % 40]:
             s.sendto(b"x" * 4000, ("127.0.0.1", local))
-        time.sleep(0.02)
+            time.sleep(0.0005)
     wait_for(lambda: stats(d, "u")["tunnels_total"] == 40, what="40 routes")
     st = stats(d, "u")
     assert st["bytes_up"] <= 1 << 20, st
     assert st["datagrams_dropped"] >= 1, st
     # Every route gives up at its deadline, not at the 4-minute idle time.
-    wait_for(lambda: stats(d, "u")["tunnels_open"] == 0, timeout=2 * TIMEOUT + SLACK,
+    wait_for(lambda: stats(d, "u")["tunnels_open"] == 0, timeout=timeout + SLACK,
              what="the routes to time out")
     st = stats(d, "u")
     assert st["tunnels_failed"] == 40 and "timed out after" in st["last_error"], st
