@@ -120,6 +120,15 @@ $(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c
 $(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Idaemon $^ -o $@ -ljansson
+$(BUILD)/fuzz/fuzz_hcmsg: tests/fuzz/fuzz_hcmsg.c daemon/hcmsg.c common/url.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson
+$(BUILD)/fuzz/fuzz_preamble: tests/fuzz/fuzz_preamble.c daemon/preamble.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_udpframe: tests/fuzz/fuzz_udpframe.c daemon/udpframe.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 
 install: $(BINS)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man5 \

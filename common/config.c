@@ -126,6 +126,7 @@ struct azb_config *cfg_new(void)
 	c->exit_on_forward_failure = true;
 	c->drain_timeout = AZB_DRAIN_TIMEOUT_DEFAULT;
 	c->stop_timeout = AZB_STOP_TIMEOUT_DEFAULT;
+	c->connect_timeout = AZB_CONNECT_TIMEOUT_DEFAULT;
 	return c;
 }
 
@@ -631,6 +632,7 @@ static const struct key keys[] = {
 	{ "hosts_file", NULL, V_STR, false, false, 0, 0, set_hosts_file },
 	{ "drain_timeout", NULL, V_INT, false, false, 0, 3600, store_typed },
 	{ "stop_timeout", NULL, V_INT, false, false, 0, 300, store_typed },
+	{ "connect_timeout", NULL, V_INT, false, false, 1, 120, store_typed },
 	{ NULL, "GatewayPorts", V_BOOL, false, true, 0, 0, store_typed },
 	{ NULL, "AddressFamily", V_STR, false, true, 0, 0, set_dead_family },
 	{ NULL, "ConnectionAttempts", V_INT, false, true, 1, 10, store_typed },
@@ -682,6 +684,8 @@ static int apply_key(struct loader *ld, const struct key *k, struct azb_cred *cr
 		ld->c->stop_timeout = (int)n;
 	else if (k->name && strcmp(k->name, "control_privileged_ports") == 0)
 		ld->c->control_privileged_ports = b;
+	else if (k->name && strcmp(k->name, "connect_timeout") == 0)
+		ld->c->connect_timeout = (int)n;
 	return 0;
 }
 
@@ -1635,6 +1639,8 @@ static void print_daemon(struct sbuf *b, const struct azb_config *c)
 		sbuf_printf(b, "drain_timeout = %d;\n", c->drain_timeout);
 	if (c->stop_timeout != AZB_STOP_TIMEOUT_DEFAULT)
 		sbuf_printf(b, "stop_timeout = %d;\n", c->stop_timeout);
+	if (c->connect_timeout != AZB_CONNECT_TIMEOUT_DEFAULT)
+		sbuf_printf(b, "connect_timeout = %d;\n", c->connect_timeout);
 }
 
 char *cfg_print(const struct azb_config *c, bool show_secrets)

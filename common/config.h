@@ -17,6 +17,7 @@
 #define AZB_HOSTS_FILE "/etc/hosts"
 #define AZB_DRAIN_TIMEOUT_DEFAULT 30
 #define AZB_STOP_TIMEOUT_DEFAULT 5
+#define AZB_CONNECT_TIMEOUT_DEFAULT 10
 
 /* How to authenticate to a relay. Global, or per forward. */
 struct azb_cred {
@@ -38,6 +39,7 @@ struct azb_config {
 	char *bind_address;         /* source address for remote forwards' outbound dials */
 	int keep_alive_interval;    /* seconds, listener pings */
 	int token_lifetime;         /* seconds a SAS token we make is valid */
+	int connect_timeout;        /* seconds to open a websocket to the relay */
 	int log_level;              /* syslog priority, -1 = none; default LOG_INFO */
 	bool log_level_set;
 	char *log_file;

@@ -104,12 +104,22 @@ static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_WSI_DESTROY:
 		deliver_close(wsi);
 		return 0;
+	case LWS_CALLBACK_TIMER:
+		/* loop_pause_rx_for() is over */
+		lws_rx_flow_control(wsi, 1);
+		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		run_done_work();
 		return 0;
 	default:
 		return 0;
 	}
+}
+
+void loop_pause_rx_for(struct lws *wsi, int64_t us)
+{
+	lws_rx_flow_control(wsi, 0);
+	lws_set_timer_usecs(wsi, us);
 }
 
 static int sig_readable(struct loop_obj *o, struct lws *wsi)

@@ -68,6 +68,10 @@ struct loop_rearm {
 void loop_want_write(struct lws *wsi, struct loop_rearm *r);
 void loop_rearm_cancel(struct loop_rearm *r);
 
+/* Stop polling wsi for input for us microseconds, then poll it again. Kept
+ * on lws's own per-wsi timer, so it goes with the wsi: nothing to cancel. */
+void loop_pause_rx_for(struct lws *wsi, int64_t us);
+
 /* Scratch buffer (LOOP_HEADROOM + LOOP_CHUNK): single-threaded, valid until
  * the current callback returns. */
 uint8_t *loop_scratch(void);

@@ -14,6 +14,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "acceptor.h"
 #include "log.h"
 #include "loop.h"
 #include "supervisor.h"
@@ -245,11 +246,10 @@ static void client_new(int fd, const struct ucred *uc)
 static int listen_readable(struct loop_obj *o, struct lws *wsi)
 {
 	(void)o;
-	(void)wsi;
 	for (int i = 0; i < 16; i++) {
 		struct ucred uc;
 		socklen_t ul = sizeof(uc);
-		int fd = accept4(C.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = acc_accept(wsi, C.fd, NULL, NULL, "control socket");
 
 		if (fd < 0)
 			break;

@@ -82,13 +82,14 @@ static json_t *endpoint_json(const struct azb_fwd *f, const struct azb_ep *e)
 
 static json_t *stats_json(const struct fwd_stats *s)
 {
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			      "bytes_up", (json_int_t)s->bytes_up,
 			      "bytes_down", (json_int_t)s->bytes_down,
 			      "tunnels_open", (json_int_t)s->tunnels_open,
 			      "tunnels_total", (json_int_t)s->tunnels_total,
 			      "tunnels_failed", (json_int_t)s->tunnels_failed,
-			      "reconnects", (json_int_t)s->reconnects);
+			      "reconnects", (json_int_t)s->reconnects,
+			      "datagrams_dropped", (json_int_t)s->datagrams_dropped);
 
 	if (s->last_error[0])
 		json_object_set_new(o, "last_error", json_string(s->last_error));
@@ -103,6 +104,7 @@ static void stats_add(struct fwd_stats *t, const struct fwd_stats *s)
 	t->tunnels_total += s->tunnels_total;
 	t->tunnels_failed += s->tunnels_failed;
 	t->reconnects += s->reconnects;
+	t->datagrams_dropped += s->datagrams_dropped;
 }
 
 static const char *name_arg(json_t *req)

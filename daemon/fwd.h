@@ -22,7 +22,8 @@ struct fwd_stats {
 	uint64_t tunnels_failed;
 	uint32_t tunnels_open;
 	uint32_t reconnects;
-	char last_error[160];
+	uint64_t datagrams_dropped;  /* UDP: over the queue budget or the route limit */
+	char last_error[256];
 };
 
 /* Relay coordinates resolved from the config for one forward. */
@@ -51,6 +52,7 @@ struct fwd_run {
 	struct fwd_relay relay;
 	struct azb_cred cred;         /* effective credentials (own over global) */
 	int keep_alive;               /* seconds */
+	int connect_timeout;          /* seconds for each websocket to the relay to open */
 	char *bind_address;           /* -b: source for outbound dials */
 	struct fwd_listen **listens;  /* local: one per endpoint */
 	struct hc_listener *hc;       /* remote: the control channel */
@@ -60,7 +62,7 @@ struct fwd_run {
 	enum fwd_state state;
 	double since;                 /* wall clock of the last state change */
 	double next_attempt;          /* reconnecting: wall clock of the next try */
-	char reason[160];             /* failed / reconnecting */
+	char reason[256];             /* failed / reconnecting */
 	lws_sorted_usec_list_t drain_timer;
 };
 

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "log.h"
 #include "loop.h"
 #include "tunnel.h"
@@ -49,14 +50,13 @@ static int listen_readable(struct loop_obj *o, struct lws *wsi)
 	struct sockaddr_storage ss;
 	char peer[64];
 
-	(void)wsi;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = acc_accept(wsi, l->fd, (struct sockaddr *)&ss, &sl, l->fr->fwd->name);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				fwd_error(l->fr, "accept failed: %s", strerror(errno));
+			if (fd != -EAGAIN)
+				fwd_error(l->fr, "accept failed: %s", strerror(-fd));
 			break;
 		}
 		peer_text(&ss, peer, sizeof(peer));

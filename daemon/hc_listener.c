@@ -1,11 +1,13 @@
 #include "hc_listener.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "hcmsg.h"
 #include "log.h"
 #include "loop.h"
 #include "resolve.h"
@@ -14,13 +16,14 @@
 #include "util.h"
 #include "wsc.h"
 
-/* Control messages are JSON text; a request body may ride along inline. */
-#define HC_MSG_LIMIT (1024 * 1024)
 /* While the relay cannot be reached at all, try at least this often, so a
  * restarted relay is picked up within seconds. */
 #define HC_UNREACHABLE_MAX_US (2LL * 1000000)
 
 static const int backoff_s[] = { 0, 1, 2, 5, 10, 30 };
+
+/* No failure reported yet: the first one is always logged. */
+#define HC_NO_STATUS INT_MIN
 
 enum hc_state { HC_RESOLVING, HC_CONNECTING, HC_ONLINE, HC_WAITING, HC_STOPPED };
 
@@ -35,11 +38,12 @@ struct hc_listener {
 	struct wsc *ws;
 	struct resolve_req *rr;
 	unsigned attempt;
-	int last_status;
+	int last_status;              /* of the last failure; HC_NO_STATUS before one */
 	char last_why[128];
 	lws_sorted_usec_list_t retry_timer, ping_timer, renew_timer;
-	struct sbuf msg;
-	bool in_text, skip_binary;
+	struct sbuf msg;              /* the text message being received */
+	bool msg_over;                /* ...is over HCMSG_MAX: skip to its end */
+	unsigned n_malformed;         /* on this channel */
 	struct hc_out *out, **out_tail;
 	int64_t token_lifetime_us;
 	char id[37];
@@ -140,85 +144,76 @@ static void cancel_timers(struct hc_listener *h)
 
 /* ---- messages from the relay ------------------------------------------- */
 
-static void peer_of(json_t *ep, char *out, size_t len)
+static void on_accept(struct hc_listener *h, const struct hcmsg *m)
 {
-	const char *addr = json_string_value(json_object_get(ep, "address"));
-	json_int_t port = json_integer_value(json_object_get(ep, "port"));
-
-	snprintf(out, len, "%s:%lld", addr ? addr : "?", (long long)port);
-}
-
-static void on_accept(struct hc_listener *h, json_t *acc)
-{
-	const char *address = json_string_value(json_object_get(acc, "address"));
-	char peer[96];
-
-	if (!address) {
-		fwd_error(h->fr, "the relay sent an accept without an address");
-		return;
-	}
-	peer_of(json_object_get(acc, "remoteEndpoint"), peer, sizeof(peer));
 	if (h->fr->state == FWD_DRAINING)
 		return;
-	tunnel_start_listener(h->fr, address, peer);
+	tunnel_start_listener(h->fr, &m->addr, m->peer);
 }
 
 /* HTTP requests belong to -H forwards; a plain forward answers as the
  * original does for a forwarder that cannot serve HTTP. */
-static void on_request(struct hc_listener *h, json_t *req)
+static void on_request(struct hc_listener *h, const struct hcmsg *m)
 {
-	const char *id = json_string_value(json_object_get(req, "id"));
-	json_t *j;
+	json_t *j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", m->id,
+			      "statusCode", 501, "statusDescription", "Not Implemented", "body", 0);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
-	h->skip_binary = json_is_true(json_object_get(req, "body"));
-	if (!id)
-		return;
-	j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", id, "statusCode", 501,
-		      "statusDescription", "Not Implemented", "body", 0);
-	queue_text(h, json_dumps(j, JSON_COMPACT));
 	json_decref(j);
+	if (text)
+		queue_text(h, text);
+}
+
+/* Dropped whole, logged at warning once per channel (a relay repeating it
+ * must not flood the log), at debug after that. */
+static void malformed(struct hc_listener *h, const char *why)
+{
+	struct log_ctx c = hctx(h);
+
+	if (h->n_malformed++ == 0)
+		fwd_error(h->fr, "dropping a malformed control message from the relay: %s", why);
+	else
+		log_ctx(LOG_DEBUG, &c, "%s: dropping a malformed control message from the relay: %s",
+			h->fr->fwd->name, why);
 }
 
 static void dispatch(struct hc_listener *h)
 {
-	json_error_t jerr;
-	json_t *j = json_loadb(h->msg.s, h->msg.len, 0, &jerr), *v;
-	struct log_ctx c = hctx(h);
+	struct hcmsg m;
+	char why[300];
 
-	if (!j || !json_is_object(j)) {
-		log_ctx(LOG_WARNING, &c, "ignoring a control message that is not a JSON object: %s",
-			jerr.text);
-	} else if ((v = json_object_get(j, "accept")) && json_is_object(v)) {
-		on_accept(h, v);
-	} else if ((v = json_object_get(j, "request")) && json_is_object(v)) {
-		on_request(h, v);
-	} else {
-		log_ctx(LOG_DEBUG, &c, "ignoring an unknown control message");
+	if (h->msg_over) {
+		snprintf(why, sizeof(why), "message over the %d-byte limit", HCMSG_MAX);
+		malformed(h, why);
+		return;
 	}
-	json_decref(j);
+	if (hcmsg_parse(h->msg.s, h->msg.len, &m, why, sizeof(why)) < 0) {
+		malformed(h, why);
+		return;
+	}
+	if (m.kind == HCMSG_ACCEPT)
+		on_accept(h, &m);
+	else if (m.kind == HCMSG_REQUEST)
+		on_request(h, &m);
+	hcmsg_clear(&m);
 }
 
 static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 {
 	struct hc_listener *h = owner;
 
-	if (h->state == HC_STOPPED)
+	/* Only request bodies travel as binary here; a plain forward has no use
+	 * for them. */
+	if (h->state == HC_STOPPED || op == WS_OP_BINARY)
 		return 0;
-	if (op == WS_OP_BINARY) {
-		/* Only request bodies travel as binary here. */
-		if (last)
-			h->skip_binary = false;
-		return 0;
-	}
-	if (h->msg.len + n > HC_MSG_LIMIT) {
-		snprintf(h->last_why, sizeof(h->last_why), "control message over %d bytes",
-			 HC_MSG_LIMIT);
-		return -1;
-	}
-	sbuf_addn(&h->msg, (const char *)p, n);
+	if (h->msg.len + n > HCMSG_MAX)
+		h->msg_over = true;
+	if (!h->msg_over)
+		sbuf_addn(&h->msg, (const char *)p, n);
 	if (!last)
 		return 0;
 	dispatch(h);
+	h->msg_over = false;
 	h->msg.len = 0;
 	h->msg.s[0] = '\0';
 	return 0;
@@ -255,10 +250,12 @@ static int ws_open(void *owner)
 	struct hc_listener *h = owner;
 	struct log_ctx c = hctx(h);
 
+	wsc_ready(h->ws);
 	h->state = HC_ONLINE;
 	fwd_set_state(h->fr, FWD_ONLINE, NULL, 0);
 	h->attempt = 0;
-	h->last_status = 0;
+	h->n_malformed = 0;
+	h->last_status = HC_NO_STATUS;
 	log_ctx(LOG_NOTICE, &c, "%s: listener online on relay %s", h->fr->fwd->name,
 		h->fr->fwd->relay);
 	schedule(&h->ping_timer, on_ping, (int64_t)h->fr->keep_alive * 1000000);
@@ -339,7 +336,8 @@ static void open_channel(struct hc_listener *h, const struct resolve_result *res
 	struct sockaddr_storage ss;
 	socklen_t sl = resolve_sockaddr(res, r->port, &ss);
 	struct wsc_params p = { (struct sockaddr *)&ss, sl, r->port, r->host, r->tls, r->insecure,
-				NULL, NULL };
+				NULL, NULL,
+				h->fr->connect_timeout };
 	char *target;
 	time_t expiry;
 	int err = 0;
@@ -390,6 +388,7 @@ struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime)
 
 	h->fr = fr;
 	h->out_tail = &h->out;
+	h->last_status = HC_NO_STATUS;
 	h->token_lifetime_us = (int64_t)token_lifetime * 1000000;
 	sbuf_init(&h->msg);
 	hc_connect(h);

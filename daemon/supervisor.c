@@ -102,6 +102,7 @@ static struct fwd_run *run_new(const struct azb_config *c, const struct azb_fwd 
 	fr->fwd = bnd_fwd_dup(f);
 	cfg_effective_cred(c, f, &fr->cred);
 	fr->keep_alive = c->keep_alive_interval;
+	fr->connect_timeout = c->connect_timeout;
 	fr->bind_address = c->bind_address ? xstrdup(c->bind_address) : NULL;
 	fr->since = azb_clock_s(CLOCK_REALTIME);
 	return fr;
@@ -267,6 +268,7 @@ static struct fwd_run *place(const struct azb_config *c, const struct azb_fwd *f
 	if (old && same_run(c, f, old) && old->state != FWD_FAILED) {
 		azb_set_str(&old->fwd->origin_file, f->origin_file);
 		old->fwd->origin_line = f->origin_line;
+		old->connect_timeout = c->connect_timeout;   /* for connections from now on */
 		d->n_unchanged++;
 		return old;
 	}

@@ -18,8 +18,11 @@
 #include "util.h"
 #include "wsc.h"
 
-/* How long a tunnel may take to open, and to finish a graceful close. */
-#define TUNNEL_OPEN_TIMEOUT_US (30LL * 1000000)
+/* The relay connection has its own deadline (connect_timeout, until the
+ * preamble is through); this one bounds the rest of the set-up on top of it:
+ * the relay's name lookup and, on the listener side, dialling the target. */
+#define TUNNEL_SETUP_EXTRA_US (20LL * 1000000)
+/* How long a tunnel may take to finish a graceful close. */
 #define TUNNEL_LINGER_US (10LL * 1000000)
 /* A UDP flow with no datagram either way for this long ends (the original's). */
 #define TUNNEL_UDP_IDLE_US (240LL * 1000000)
@@ -48,9 +51,9 @@ struct tunnel {
 	struct wsc *ws;
 	struct resolve_req *rr;
 	struct dial *dial;
-	char *address;              /* listener: rendezvous address */
-	char *rv_host;              /* its host and port */
-	uint16_t rv_port;
+	char *rv_host;              /* listener: the rendezvous address's host, */
+	uint16_t rv_port;           /* port */
+	char *rv_target;            /* and path with query */
 	char *peer;
 	char id[37];
 	/* handshake */
@@ -111,7 +114,7 @@ static struct tunnel *tunnel_new(struct fwd_run *fr, bool sender, const char *pe
 	fr->tunnels = t;
 	fr->stats.tunnels_total++;
 	fr->stats.tunnels_open++;
-	set_timer(t, TUNNEL_OPEN_TIMEOUT_US);
+	set_timer(t, TUNNEL_SETUP_EXTRA_US + (int64_t)fr->connect_timeout * 1000000);
 	return t;
 }
 
@@ -132,7 +135,7 @@ static void tunnel_free(struct tunnel *t)
 	udpf_clear(&t->df);
 	free(t->upbuf);
 	free(t->down);
-	free(t->address);
+	free(t->rv_target);
 	free(t->rv_host);
 	free(t->peer);
 	free(t);
@@ -646,6 +649,7 @@ static int sender_reply(struct tunnel *t, const uint8_t *p, size_t n)
 		tunnel_close(t, "the listener refused the port name or mode");
 		return 0;
 	}
+	wsc_ready(t->ws);
 	if (adopt_local(t) < 0) {
 		tunnel_close(t, "cannot adopt the client socket");
 		return 0;
@@ -676,6 +680,7 @@ static int listener_preamble(struct tunnel *t, const uint8_t *p, size_t n)
 		return 0;
 	if (r < 0)
 		return refuse(t, PRE_BAD_VERSION, "unsupported preamble version or mode");
+	wsc_ready(t->ws);
 	t->verdict = pre_select(t->fr->fwd, t->pre.name, pre_mode_of(&t->pre), &t->ep);
 	if (t->verdict == PRE_SILENT) {
 		char why[300];
@@ -739,7 +744,7 @@ static int ws_peer_closed(void *owner, uint16_t code)
 static void ws_gone(void *owner, int status, const char *why)
 {
 	struct tunnel *t = owner;
-	char msg[160];
+	char msg[200];
 
 	t->ws = NULL;
 	if (t->state == T_CLOSING) {
@@ -831,7 +836,8 @@ static int open_ws(struct tunnel *t, const struct resolve_result *res)
 	struct sockaddr_storage ss;
 	socklen_t sl = resolve_sockaddr(res, port, &ss);
 	struct wsc_params p = { (struct sockaddr *)&ss, sl, port, t->rv_host ? t->rv_host : r->host,
-				r->tls, r->insecure, NULL, NULL };
+				r->tls, r->insecure, NULL, NULL,
+				t->fr->connect_timeout };
 	char *target = NULL, *token = NULL;
 	time_t expiry;
 	int err = 0;
@@ -841,7 +847,7 @@ static int open_ws(struct tunnel *t, const struct resolve_result *res)
 		if (!t->fr->fwd->ep[t->ep].no_auth)
 			token = token_for(r, t->fr->fwd->relay, &expiry, &err);
 	} else {
-		target = xstrdup(strchr(strstr(t->address, "://") + 3, '/'));
+		target = xstrdup(t->rv_target);
 	}
 	p.target = target;
 	p.token = token;
@@ -892,59 +898,13 @@ int tunnel_start_sender(struct fwd_run *fr, size_t ep, int fd, const char *peer)
 	return 0;
 }
 
-/* The accept address is wss://host[:port]/$hc/...; the connection goes to
- * that host (normally the relay itself) with the forward's TLS settings. */
-static int parse_address(const char *address, char **host, uint16_t *port)
+int tunnel_start_listener(struct fwd_run *fr, const struct hcmsg_addr *rv, const char *peer)
 {
-	const char *h = strstr(address, "://"), *end, *colon;
-	long v = 443;
+	struct tunnel *t = tunnel_new(fr, false, peer);
 
-	if (!h || strncmp(address, "wss", 3) != 0)
-		return -EINVAL;
-	h += 3;
-	end = h + strcspn(h, "/");
-	if (!*end)
-		return -EINVAL;
-	if (*h == '[') {
-		const char *rb = memchr(h, ']', (size_t)(end - h));
-
-		if (!rb)
-			return -EINVAL;
-		*host = xstrndup(h + 1, (size_t)(rb - h - 1));
-		colon = rb[1] == ':' ? rb + 1 : NULL;
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		*host = xstrndup(h, (size_t)((colon ? colon : end) - h));
-	}
-	if (colon) {
-		char *ps = xstrndup(colon + 1, (size_t)(end - colon - 1));
-		int r = azb_parse_int(ps, 1, 65535, &v);
-
-		free(ps);
-		if (r < 0) {
-			free(*host);
-			return -EINVAL;
-		}
-	}
-	*port = (uint16_t)v;
-	return **host ? 0 : -EINVAL;
-}
-
-int tunnel_start_listener(struct fwd_run *fr, const char *address, const char *peer)
-{
-	struct tunnel *t;
-	char *host = NULL;
-	uint16_t port;
-
-	if (parse_address(address, &host, &port) < 0) {
-		free(host);
-		fwd_error(fr, "the relay sent an unusable accept address");
-		return -EINVAL;
-	}
-	t = tunnel_new(fr, false, peer);
-	t->address = xstrdup(address);
-	t->rv_port = port;
-	t->rv_host = host;
-	connect_relay(t, host);
+	t->rv_host = xstrdup(rv->host);
+	t->rv_port = rv->port;
+	t->rv_target = xstrdup(rv->target);
+	connect_relay(t, t->rv_host);
 	return 0;
 }

@@ -17,7 +17,11 @@
 #include "wsc.h"
 
 #define UDP_IDLE_US (240LL * 1000000)      /* the original's 4 minutes */
-#define UDP_QUEUE_MAX (256 * 1024)         /* bytes waiting per route before drops */
+/* Bytes waiting for the relay (mostly for routes still connecting), per
+ * route and across all routes of one forward; beyond them datagrams are
+ * dropped and counted. */
+#define UDP_QUEUE_MAX (256 * 1024)
+#define UDP_FWD_QUEUE_MAX (1024 * 1024)
 #define UDP_ROUTES_MAX 4096
 #define UDP_READS_PER_WAKEUP 64
 
@@ -57,6 +61,7 @@ struct udp_fwd {
 	struct lws *wsi;
 	struct udp_route *routes;
 	unsigned n_routes;
+	size_t q_bytes;        /* queued over all routes */
 	bool stopping;
 };
 
@@ -77,6 +82,7 @@ static void route_free(struct udp_route *r)
 		r->next->pprev = r->pprev;
 	uf->n_routes--;
 	uf->fr->stats.tunnels_open--;
+	uf->q_bytes -= r->q_bytes;
 	while (r->q) {
 		struct dgram *d = r->q;
 
@@ -177,6 +183,7 @@ static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 			route_close(r, "the listener refused the port name or mode");
 			return 0;
 		}
+		wsc_ready(r->ws);
 		r->state = R_OPEN;
 		wsc_want_write(r->ws);
 		p += take;
@@ -219,6 +226,7 @@ static int ws_writeable(void *owner)
 	if (!r->q)
 		r->q_tail = &r->q;
 	r->q_bytes -= d->len;
+	r->uf->q_bytes -= d->len;
 	memcpy(buf, d->data, d->len);
 	rc = wsc_send(r->ws, WS_OP_BINARY, true, buf, d->len);
 	free(d);
@@ -230,7 +238,7 @@ static int ws_writeable(void *owner)
 static void ws_gone(void *owner, int status, const char *why)
 {
 	struct udp_route *r = owner;
-	char msg[160];
+	char msg[200];
 
 	r->ws = NULL;
 	if (r->state == R_CLOSING) {
@@ -255,7 +263,8 @@ static void route_connect(struct udp_route *r, const struct resolve_result *res)
 	struct sockaddr_storage ss;
 	socklen_t sl = resolve_sockaddr(res, rl->port, &ss);
 	struct wsc_params p = { (struct sockaddr *)&ss, sl, rl->port, rl->host, rl->tls, rl->insecure,
-				NULL, NULL };
+				NULL, NULL,
+				r->uf->fr->connect_timeout };
 	char *target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s",
 				 r->uf->fr->fwd->relay, r->id);
 	char *token = NULL;
@@ -290,7 +299,6 @@ static struct udp_route *route_new(struct udp_fwd *uf, const struct sockaddr_sto
 {
 	struct udp_route *r = xcalloc(1, sizeof(*r));
 	char host[INET6_ADDRSTRLEN] = "?", port[8] = "";
-	struct resolve_result res;
 
 	r->uf = uf;
 	r->src = *src;
@@ -311,9 +319,16 @@ static struct udp_route *route_new(struct udp_fwd *uf, const struct sockaddr_sto
 	uf->fr->stats.tunnels_total++;
 	uf->fr->stats.tunnels_open++;
 	lws_sul_schedule(loop_context(), 0, &r->idle, on_idle, UDP_IDLE_US);
-	if (resolve_host(uf->fr->relay.host, &res, relay_resolved, r, &r->rr) == 1)
-		route_connect(r, &res);
 	return r;
+}
+
+/* May fail at once and free r: the caller must not touch r afterwards. */
+static void route_start(struct udp_route *r)
+{
+	struct resolve_result res;
+
+	if (resolve_host(r->uf->fr->relay.host, &res, relay_resolved, r, &r->rr) == 1)
+		route_connect(r, &res);
 }
 
 static struct udp_route *route_find(struct udp_fwd *uf, const struct sockaddr_storage *src,
@@ -330,8 +345,11 @@ static void route_queue(struct udp_route *r, const uint8_t *p, size_t n)
 	struct dgram *d;
 
 	/* A relay that does not keep up loses datagrams, not memory. */
-	if (r->q_bytes + n + UDPF_HDR > UDP_QUEUE_MAX)
+	if (r->q_bytes + n + UDPF_HDR > UDP_QUEUE_MAX ||
+	    r->uf->q_bytes + n + UDPF_HDR > UDP_FWD_QUEUE_MAX) {
+		r->uf->fr->stats.datagrams_dropped++;
 		return;
+	}
 	d = xmalloc(sizeof(*d) + UDPF_HDR + n);
 	d->next = NULL;
 	d->len = UDPF_HDR + n;
@@ -340,6 +358,7 @@ static void route_queue(struct udp_route *r, const uint8_t *p, size_t n)
 	*r->q_tail = d;
 	r->q_tail = &d->next;
 	r->q_bytes += d->len;
+	r->uf->q_bytes += d->len;
 	r->last_activity = lws_now_usecs();
 	r->uf->fr->stats.bytes_up += n;
 	if (r->state == R_OPEN)
@@ -364,12 +383,16 @@ static int uf_readable(struct loop_obj *o, struct lws *wsi)
 		if (n < 0)
 			break;
 		r = route_find(uf, &src, len);
-		if (!r && uf->n_routes >= UDP_ROUTES_MAX)
-			continue;
-		if (!r)
-			r = route_new(uf, &src, len);
-		if (r->state != R_CLOSING)
+		if (r) {
 			route_queue(r, buf, (size_t)n);
+		} else if (uf->n_routes >= UDP_ROUTES_MAX) {
+			uf->fr->stats.datagrams_dropped++;
+		} else {
+			/* Queued first: starting may fail and free the route. */
+			r = route_new(uf, &src, len);
+			route_queue(r, buf, (size_t)n);
+			route_start(r);
+		}
 	}
 	return 0;
 }

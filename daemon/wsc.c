@@ -33,6 +33,8 @@ struct wsc {
 	uint8_t pong_payload[WS_CTRL_MAX];
 	size_t pong_len;
 	int64_t last_rx;
+	int timeout_s;
+	lws_sorted_usec_list_t deadline;
 };
 
 static char *build_request(const struct wsc_params *p, const char *key)
@@ -227,6 +229,24 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	return r == 1 ? (finish_upgrade(c, data + used, len - used) ? -1 : 0) : 0;
 }
 
+/* A peer that accepts TCP and then goes silent would otherwise hold the
+ * attempt open for as long as the kernel keeps the socket. */
+static void on_deadline(lws_sorted_usec_list_t *sul)
+{
+	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
+	static const char *const phase[] = {
+		[WSC_CONNECTING] = "connecting",   /* TCP and TLS */
+		[WSC_UPGRADING] = "awaiting the upgrade",
+		[WSC_OPEN] = "awaiting the peer's first reply",
+		[WSC_DONE] = "closing",
+	};
+
+	snprintf(c->why, sizeof(c->why), "timed out after %d s %s", c->timeout_s,
+		 phase[c->state]);
+	if (c->st)
+		stream_abort(c->st);
+}
+
 static void wsc_free(struct wsc *c)
 {
 	azb_free_secret(c->request);
@@ -243,6 +263,7 @@ static void on_close(void *owner, const char *err)
 
 	c->st = NULL;
 	c->state = WSC_DONE;
+	lws_sul_cancel(&c->deadline);
 	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err ? err : "closed");
 	wsc_free(c);
 }
@@ -269,7 +290,16 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 		wsc_free(c);
 		return NULL;
 	}
+	c->timeout_s = p->timeout_s;
+	if (c->timeout_s > 0)
+		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
+				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
 	return c;
+}
+
+void wsc_ready(struct wsc *c)
+{
+	lws_sul_cancel(&c->deadline);
 }
 
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)

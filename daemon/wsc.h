@@ -35,10 +35,18 @@ struct wsc_params {
 	bool insecure;
 	const char *target;     /* path and query */
 	const char *token;      /* ServiceBusAuthorization, or NULL */
+	/* Seconds from wsc_open() to wsc_ready(): TCP connect, TLS handshake,
+	 * upgrade response and whatever first reply the owner waits for. When
+	 * they pass, the connection is aborted (gone() says why). 0: none. */
+	int timeout_s;
 };
 
 /* NULL and *err on immediate failure (no gone() then). */
 struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner, int *err);
+
+/* The owner has what it waited for (at the latest in open()): the
+ * deadline no longer applies. */
+void wsc_ready(struct wsc *c);
 
 /* Send one frame from the owner's writeable(): payload must sit at
  * loop_scratch() + LOOP_HEADROOM or have as much headroom. Masks in place. */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "log.h"
 #include "loop.h"
 #include "url.h"
@@ -220,11 +221,10 @@ static int lst_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct listener *l = (struct listener *)o;
 
-	(void)wsi;
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = acc_accept(wsi, l->fd, (struct sockaddr *)&ss, &sl, "relay");
 
 		if (fd < 0)
 			break;

@@ -94,12 +94,12 @@ class Env:
         self.conn_str = None
         self.ca = None
 
-    def start_relay(self, port=0, extra=()):
+    def start_relay(self, port=0, extra=(), wrap=()):
         state = os.path.join(self.tmp, "relay")
         os.makedirs(state, exist_ok=True)
         listen = f"127.0.0.1:{port}"
-        p = Proc("relay", [os.path.join(BUILD, "azbridge-relayd"), "--dev", "--state-dir", state,
-                           "--listen", listen, *extra], self.tmp)
+        p = Proc("relay", [*wrap, os.path.join(BUILD, "azbridge-relayd"), "--dev", "--state-dir",
+                           state, "--listen", listen, *extra], self.tmp)
         self.procs.append(p)
         p.wait_log(r"CA certificate: ")
         out = p.text()
@@ -109,9 +109,9 @@ class Env:
         self.relay = p
         return p
 
-    def bridge(self, name, *args, cs=None, env=None):
+    def bridge(self, name, *args, cs=None, env=None, wrap=()):
         # stop_timeout 1: teardown does not wait out the default drain.
-        argv = [os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-o",
+        argv = [*wrap, os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-o",
                 f"ca_file:{self.ca}", "-o", "stop_timeout:1", "-x", cs or self.conn_str, *args]
         p = Proc(name, argv, self.tmp, env)
         self.procs.append(p)
