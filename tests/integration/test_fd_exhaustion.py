@@ -83,8 +83,18 @@ def tcp(port):
     return lambda: socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
+def relay_config(env, text):
+    path = os.path.join(env.tmp, "relayd.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return ["--config", path]
+
+
 def test_relay_out_of_descriptors(env):
-    relay = env.start_relay(wrap=PRLIMIT)
+    # Past the default max_connections (the limit less its reserve) the
+    # relay would refuse before accept() fails: lift it to reach EMFILE.
+    relay = env.start_relay(wrap=PRLIMIT, extra=relay_config(env, "max_connections = 100000;\n"))
     target = free_port()
     echo_server(target)
     env.listener("t", "-T", f"r1:{target}")
@@ -98,6 +108,22 @@ def test_relay_out_of_descriptors(env):
     # The listener's channel stayed; a new tunnel needs two new descriptors.
     assert roundtrip(local, b"served again") == b"served again"
     relay.wait_log(AGAIN)
+
+
+def test_relay_default_budget_stops_short_of_the_descriptor_limit(env):
+    """By default the relay admits connections only up to its descriptor
+    limit less a reserve, so accept() never fails for want of one."""
+    relay = env.start_relay(wrap=PRLIMIT)
+    connect, held = tcp(env.relay_port), []
+    for _ in range(2 * NOFILE):
+        try:
+            held.append(connect())
+        except OSError:
+            pass
+    relay.wait_log(r"refusing connections: max_connections \(32\) reached")
+    assert fds(relay.p.pid) < NOFILE
+    assert "out of file descriptors" not in relay.text()
+    release(held)
 
 
 def tunnel(port):
