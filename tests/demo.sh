@@ -28,12 +28,24 @@ wait_for() {  # wait_for FILE PATTERN
 	exit 1
 }
 
+wait_port() {  # wait_port PORT: until something listens there
+	for _ in $(seq 1 100); do
+		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 0.2)" \
+			2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "make run: nothing listens on 127.0.0.1:$1" >&2
+	exit 1
+}
+
 SERVICE=$(free_port)
 LOCAL=$(free_port)
 mkdir -p "$DIR/www"
 echo "Hello from the service behind the relay." >"$DIR/www/index.html"
 python3 -m http.server --bind 127.0.0.1 --directory "$DIR/www" "$SERVICE" >"$DIR/service.log" 2>&1 &
 pids+=($!)
+# The service first: a tunnel to a port nobody listens on yet is refused.
+wait_port "$SERVICE"
 
 "$BUILD/azbridge-relayd" --dev --state-dir "$DIR/relay" >"$DIR/relay.log" 2>&1 &
 pids+=($!)
