@@ -2,6 +2,7 @@
 import hashlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -130,9 +131,10 @@ def test_unix_socket_to_tcp_and_tcp_to_unix(env):
     echo_server(unix_path=sock_target)
     env.listener("t1", "-T", f"r1:in.sock/localhost:{tcp_target}")
     env.listener("t2", "-T", f"r2:web/[{sock_target}]")
-    env.bridge("l1", "-L", f"{sock_in}:r1")
+    l1 = env.bridge("l1", "-L", f"{sock_in}:r1")
     env.sender("l2", tcp_local, "-L", f"127.0.0.1:{tcp_local}/web:r2")
-    wait_for(lambda: os.path.exists(sock_in))
+    # Logged after listen(): the file alone exists from bind() on.
+    l1.wait_log(rf"listening on {re.escape(sock_in)}\b")
     # Unix client -> TCP target
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
         c.connect(sock_in)
