@@ -21,10 +21,10 @@
 #include "url.h"
 #include "util.h"
 
-#define REDACTED "REDACTED"
-
 /* ---- errors ------------------------------------------------------------ */
 
+/* Every message is redacted here, where errors are made: from here they
+ * reach stderr, the log, reload replies, status and systemd's STATUS=. */
 void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char *fmt, ...)
 {
 	struct sbuf b;
@@ -39,7 +39,9 @@ void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char
 	sbuf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	e->msg = xrealloc(e->msg, (e->n + 1) * sizeof(*e->msg));
-	e->msg[e->n++] = sbuf_take(&b);
+	e->msg[e->n++] = log_redact(b.s);
+	explicit_bzero(b.s, b.len);
+	sbuf_free(&b);
 }
 
 void cfg_errors_clear(struct cfg_errors *e)
@@ -277,6 +279,10 @@ static int set_endpoint(struct loader *ld, void *dst, const char *v, char *err, 
 	uint16_t port;
 
 	(void)ld;
+	/* ';' or a blank: a connection string or token in the wrong key. */
+	if (strpbrk(v, "; \t"))
+		return azb_err(err, len, "endpoint \"%s\" is not sb://HOST[:PORT]/ (a connection "
+			       "string goes in connection_string)", v);
 	if (url_endpoint(v, &host, &port) < 0)
 		return azb_err(err, len, "endpoint \"%s\" is not sb://HOST[:PORT]/", v);
 	free(host);
@@ -575,6 +581,13 @@ static int apply_key(struct loader *ld, const struct key *k, struct azb_cred *cr
 	else if (k->name && strcmp(k->name, "stop_timeout") == 0)
 		ld->c->stop_timeout = (int)n;
 	return 0;
+}
+
+bool cfg_key_is_secret(const char *key)
+{
+	const struct key *k = find_key(key, true);
+
+	return k && (k->set == set_key || k->set == set_signature || k->set == set_connstr);
 }
 
 int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
@@ -1361,7 +1374,7 @@ static void put_secret(struct sbuf *b, const char *ind, const char *k, const cha
 		return;
 	if (!show)
 		sbuf_printf(b, "%s# %s is set but not shown\n", ind, k);
-	put_str(b, ind, k, show ? v : REDACTED);
+	put_str(b, ind, k, show ? v : LOG_REDACTED);
 }
 
 static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c, bool show)

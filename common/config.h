@@ -88,6 +88,9 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name);
  * never used (checked, no effect), -EINVAL with a message otherwise. */
 int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
 		   size_t errlen);
+/* Does this key (our name or the original's, as -o takes them) hold a
+ * secret: a key, a signature or a connection string? */
+bool cfg_key_is_secret(const char *key);
 /* Checks that need the whole merged config (endpoints, duplicate listeners,
  * credentials). A forward without credentials is an error in errs, or, when
  * warns is given, a warning there: such a forward stays down until they are

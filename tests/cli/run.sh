@@ -45,7 +45,7 @@ expect version 0 "^azbridged $(cat VERSION)\$" '' -- --version
 expect unknown-option 2 '' "^azbridged: unknown option '--bogus'" -- --bogus
 expect missing-value 2 '' "option '-L' needs a value" -- -L
 expect positional 2 '' "unexpected argument 'stray'" -- -n stray
-expect bad-o 2 '' '-o "nocolon": expected KEY:VALUE' -- -o nocolon
+expect bad-o 2 '' '-o: expected KEY:VALUE, not "nocolon"' -- -o nocolon
 expect missing-config 1 '' "$TMP/none.conf" -- -n -c "$TMP/none.conf"
 expect cli-ok 0 '' '' -- -n -L 16161:db "${CRED[@]}"
 expect cli-print 0 'relay = "db"' '' -- -n -v -L 16161:db "${CRED[@]}"
