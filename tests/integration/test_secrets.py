@@ -1,0 +1,266 @@
+"""Secrets and hostile text: keys given on the command line leave it, no error
+anywhere (stderr, a log file, the journal, the control socket's replies,
+systemd's STATUS=) repeats a key or signature, a running daemon's memory is
+not readable by another process of its user, and control characters a peer
+chose reach neither a log line nor azbridgectl's tables raw."""
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+from conftest import BUILD, Proc, free_port, wait_for
+from test_daemon import CTL, Daemon, forwards, local_entry
+from test_systemd import Journal, Notifications
+
+AZBRIDGED = os.path.join(BUILD, "azbridged")
+NOBODY = 65534
+
+
+def secret():
+    """A fresh SAS key; tests look for its first 16 characters."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def leaked(text, secrets):
+    return [s for s in secrets if s[:16] in text]
+
+
+def check(*args, cwd=None):
+    r = subprocess.run([AZBRIDGED, "-n", *args], capture_output=True, text=True, timeout=30,
+                       cwd=cwd)
+    return r.returncode, r.stdout + r.stderr
+
+
+# ---- errors ------------------------------------------------------------------
+
+def command_line_cases(s):
+    cs = "Endpoint=sb://x.test/;SharedAccessKeyName=rule;"
+    cred = ["-e", "sb://x.test/", "-K", "rule"]
+    return [
+        ("connection string segment without '='", ["-x", f"{cs}SharedAccessKey {s}"]),
+        ("key pasted as a connection string field", ["-x", cs + s]),
+        ("connection string in -e", ["-e", f"sb://x.test/;SharedAccessKey={s}"]),
+        ("token in -e", ["-e", f"SharedAccessSignature sr=x&sig={s}&se=1&skn=rule"]),
+        ("connection string in -o endpoint",
+         ["-o", f"AzureRelayEndpoint:Endpoint=sb://x.test/;SharedAccessKey={s}"]),
+        ("-o with '=' for ':'", [*cred, "-o", f"shared_access_key={s}"]),
+        ("-o original name with '='", [*cred, "-o", f"AzureRelaySharedAccessKey={s}"]),
+        ("misspelt long option", [*cred, f"--shared-access-keys={s}"]),
+        ("ambiguous long option", [*cred, f"--shared={s}"]),
+        ("flag given a value", [*cred, f"--quiet={s}"]),
+        ("unquoted token split in two", ["-e", "sb://x.test/", "-s", "SharedAccessSignature",
+                                         f"sr=x&sig={s}&se=1&skn=rule"]),
+        ("-o value split off", [*cred, "-o", "shared_access_key:", s]),
+        ("key that is not base64", [*cred, "-k", s + "!"]),
+        ("-o key that is not base64", [*cred, "-o", f"shared_access_key:{s}!"]),
+        ("bad key name next to a key", ["-x", f"{cs[:-1]}x y;SharedAccessKey={s}"]),
+    ]
+
+
+def test_command_line_errors_never_echo_a_secret():
+    s = secret()
+    bad = []
+    for what, args in command_line_cases(s):
+        rc, out = check("-L", "16161:db", *args)
+        if rc not in (1, 2) or not out.strip() or leaked(out, [s]):
+            bad.append((what, rc, out))
+    assert not bad, bad
+
+
+def write(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def secret_file_errors(s):
+    """Lines that are each wrong next to a secret, and the line numbers the
+    errors must name."""
+    text = (f'endpoint = "sb://x.test/;SharedAccessKey={s[0]}";\n'
+            f'connection_string = "Endpoint=sb://x.test/;SharedAccessKeyName=r;{s[1]}";\n'
+            'local_forward = ( { relay = "r"; bind_port = 1;\n'
+            f'  connection_string = "Endpoint=sb://x.test/;SharedAccessKey {s[2]}";\n'
+            f'  endpoint = "SharedAccessSignature sr=a&sig={s[3]}&se=1";\n'
+            f'  shared_access_key = "{s[4]}!"; }} );\n')
+    return text, [1, 2, 4, 5, 6]
+
+
+def test_config_file_errors_never_echo_a_secret(tmp_path):
+    s = [secret() for _ in range(6)]
+    text, lines = secret_file_errors(s)
+    conf = tmp_path / "azbridge.conf"
+    write(conf, text)
+    (tmp_path / "azbridge.conf.d").mkdir()
+    write(tmp_path / "azbridge.conf.d" / "10-syntax.conf", f'shared_access_key = "{s[5]}" x;\n')
+    rc, out = check("-c", str(conf))
+    assert rc == 1
+    for n in lines:
+        assert f"azbridge.conf:{n}: " in out, (n, out)
+    assert "10-syntax.conf:1: " in out, out
+    assert not leaked(out, s), out
+
+
+def start_daemon(env, d, target):
+    """d's daemon logging to target: "stderr", "file" (log_file) or
+    "journal" (a private journald socket, as under systemd)."""
+    benv = dict(os.environ, NOTIFY_SOCKET=d.notify_path)
+    d.notify = Notifications(d.notify_path)
+    argv = [AZBRIDGED, "-v", "-c", d.conf]
+    d.log_file = os.path.join(d.dir, "azbridged.log")
+    d.journal = None
+    if target == "stderr":
+        argv.insert(1, "--foreground")
+    elif target == "file":
+        argv += ["-l", d.log_file]
+    else:
+        jdir = os.path.join(d.dir, "journal")
+        os.makedirs(jdir)
+        d.journal = Journal(os.path.join(jdir, "socket"))
+        log = os.path.join(env.tmp, f"{d.name}-journal.log")
+        open(log, "wb").close()
+        st = os.stat(log)
+        benv["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+        script = ('set -e; mount --make-rprivate /; '
+                  'if [ ! -d /run/systemd/journal ]; then mount -t tmpfs azb-test /run; '
+                  'mkdir -p /run/systemd/journal; fi; '
+                  'mount --bind "$1" /run/systemd/journal; shift; exec "$@"')
+        argv = ["unshare", "-m", "sh", "-c", script, "sh", jdir, *argv]
+    d.proc = Proc(f"{d.name}-journal" if d.journal else d.name, argv, env.tmp, benv)
+    env.procs.append(d.proc)
+    return d.proc
+
+
+def log_text(d):
+    if d.journal:
+        return "\n".join(json.dumps(e) for e in d.journal.entries)
+    if os.path.exists(d.log_file):
+        with open(d.log_file, errors="replace") as f:
+            return d.proc.text() + f.read()
+    return d.proc.text()
+
+
+@pytest.mark.parametrize("target", ["stderr", "file", "journal"])
+def test_reload_errors_never_echo_a_secret(env, target):
+    env.start_relay()
+    d = Daemon(env, notify=True)
+    d.write_main(forwards(local_entry("db", free_port())))
+    start_daemon(env, d, target)
+    wait_for(lambda: re.search(r"running \d+ forward", log_text(d)), what="the daemon up")
+    s = [secret() for _ in range(6)]
+    text, lines = secret_file_errors(s)
+    write(os.path.join(d.dropins, "70-secret.conf"), text)
+    outputs = []
+    rc, out, _ = d.ctl("reload")
+    assert rc == 1 and out["error"] == "config", out
+    for n in lines:
+        assert any(f"70-secret.conf:{n}: " in e for e in out["errors"]), (n, out)
+    outputs.append(json.dumps(out))
+    r = subprocess.run([CTL, "--socket", d.sock, "reload"], capture_output=True, text=True)
+    assert r.returncode == 1 and "70-secret.conf:1: " in r.stderr, r
+    outputs += [r.stdout, r.stderr]
+    d.proc.p.send_signal(signal.SIGHUP)
+    wait_for(lambda: len(re.findall(r"reload \([^)]*\) failed", log_text(d))) >= 3,
+             what="three failed reloads logged")
+    wait_for(lambda: any("last reload failed: " in m for m in d.notify.texts()),
+             what="STATUS with the error")
+    _, st, _ = d.ctl("status", check=0)
+    assert st["last_reload"]["errors"], st
+    outputs.append(json.dumps(st))
+    r = subprocess.run([CTL, "--socket", d.sock, "status"], capture_output=True, text=True)
+    outputs += [r.stdout, r.stderr]
+    wait_for(lambda: re.search(r"70-secret\.conf:6: ", log_text(d)), what="the errors logged")
+    outputs += ["\n".join(d.notify.texts()), log_text(d), d.proc.text()]
+    for o in outputs:
+        assert not leaked(o, s), o
+    assert d.proc.stop() == 0
+
+
+# ---- the command line ----------------------------------------------------------
+
+def secret_spellings():
+    """Every way a secret can be given: -k, -x, -s and -o with each key that
+    holds one, in short, attached, long and --long=value forms, unique
+    abbreviations too. Returns (argv, the secrets)."""
+    keys, argv = [], []
+
+    def key():
+        keys.append(secret())
+        return keys[-1]
+
+    def cs():
+        return f"Endpoint=sb://x.test/;SharedAccessKeyName=rule;SharedAccessKey={key()}"
+
+    def token():
+        return f"SharedAccessSignature sr=x&sig={key()}&se=4102444800&skn=rule"
+
+    for opt in ("-k", "--shared-access-key"):
+        argv += [opt, key()]
+    argv += ["-k" + key(), "--shared-access-key=" + key()]
+    argv += ["-x", cs(), "-x" + cs(), "--connection-string", cs(), "--connection=" + cs()]
+    argv += ["-s", token(), "--signature=" + token(), "-s" + token(), "--sig", token()]
+    for name, value in (("shared_access_key", key), ("AzureRelaySharedAccessKey", key),
+                        ("connection_string", cs), ("AzureRelayConnectionString", cs),
+                        ("shared_access_signature", token),
+                        ("AzureRelaySharedAccessSignature", token)):
+        argv += ["-o", f"{name}:{value()}", f"-o{name}:{value()}",
+                 "--option", f"{name}:{value()}", f"--option={name}:{value()}",
+                 f"--opt={name}:{value()}"]
+    return argv, keys
+
+
+def test_every_spelling_of_a_secret_leaves_the_command_line(env):
+    argv, keys = secret_spellings()
+    port = free_port()
+    p = Proc("cmdline", [AZBRIDGED, "--foreground", "-L", f"127.0.0.1:{port}:db",
+                         "-e", "sb://x.test/", "-K", "rule", *argv], env.tmp)
+    env.procs.append(p)
+    p.wait_log(rf"listening on 127\.0\.0\.1:{port}")
+    with open(f"/proc/{p.p.pid}/cmdline", "rb") as f:
+        cmdline = f.read().decode(errors="replace")
+    assert not leaked(cmdline, keys), cmdline.replace("\0", " ")
+    assert "shared_access_key:xxxx" in cmdline and "-o" in cmdline
+    assert not leaked(p.text(), keys)
+
+
+# ---- memory --------------------------------------------------------------------
+
+def as_nobody(argv):
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+
+
+def readable_by_nobody(pid):
+    """What another process of the same unprivileged user can open of pid's
+    memory and environment."""
+    probe = ("import sys\nok = []\nfor f in ('environ', 'mem'):\n"
+             "    try:\n        open(f'/proc/{sys.argv[1]}/' + f, 'rb').close()\n"
+             "        ok.append(f)\n    except PermissionError:\n        pass\nprint(ok)\n")
+    r = subprocess.run(as_nobody(["/usr/bin/python3", "-c", probe, str(pid)]),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_a_running_daemon_and_relay_are_not_dumpable(env):
+    """Not dumpable: no core file, and no other process of the user they run
+    as (nor anyone without CAP_SYS_PTRACE) reads their memory or environment."""
+    port = free_port()
+    d = Proc("nobody-daemon", as_nobody([AZBRIDGED, "--foreground", "-L", f"127.0.0.1:{port}:db",
+                                         "-e", "sb://x.test/", "-K", "rule", "-k", secret()]),
+             env.tmp)
+    env.procs.append(d)
+    d.wait_log(rf"listening on 127\.0\.0\.1:{port}")
+    os.chmod(env.tmp, 0o711)
+    state = os.path.join(env.tmp, "relay-state")
+    os.makedirs(state)
+    os.chown(state, NOBODY, NOBODY)
+    r = Proc("nobody-relay", as_nobody([os.path.join(BUILD, "azbridge-relayd"), "--dev",
+                                        "--state-dir", state, "--listen", "127.0.0.1:0"]),
+             env.tmp)
+    env.procs.append(r)
+    r.wait_log(r"CA certificate: ")
+    assert readable_by_nobody(d.p.pid) == "[]"
+    assert readable_by_nobody(r.p.pid) == "[]"
