@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "connstr.h"
+#include "hostsfile.h"
 #include "log.h"
 #include "url.h"
 #include "util.h"
@@ -795,6 +796,13 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 			error_at(ld, member(g, "bind_address"), "%s", err);
 			return -EINVAL;
 		}
+	}
+	/* It becomes a line in /etc/hosts: a host name and nothing else. */
+	if (hn && !hosts_valid_name(hn)) {
+		error_at(ld, member(g, "host_name"), "host_name \"%s\" is not a host name: labels of "
+			 "letters, digits and '-' (not first or last), 63 characters each, 253 in "
+			 "all, not an address", hn);
+		return -EINVAL;
 	}
 	if (hn)
 		e->host_name = xstrdup(hn);

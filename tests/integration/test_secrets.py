@@ -264,3 +264,27 @@ def test_a_running_daemon_and_relay_are_not_dumpable(env):
     r.wait_log(r"CA certificate: ")
     assert readable_by_nobody(d.p.pid) == "[]"
     assert readable_by_nobody(r.p.pid) == "[]"
+
+
+# ---- host names ------------------------------------------------------------------
+
+def test_add_refuses_a_bad_host_name(env):
+    """azbridgectl add goes through the configuration parser: a host_name that
+    is not a host name (it would become a line of the hosts file) is refused
+    with the reason, and nothing is written."""
+    env.start_relay()
+    hosts = "127.0.0.1\tlocalhost\n"
+    d = Daemon(env, hosts_text=hosts)
+    d.start()
+    for bad in ("bad name", "evil\n10.0.0.1 bank.example", "127.0.0.1", "-x.example", "a" * 64):
+        rc, out, _ = d.ctl("add", "--name", "h", "--local", "--relay", "r1", "--bind",
+                           f"127.0.0.1:{free_port()}", "--host-name", bad)
+        assert rc == 1 and out["error"] == "invalid", (bad, out)
+        assert re.search(r'host_name ".*" is not a host name', out["message"], re.S), out
+        assert not os.listdir(d.dropins), os.listdir(d.dropins)
+    with open(d.hosts) as f:
+        assert f.read() == hosts
+    port = free_port()
+    d.ctl("add", "--name", "h", "--local", "--relay", "r1", "--bind", f"127.0.0.1:{port}",
+          "--host-name", "db.corp.example", check=0)
+    wait_for(lambda: "db.corp.example" in open(d.hosts).read(), what="the good name added")
