@@ -184,31 +184,66 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name)
 
 /* ---- secret files ------------------------------------------------------ */
 
-int cfg_check_secret_file(const char *path, char *err, size_t errlen)
+/* Open without blocking on a FIFO, then judge the file by fstat on that very
+ * descriptor: nothing can be swapped in between. On a refusal why gets a
+ * phrase to follow "path: "; when open itself failed it stays empty. */
+static int open_regular(const char *path, int flags, struct stat *st, char *why, size_t len)
 {
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags), e;
 
-	if (stat(path, &st) < 0)
-		return azb_err(err, errlen, "%s: %s", path, strerror(errno));
-	if (st.st_mode & 044) {
-		azb_err(err, errlen, "%s holds a secret but is readable by group or others "
-			"(mode %04o); chmod 600 it", path, (unsigned)(st.st_mode & 07777));
-		return -EPERM;
+	why[0] = '\0';
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP && (flags & O_NOFOLLOW))
+			return azb_errn(why, len, -ELOOP, "is a symbolic link; name the file itself");
+		return -e;
 	}
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		e = S_ISREG(st->st_mode) ? errno : EINVAL;
+		close(fd);
+		return azb_errn(why, len, -e, "is not a regular file");
+	}
+	return fd;
+}
+
+/* Why a file may not hold a secret (into why), or 0: only root and the
+ * daemon's own user may own it, and only the owner may read or write it. */
+static int secret_unsafe(const struct stat *st, char *why, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return azb_errn(why, len, -EPERM, "is owned by uid %u, not root or this daemon's "
+				"user (uid %u); chown it", (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 066)
+		return azb_errn(why, len, -EPERM, "is %s by group or others (mode %04o); chmod 600 it",
+				st->st_mode & 044 ? "readable" : "writable",
+				(unsigned)(st->st_mode & 07777));
 	return 0;
+}
+
+int cfg_open_secret_file(const char *path, char *err, size_t errlen)
+{
+	char why[160];
+	struct stat st;
+	int fd = open_regular(path, O_NOFOLLOW, &st, why, sizeof(why)), r;
+
+	if (fd < 0)
+		return azb_errn(err, errlen, fd, "%s: %s", path, why[0] ? why : strerror(-fd));
+	r = secret_unsafe(&st, why, sizeof(why));
+	if (r < 0) {
+		close(fd);
+		return azb_errn(err, errlen, r, "%s holds a secret but %s", path, why);
+	}
+	return fd;
 }
 
 int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen)
 {
 	char buf[1024];
 	ssize_t n;
-	int fd, r = cfg_check_secret_file(path, err, errlen);
+	int fd = cfg_open_secret_file(path, err, errlen);
 
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return azb_err(err, errlen, "%s: %s", path, strerror(errno));
+		return fd;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
@@ -232,7 +267,7 @@ struct loader {
 	const char *file;          /* for messages */
 	char *dir;                 /* relative key files are found here */
 	struct cfg_errors *errs;
-	bool exposed;              /* the file is readable by group or others */
+	char exposed[160];         /* why the file may not hold a secret, or "" */
 };
 
 typedef int (*setter_fn)(struct loader *ld, void *dst, const char *v, char *err, size_t len);
@@ -268,10 +303,10 @@ static int parse_bool(const char *v, bool *out)
 
 static int exposed_secret(struct loader *ld, const char *what, char *err, size_t len)
 {
-	if (!ld->exposed)
+	if (!ld->exposed[0])
 		return 0;
-	return azb_err(err, len, "%s is set here but the file is readable by group or others; "
-		       "chmod 600 it or use shared_access_key_file", what);
+	return azb_err(err, len, "%s is set here but this file %s, or use shared_access_key_file",
+		       what, ld->exposed);
 }
 
 static int set_endpoint(struct loader *ld, void *dst, const char *v, char *err, size_t len)
@@ -1127,14 +1162,15 @@ static void load_forwards(struct loader *ld, const config_setting_t *root)
 
 static int open_checked(struct loader *ld, const char *path, FILE **f)
 {
+	char why[160];
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(path, 0, &st, why, sizeof(why));
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		cfg_errors_add(ld->errs, path, 0, "cannot read: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+	if (fd < 0) {
+		if (!why[0])
+			snprintf(why, sizeof(why), "cannot read: %s", strerror(-fd));
+		cfg_errors_add(ld->errs, path, 0, "%s", why);
+		return fd;
 	}
 	if (st.st_mode & 002) {
 		cfg_errors_add(ld->errs, path, 0, "is writable by anyone (mode %04o); refusing it",
@@ -1142,7 +1178,7 @@ static int open_checked(struct loader *ld, const char *path, FILE **f)
 		close(fd);
 		return -EPERM;
 	}
-	ld->exposed = st.st_mode & 044;
+	secret_unsafe(&st, ld->exposed, sizeof(ld->exposed));
 	*f = fdopen(fd, "r");
 	return *f ? 0 : -errno;
 }

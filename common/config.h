@@ -103,9 +103,11 @@ bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f
  * config. Inline secrets are printed as "(redacted)" unless show_secrets. */
 char *cfg_print(const struct azb_config *c, bool show_secrets);
 
-/* Refuse key-bearing files that the group or others can read: 0 or -EPERM
- * with a message. */
-int cfg_check_secret_file(const char *path, char *err, size_t errlen);
+/* Open a file that holds a secret (O_NOFOLLOW, never blocking on a FIFO) and
+ * check that very descriptor: a regular file owned by root or this process's
+ * effective user, neither readable nor writable by group or others. The fd,
+ * or -errno with a message naming the file. */
+int cfg_open_secret_file(const char *path, char *err, size_t errlen);
 /* Read a key file (trailing newline stripped). */
 int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen);
 
