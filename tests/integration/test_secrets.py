@@ -8,13 +8,17 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
+import time
 
 import pytest
 
 from conftest import BUILD, Proc, free_port, wait_for
 from test_daemon import CTL, Daemon, forwards, local_entry
 from test_systemd import Journal, Notifications
+from test_tunnels import sas_token
 
 AZBRIDGED = os.path.join(BUILD, "azbridged")
 NOBODY = 65534
@@ -288,3 +292,76 @@ def test_add_refuses_a_bad_host_name(env):
     d.ctl("add", "--name", "h", "--local", "--relay", "r1", "--bind", f"127.0.0.1:{port}",
           "--host-name", "db.corp.example", check=0)
     wait_for(lambda: "db.corp.example" in open(d.hosts).read(), what="the good name added")
+
+
+# ---- text a peer chose -------------------------------------------------------------
+
+def ws_frame(payload, op=0x2):
+    """One masked, final websocket frame (a sender's frames are masked)."""
+    key = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else
+                                 bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def raw_sender(env, relay, port_name):
+    """A sender written by hand: websocket upgrade to the relay, then the bridge
+    preamble 01 00 mode len name with a name of our choosing."""
+    key = env.conn_str.split("SharedAccessKey=")[1]
+    token = sas_token(f"http://localhost/{relay}/", "RootManageSharedAccessKey", key,
+                      int(time.time()) + 600)
+    ctx = ssl.create_default_context(cafile=env.ca)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", env.relay_port), timeout=10),
+                        server_hostname="localhost")
+    s.sendall((f"GET /$hc/{relay}?sb-hc-action=connect&sb-hc-id=raw-sender HTTP/1.1\r\n"
+               "Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"ServiceBusAuthorization: {token}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        b = s.recv(4096)
+        assert b, head
+        head += b
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.sendall(ws_frame(bytes([1, 0, 0, len(port_name)]) + port_name))
+    return s
+
+
+RAW_CONTROLS = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
+
+
+def test_control_characters_from_a_peer_are_escaped(env):
+    """A sender's preamble names a port with ESC sequences, CR, LF, BEL and a C1
+    CSI: the listener's log lines and azbridgectl's tables show them escaped,
+    one event per line, nothing a terminal would act on."""
+    env.start_relay()
+    d = Daemon(env, extra=f'log_file = "{env.tmp}/d/listener.log";\n')
+    d.write_main('remote_forward = ( { name = "t"; relay = "db"; host = "127.0.0.1"; '
+                 f'host_port = {free_port()}; }} );\n')
+    log = os.path.join(d.dir, "listener.log")
+    d.start(wait=False)
+    wait_for(lambda: os.path.exists(log) and "listener online" in open(log).read(),
+             what="the listener online")
+    name = "\x1b[2J\r\nazbridged: error: forged\x07\u009b1m".encode()
+    s = raw_sender(env, "db", name)
+    s.settimeout(10)
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    s.close()
+    wait_for(lambda: "no binding for port name" in open(log).read(), what="the refusal logged")
+    with open(log, "rb") as f:
+        text = f.read()
+    assert not RAW_CONTROLS.search(text), text
+    line = [x for x in text.split(b"\n") if b"no binding for port name" in x][0]
+    assert b'"\\x1b[2J\\x0d\\x0aazbridged: error: forged\\x07\\xc2\\x9b1m"' in line, line
+    assert b"azbridged: error: forged" not in text.replace(line, b"")
+    for verb in (["list"], ["stats"], ["stats", "t"], ["show", "t"]):
+        r = subprocess.run([CTL, "--socket", d.sock, *verb], capture_output=True, timeout=30)
+        assert r.returncode == 0, r
+        assert not RAW_CONTROLS.search(r.stdout + r.stderr), (verb, r.stdout)
+    r = subprocess.run([CTL, "--socket", d.sock, "stats"], capture_output=True, timeout=30)
+    assert b"\\x1b[2J" in r.stdout, r.stdout
