@@ -48,7 +48,7 @@ all: $(BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(AZB_CFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(AZB_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(COMMON_LIB): $(call obj,$(COMMON_SRC))
 	@rm -f $@; ar rcs $@ $^
