@@ -136,6 +136,7 @@ void cfg_free(struct azb_config *c)
 		return;
 	cfg_cred_clear(&c->cred);
 	free(c->bind_address);
+	free(c->bind_address_at);
 	free(c->log_file);
 	free(c->ca_file);
 	free(c->control_socket);
@@ -268,6 +269,7 @@ struct loader {
 	char *dir;                 /* relative key files are found here */
 	struct cfg_errors *errs;
 	char exposed[160];         /* why the file may not hold a secret, or "" */
+	int line;                  /* of the setting being applied, 0 on the command line */
 };
 
 typedef int (*setter_fn)(struct loader *ld, void *dst, const char *v, char *err, size_t len);
@@ -429,6 +431,9 @@ static int set_bind_address(struct loader *ld, void *dst, const char *v, char *e
 	if (bnd_check_bind_address(v, err, len) < 0)
 		return -EINVAL;
 	azb_set_str(&ld->c->bind_address, v);
+	free(ld->c->bind_address_at);
+	ld->c->bind_address_at = ld->line ? xasprintf("%s:%d", ld->file, ld->line) :
+					    xstrdup(ld->file);
 	return 0;
 }
 
@@ -688,8 +693,10 @@ static void apply_setting(struct loader *ld, const struct key *k, struct azb_cre
 		error_at(ld, s, "%s must be %s", key_label(k), type_name(k->type));
 		return;
 	}
+	ld->line = line_of(s);
 	if (apply_key(ld, k, cred, text, err, sizeof(err)) < 0)
 		error_at(ld, s, "%s", err);
+	ld->line = 0;
 	explicit_bzero(text, sizeof(text));
 }
 

@@ -30,6 +30,7 @@ struct azb_cred {
 struct azb_config {
 	struct azb_cred cred;
 	char *bind_address;         /* source address for remote forwards' outbound dials */
+	char *bind_address_at;      /* where it was set ("file:line", "command line") */
 	int keep_alive_interval;    /* seconds, listener pings */
 	int token_lifetime;         /* seconds a SAS token we make is valid */
 	int log_level;              /* syslog priority, -1 = none; default LOG_INFO */

@@ -8,6 +8,7 @@
 
 #include "binding.h"
 #include "connstr.h"
+#include "dial.h"
 #include "log.h"
 #include "util.h"
 
@@ -289,6 +290,16 @@ static bool is_connstr_item(const struct cli_item *it)
 				  strcmp(it->key, "AzureRelayConnectionString") == 0);
 }
 
+/* A bind address given as a host name is looked up here, at start and on
+ * every reload (dial_check_source says when and how). */
+static void check_bind_address(const struct azb_config *c, struct cfg_errors *errs)
+{
+	char why[300];
+
+	if (c->bind_address && dial_check_source(c->bind_address, why, sizeof(why)) < 0)
+		cfg_errors_add(errs, c->bind_address_at, 0, "%s", why);
+}
+
 /* Log level flags change how the daemon runs, not what -n prints. */
 static void apply_verbosity(const struct azb_cli *cli, struct azb_config *c)
 {
@@ -337,6 +348,8 @@ int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct 
 	 * credentials are an error, as in the original tool. */
 	if (errs->n == 0)
 		cfg_validate(c, errs, path ? warns : NULL);
+	if (errs->n == 0)
+		check_bind_address(c, errs);
 	if (errs->n) {
 		cfg_free(c);
 		return -EINVAL;

@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import pytest
@@ -365,3 +366,119 @@ def test_control_characters_from_a_peer_are_escaped(env):
         assert not RAW_CONTROLS.search(r.stdout + r.stderr), (verb, r.stdout)
     r = subprocess.run([CTL, "--socket", d.sock, "stats"], capture_output=True, timeout=30)
     assert b"\\x1b[2J" in r.stdout, r.stdout
+
+
+# ---- -b NAME -----------------------------------------------------------------------
+
+def peer_server(family=socket.AF_INET, host="127.0.0.1"):
+    """A target that answers each connection with the address it came from."""
+    srv = socket.socket(family, socket.SOCK_STREAM)
+    srv.bind((host, 0))
+    srv.listen(16)
+
+    def loop():
+        while True:
+            try:
+                c, addr = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(addr[0].encode() + b"\n")
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv
+
+
+def with_hosts(env, text):
+    """argv prefix: run in a private mount namespace whose /etc/hosts is text."""
+    path = os.path.join(env.tmp, f"hosts-{len(env.procs)}")
+    with open(path, "w") as f:
+        f.write(text)
+    return ["unshare", "-m", "sh", "-c",
+            'mount --make-rprivate / && mount --bind "$1" /etc/hosts && shift && exec "$@"',
+            "sh", path]
+
+
+def first_line(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.settimeout(10)
+        got = b""
+        while not got.endswith(b"\n"):
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+    return got.decode().strip()
+
+
+def bind_listener(env, name, bind, target, wrap=()):
+    argv = [*wrap, AZBRIDGED, "--foreground", "-v", "-o", f"ca_file:{env.ca}", "-o",
+            "stop_timeout:1", "-x", env.conn_str, "-b", bind, "-T", target]
+    p = Proc(name, argv, env.tmp)
+    env.procs.append(p)
+    p.wait_log(r"listener online")
+    return p
+
+
+def test_bind_address_name_is_resolved_and_used(env):
+    """-b NAME is looked up and every outbound dial, the first one too, leaves
+    from its address; the address of the target's family is taken."""
+    env.start_relay()
+    v4, v6 = peer_server(), peer_server(socket.AF_INET6, "::1")
+    hosts = "127.0.0.1 localhost\n::1 localhost\n127.0.0.7 azb-src.test\n"
+    bind_listener(env, "t1", "azb-src.test", f"r1:127.0.0.1:{v4.getsockname()[1]}",
+                  with_hosts(env, hosts))
+    bind_listener(env, "t2", "localhost", f"r2:[::1]:{v6.getsockname()[1]}",
+                  with_hosts(env, hosts))
+    l1, l2 = free_port(), free_port()
+    env.sender("l1", l1, "-L", f"127.0.0.1:{l1}:r1")
+    env.sender("l2", l2, "-L", f"127.0.0.1:{l2}:r2")
+    assert first_line(l1) == "127.0.0.7"
+    assert first_line(l1) == "127.0.0.7"
+    assert first_line(l2) == "::1"
+
+
+def test_bind_address_that_does_not_resolve_or_is_not_local(env):
+    for name in ("nonexistent.invalid", "remote.test"):
+        argv = [AZBRIDGED, "-n", "-e", "sb://x.test/", "-K", "r", "-k", secret(), "-b", name,
+                "-T", "db:5432"]
+        r = subprocess.run(with_hosts(env, "192.0.2.1 remote.test\n") + argv,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, (name, r)
+        assert re.search(rf'^command line: bind_address "{name}" '
+                         r'(does not resolve|resolves to 192\.0\.2\.1, not a local address)',
+                         r.stderr, re.M), r.stderr
+    # The same at start, and from a configuration file with its file and line.
+    env.start_relay()
+    d = Daemon(env, extra='bind_address = "nonexistent.invalid";\n')
+    p = d.start(wait=False)
+    p.ours = False            # it is meant to exit 1
+    wait_for(lambda: p.p.poll() is not None, timeout=60, what="start-up refused")
+    assert p.p.returncode == 1
+    assert re.search(r'azbridge\.conf:\d+: bind_address "nonexistent\.invalid" does not resolve',
+                     p.text()), p.text()
+
+
+def test_bind_address_name_changed_by_reload_is_never_ignored(env):
+    """A reload to a name that does not resolve: the loop goes on answering,
+    the failure is logged with the key, and dials fail rather than leave from
+    any address."""
+    env.start_relay()
+    srv = peer_server()
+    d = Daemon(env, extra='bind_address = "localhost";\n')
+    d.write_main(f'remote_forward = ( {{ name = "t"; relay = "db"; host = "127.0.0.1"; '
+                 f'host_port = {srv.getsockname()[1]}; }} );\n')
+    d.start()
+    local = free_port()
+    env.sender("l", local, "-L", f"127.0.0.1:{local}:db")
+    wait_for(lambda: d.binding("t")["state"] == "online", what="the listener online")
+    assert first_line(local) == "127.0.0.1"
+    d.extra = 'bind_address = "nonexistent.invalid";\n'
+    d.write_main(f'remote_forward = ( {{ name = "t"; relay = "db"; host = "127.0.0.1"; '
+                 f'host_port = {srv.getsockname()[1]}; }} );\n')
+    d.ctl("reload", check=0)
+    d.proc.wait_log(r'bind_address "nonexistent\.invalid" does not resolve', timeout=60)
+    assert d.ctl("status", check=0)[1]["ok"]
+    wait_for(lambda: d.binding("t")["state"] == "online", what="the listener back online")
+    assert first_line(local) == ""
+    d.proc.wait_log(r"cannot reach the target")
