@@ -319,8 +319,8 @@ static int set_endpoint(struct loader *ld, void *dst, const char *v, char *err, 
 	(void)ld;
 	/* ';' or a blank: a connection string or token in the wrong key. */
 	if (strpbrk(v, "; \t"))
-		return azb_err(err, len, "endpoint \"%s\" is not sb://HOST[:PORT]/ (a connection "
-			       "string goes in connection_string)", v);
+		return azb_err(err, len, "endpoint is not sb://HOST[:PORT]/ (a connection string "
+			       "goes in connection_string): \"%s\"", v);
 	if (url_endpoint(v, &host, &port) < 0)
 		return azb_err(err, len, "endpoint \"%s\" is not sb://HOST[:PORT]/", v);
 	free(host);
@@ -813,6 +813,20 @@ static void default_port_name(struct azb_ep *e)
 		e->port_name = xasprintf("%u%s", e->port, e->kind == AZB_KIND_UDP ? "U" : "");
 }
 
+static int set_socket(struct loader *ld, const config_setting_t *g, const char *key,
+		      const char *path, struct azb_ep *e)
+{
+	char err[300];
+
+	if (bnd_check_socket_path(path, err, sizeof(err)) < 0) {
+		error_at(ld, member(g, key), "%s", err);
+		return -EINVAL;
+	}
+	e->kind = AZB_KIND_UNIX;
+	e->socket_path = xstrdup(path);
+	return 0;
+}
+
 static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep *e)
 {
 	const char *addr = str_member(ld, g, "bind_address"), *sock = str_member(ld, g, "bind_local_socket");
@@ -829,8 +843,8 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 	}
 	e->no_auth = bool_member(ld, g, "no_authentication");
 	if (sock) {
-		e->kind = AZB_KIND_UNIX;
-		e->socket_path = xstrdup(sock);
+		if (set_socket(ld, g, "bind_local_socket", sock, e) < 0)
+			return -EINVAL;
 	} else {
 		e->kind = udp ? AZB_KIND_UDP : AZB_KIND_TCP;
 		e->host = xstrdup(addr ? addr : "localhost");
@@ -860,12 +874,17 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 static int http_ep(struct loader *ld, const config_setting_t *g, struct azb_ep *e, bool has_port)
 {
 	const char *path = str_member(ld, g, "path");
+	char err[300];
 
 	if (!e->port_name || (strcmp(e->port_name, "http") && strcmp(e->port_name, "https"))) {
 		error_at(ld, g, "an HTTP forward needs port_name \"http\" or \"https\" (the scheme)");
 		return -EINVAL;
 	}
 	e->kind = AZB_KIND_HTTP;
+	if (path && bnd_check_http_path(path, err, sizeof(err)) < 0) {
+		error_at(ld, member(g, "path"), "%s", err);
+		return -EINVAL;
+	}
 	if (!has_port)
 		e->port = strcmp(e->port_name, "https") ? 80 : 443;
 	if (!path || !*path || strcmp(path, "/") == 0)
@@ -901,8 +920,8 @@ static int remote_ep(struct loader *ld, const config_setting_t *g, struct azb_ep
 		return -EINVAL;
 	}
 	if (sock) {
-		e->kind = AZB_KIND_UNIX;
-		e->socket_path = xstrdup(sock);
+		if (set_socket(ld, g, "local_socket", sock, e) < 0)
+			return -EINVAL;
 	} else {
 		e->kind = udp ? AZB_KIND_UDP : AZB_KIND_TCP;
 		e->host = xstrdup(host ? host : "localhost");

@@ -112,9 +112,10 @@ bool log_enabled(int prio)
 
 /* ---- what people may read ------------------------------------------------- */
 
-/* Where a secret's value ends (besides a quote or a line end): a
- * connection-string field at ';', a whole token at ';' or a blank, a token's
- * parameter also at '&', a setting's value at a blank. */
+/* Where a secret's value ends (besides a line end): a connection-string
+ * field at ';', a whole token at ';' or a blank, a token's parameter also at
+ * '&', a setting's value at a blank or, when quoted, at its closing quote.
+ * Quotes end nothing else: a value that holds one must not leak its tail. */
 enum stop { STOP_FIELD, STOP_TOKEN, STOP_PARAM, STOP_WORD };
 
 /* A connection string's secret fields and a SAS token's parts; then the
@@ -188,7 +189,7 @@ static size_t mark_at(const char *s, const char *p, enum stop *stop)
 
 static bool ends_value(char c, enum stop stop)
 {
-	if (!c || c == '"' || c == '\'' || c == '\n')
+	if (!c || c == '\n')
 		return true;
 	switch (stop) {
 	case STOP_FIELD:
@@ -202,14 +203,14 @@ static bool ends_value(char c, enum stop stop)
 	}
 }
 
-/* Replace the value at v (a quoted one: what is inside the quotes); returns
- * where the text goes on. */
+/* Replace the value at v (a quoted setting's: what is inside the quotes);
+ * returns where the text goes on. */
 static const char *redact_value(struct sbuf *b, const char *v, enum stop stop)
 {
 	size_t n = 0;
 	char q = 0;
 
-	if (*v == '"' || *v == '\'') {
+	if (stop == STOP_WORD && (*v == '"' || *v == '\'')) {
 		q = *v++;
 		sbuf_addc(b, q);
 		while (v[n] && v[n] != q)

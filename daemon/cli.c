@@ -244,22 +244,12 @@ void cli_free(struct azb_cli *cli)
 	memset(cli, 0, sizeof(*cli));
 }
 
-static int parse_rule(const struct cli_item *it, struct azb_fwd **f, char *err, size_t errlen)
-{
-	switch (it->opt) {
-	case 'L': return bnd_parse_local(it->value, f, err, errlen);
-	case 'T': return bnd_parse_remote(it->value, f, err, errlen);
-	case 'R': return bnd_parse_legacy(it->value, f, err, errlen);
-	default: return bnd_parse_http(it->value, f, err, errlen);
-	}
-}
-
 static void apply_rule(struct azb_config *c, const struct cli_item *it, struct cfg_errors *errs)
 {
 	struct azb_fwd *f = NULL;
 	char err[512];
 
-	if (parse_rule(it, &f, err, sizeof(err)) < 0) {
+	if (bnd_parse(it->opt, it->value, &f, err, sizeof(err)) < 0) {
 		cfg_errors_add(errs, "command line", 0, "%s", err);
 		return;
 	}

@@ -159,8 +159,7 @@ static void test_usage_errors(void **state)
 			   "secret)");
 	expect_usage_error(a8, 3, "unexpected argument number 2 (not shown: it may be a secret; "
 			   "rules go after -L, -T, -R or -H)");
-	expect_usage_error(a9, 3, "unexpected argument 'sb://h/;SharedAccessKey=REDACTED' (rules go "
-			   "after -L, -T, -R or -H)");
+	expect_usage_error(a9, 3, "unexpected argument 'sb://h/;SharedAccessKey=REDACTED");
 	expect_usage_error(a10, 2, "unknown option '-Z'");
 }
 

@@ -97,6 +97,11 @@ static void test_redact(void **state)
 			"connection string \"Endpoint=sb://a/;SharedAccessKeyName=r;"
 			"SharedAccessKey=REDACTED;EntityPath=x\" is bad");
 	expect_redacted("sharedaccesskey=abc def;x", "sharedaccesskey=REDACTED;x");
+	/* a quote ends a setting's quoted value only: a key's tail never shows */
+	expect_redacted("SharedAccessKey='ab'cd;x", "SharedAccessKey=REDACTED;x");
+	expect_redacted("endpoint \"sb://h/;SharedAccessKey=k\" is bad",
+			"endpoint \"sb://h/;SharedAccessKey=REDACTED");
+	expect_redacted("sig='a'b&se=1", "sig=REDACTED&se=1");
 	expect_redacted("SharedAccessSignature=SharedAccessSignature sr=a&sig=b;Endpoint=e",
 			"SharedAccessSignature=REDACTED;Endpoint=e");
 	/* a token's signature, and a whole token */
