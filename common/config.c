@@ -199,10 +199,14 @@ static int open_regular(const char *path, int flags, struct stat *st, char *why,
 			return azb_errn(why, len, -ELOOP, "is a symbolic link; name the file itself");
 		return -e;
 	}
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
-		e = S_ISREG(st->st_mode) ? errno : EINVAL;
+	if (fstat(fd, st) < 0) {
+		e = errno;
 		close(fd);
-		return azb_errn(why, len, -e, "is not a regular file");
+		return -e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return azb_errn(why, len, -EINVAL, "is not a regular file");
 	}
 	return fd;
 }
