@@ -102,6 +102,20 @@ int bnd_check_binding_name(const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* What a URL path segment may hold (RFC 3986 pchar) but ':', which the
+ * grammar keeps for the port: no blank, control character, '?', '#', '[' or
+ * ']' reaches the request line sent to the target. */
+int bnd_check_http_path(const char *s, char *err, size_t errlen)
+{
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("/-._~!$&'()*+,=@%", *p))
+			return azb_err(err, errlen, "path \"%s\" may hold only letters, digits and "
+				       "/ - . _ ~ ! $ & ' ( ) * + , = @ %%", s);
+	if (strstr(s, "//"))
+		return azb_err(err, errlen, "path \"%s\" has an empty segment", s);
+	return 0;
+}
+
 static bool addr_is_local(int family, const void *addr)
 {
 	struct ifaddrs *ifa = NULL;
@@ -341,10 +355,47 @@ static const char *base_name(const char *path)
 	return b ? b + 1 : path;
 }
 
+/* Digits, optionally followed by U (UDP). */
+static bool is_port_string(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 1 && s[n - 1] == 'U')
+		n--;
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* A relative name is a word that does not read as a port, as in the original
+ * tool; anything else is an absolute path, which a rule can always enclose
+ * in brackets. */
+int bnd_check_socket_path(const char *s, char *err, size_t errlen)
+{
+	if (!*s || (s[0] == '/' && !*base_name(s)))
+		return azb_err(err, errlen, "socket path \"%s\" names no file", s);
+	if (strpbrk(s, "[]"))
+		return azb_err(err, errlen, "socket path \"%s\" may not hold '[' or ']' (brackets "
+			       "enclose a path in a rule)", s);
+	for (const char *p = s; s[0] != '/' && *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-", *p))
+			return azb_err(err, errlen, "socket name \"%s\" may hold only letters, digits, "
+				       "'.', '_' and '-'; give another file as an absolute path", s);
+	if (is_port_string(s))
+		return azb_err(err, errlen, "socket name \"%s\" reads as a port; give the file as "
+			       "an absolute path", s);
+	return 0;
+}
+
 static int set_socket(const struct pctx *c, struct azb_ep *e, const char *path)
 {
-	if (!*path || (path[0] == '/' && !*base_name(path)))
-		return fail(c, "socket path \"%s\" names no file", path);
+	char msg[300];
+
+	if (bnd_check_socket_path(path, msg, sizeof(msg)) < 0)
+		return fail(c, "%s", msg);
 	e->kind = AZB_KIND_UNIX;
 	e->socket_path = xstrdup(path);
 	return 0;
@@ -460,21 +511,6 @@ static int local_socket(const struct pctx *c, struct azb_ep *e, const char *b)
 		r = set_port_name(c, e, slash ? slash + 1 : path);
 	free(path);
 	return r;
-}
-
-/* Digits, optionally followed by U (UDP). */
-static bool is_port_string(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > 1 && s[n - 1] == 'U')
-		n--;
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return false;
-	return true;
 }
 
 static int local_binding(const struct pctx *c, struct azb_fwd *f, char *b)
@@ -649,6 +685,7 @@ static int http_scheme(const struct pctx *c, struct azb_ep *e, const char *schem
 /* "host/p1/p2" (host may be [v6]) -> host and "/p1/p2/". */
 static int http_host_path(const struct pctx *c, struct azb_ep *e, const char *hp)
 {
+	char err[300];
 	const char *end = hp[0] == '[' ? strchr(hp, ']') : hp;
 	const char *slash = end ? strchr(end, '/') : NULL;
 	char *host = slash ? xstrndup(hp, (size_t)(slash - hp)) : xstrdup(hp);
@@ -661,8 +698,8 @@ static int http_host_path(const struct pctx *c, struct azb_ep *e, const char *hp
 		e->http_path = xstrdup("/");
 		return 0;
 	}
-	if (strstr(slash, "//"))
-		return fail(c, "path \"%s\" has an empty segment", slash);
+	if (bnd_check_http_path(slash, err, sizeof(err)) < 0)
+		return fail(c, "%s", err);
 	e->http_path = xasprintf("%s%s", slash, slash[strlen(slash) - 1] == '/' ? "" : "/");
 	return 0;
 }
@@ -720,6 +757,17 @@ int bnd_parse_http(const char *expr, struct azb_fwd **out, char *err, size_t err
 			}
 	*out = f;
 	return 0;
+}
+
+int bnd_parse(char opt, const char *expr, struct azb_fwd **out, char *err, size_t errlen)
+{
+	switch (opt) {
+	case 'L': return bnd_parse_local(expr, out, err, errlen);
+	case 'T': return bnd_parse_remote(expr, out, err, errlen);
+	case 'R': return bnd_parse_legacy(expr, out, err, errlen);
+	case 'H': return bnd_parse_http(expr, out, err, errlen);
+	default: return azb_err(err, errlen, "-%c is not a forwarding rule", opt);
+	}
 }
 
 /* ---- printing ---------------------------------------------------------- */

@@ -57,6 +57,8 @@ int bnd_parse_local(const char *expr, struct azb_fwd **out, char *err, size_t er
 int bnd_parse_remote(const char *expr, struct azb_fwd **out, char *err, size_t errlen); /* -T */
 int bnd_parse_legacy(const char *expr, struct azb_fwd **out, char *err, size_t errlen); /* -R */
 int bnd_parse_http(const char *expr, struct azb_fwd **out, char *err, size_t errlen);   /* -H */
+/* The parser of option opt ('L', 'T', 'R' or 'H'). */
+int bnd_parse(char opt, const char *expr, struct azb_fwd **out, char *err, size_t errlen);
 
 /* Canonical expression, without the option letter, that parses back to an
  * equal forward (-L form for local, -T form for remote, -H form for HTTP). */
@@ -74,6 +76,10 @@ int bnd_check_port_name(const char *s, char *err, size_t errlen);
  * or a host name (resolved when the binding starts). */
 int bnd_check_bind_address(const char *s, char *err, size_t errlen);
 int bnd_check_binding_name(const char *s, char *err, size_t errlen);
+/* A Unix socket path: names a file, holds no '[' or ']'. */
+int bnd_check_socket_path(const char *s, char *err, size_t errlen);
+/* An HTTP forward's base path: URL path characters but ':', no empty segment. */
+int bnd_check_http_path(const char *s, char *err, size_t errlen);
 
 struct azb_fwd *bnd_fwd_new(enum azb_dir dir);
 struct azb_ep *bnd_fwd_add_ep(struct azb_fwd *f);   /* zeroed, owned by f */

@@ -23,10 +23,10 @@
 #include "url.h"
 #include "util.h"
 
-#define REDACTED "REDACTED"
-
 /* ---- errors ------------------------------------------------------------ */
 
+/* Every message is redacted here, where errors are made: from here they
+ * reach stderr, the log, reload replies, status and systemd's STATUS=. */
 void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char *fmt, ...)
 {
 	struct sbuf b;
@@ -41,7 +41,9 @@ void cfg_errors_add(struct cfg_errors *e, const char *file, int line, const char
 	sbuf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	e->msg = xrealloc(e->msg, (e->n + 1) * sizeof(*e->msg));
-	e->msg[e->n++] = sbuf_take(&b);
+	e->msg[e->n++] = log_redact(b.s);
+	explicit_bzero(b.s, b.len);
+	sbuf_free(&b);
 }
 
 void cfg_errors_clear(struct cfg_errors *e)
@@ -145,6 +147,7 @@ void cfg_free(struct azb_config *c)
 		return;
 	cfg_cred_clear(&c->cred);
 	free(c->bind_address);
+	free(c->bind_address_at);
 	free(c->log_file);
 	free(c->ca_file);
 	free(c->control_socket);
@@ -195,31 +198,70 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name)
 
 /* ---- secret files ------------------------------------------------------ */
 
-int cfg_check_secret_file(const char *path, char *err, size_t errlen)
+/* Open without blocking on a FIFO, then judge the file by fstat on that very
+ * descriptor: nothing can be swapped in between. On a refusal why gets a
+ * phrase to follow "path: "; when open itself failed it stays empty. */
+static int open_regular(const char *path, int flags, struct stat *st, char *why, size_t len)
 {
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags), e;
 
-	if (stat(path, &st) < 0)
-		return azb_err(err, errlen, "%s: %s", path, strerror(errno));
-	if (st.st_mode & 044) {
-		azb_err(err, errlen, "%s holds a secret but is readable by group or others "
-			"(mode %04o); chmod 600 it", path, (unsigned)(st.st_mode & 07777));
-		return -EPERM;
+	why[0] = '\0';
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP && (flags & O_NOFOLLOW))
+			return azb_errn(why, len, -ELOOP, "is a symbolic link; name the file itself");
+		return -e;
 	}
+	if (fstat(fd, st) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return azb_errn(why, len, -EINVAL, "is not a regular file");
+	}
+	return fd;
+}
+
+/* Why a file may not hold a secret (into why), or 0: only root and the
+ * daemon's own user may own it, and only the owner may read or write it. */
+static int secret_unsafe(const struct stat *st, char *why, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return azb_errn(why, len, -EPERM, "is owned by uid %u, not root or this daemon's "
+				"user (uid %u); chown it", (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 066)
+		return azb_errn(why, len, -EPERM, "is %s by group or others (mode %04o); chmod 600 it",
+				st->st_mode & 044 ? "readable" : "writable",
+				(unsigned)(st->st_mode & 07777));
 	return 0;
+}
+
+int cfg_open_secret_file(const char *path, char *err, size_t errlen)
+{
+	char why[160];
+	struct stat st;
+	int fd = open_regular(path, O_NOFOLLOW, &st, why, sizeof(why)), r;
+
+	if (fd < 0)
+		return azb_errn(err, errlen, fd, "%s: %s", path, why[0] ? why : strerror(-fd));
+	r = secret_unsafe(&st, why, sizeof(why));
+	if (r < 0) {
+		close(fd);
+		return azb_errn(err, errlen, r, "%s holds a secret but %s", path, why);
+	}
+	return fd;
 }
 
 int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen)
 {
 	char buf[1024];
 	ssize_t n;
-	int fd, r = cfg_check_secret_file(path, err, errlen);
+	int fd = cfg_open_secret_file(path, err, errlen);
 
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return azb_err(err, errlen, "%s: %s", path, strerror(errno));
+		return fd;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
@@ -243,7 +285,8 @@ struct loader {
 	const char *file;          /* for messages */
 	char *dir;                 /* relative key files are found here */
 	struct cfg_errors *errs;
-	bool exposed;              /* the file is readable by group or others */
+	char exposed[160];         /* why the file may not hold a secret, or "" */
+	int line;                  /* of the setting being applied, 0 on the command line */
 };
 
 typedef int (*setter_fn)(struct loader *ld, void *dst, const char *v, char *err, size_t len);
@@ -279,10 +322,10 @@ static int parse_bool(const char *v, bool *out)
 
 static int exposed_secret(struct loader *ld, const char *what, char *err, size_t len)
 {
-	if (!ld->exposed)
+	if (!ld->exposed[0])
 		return 0;
-	return azb_err(err, len, "%s is set here but the file is readable by group or others; "
-		       "chmod 600 it or use shared_access_key_file", what);
+	return azb_err(err, len, "%s is set here but this file %s, or use shared_access_key_file",
+		       what, ld->exposed);
 }
 
 static int set_endpoint(struct loader *ld, void *dst, const char *v, char *err, size_t len)
@@ -291,6 +334,10 @@ static int set_endpoint(struct loader *ld, void *dst, const char *v, char *err, 
 	uint16_t port;
 
 	(void)ld;
+	/* ';' or a blank: a connection string or token in the wrong key. */
+	if (strpbrk(v, "; \t"))
+		return azb_err(err, len, "endpoint is not sb://HOST[:PORT]/ (a connection string "
+			       "goes in connection_string): \"%s\"", v);
 	if (url_endpoint(v, &host, &port) < 0)
 		return azb_err(err, len, "endpoint \"%s\" is not sb://HOST[:PORT]/", v);
 	free(host);
@@ -401,6 +448,9 @@ static int set_bind_address(struct loader *ld, void *dst, const char *v, char *e
 	if (bnd_check_bind_address(v, err, len) < 0)
 		return -EINVAL;
 	azb_set_str(&ld->c->bind_address, v);
+	free(ld->c->bind_address_at);
+	ld->c->bind_address_at = ld->line ? xasprintf("%s:%d", ld->file, ld->line) :
+					    xstrdup(ld->file);
 	return 0;
 }
 
@@ -689,6 +739,13 @@ static int apply_key(struct loader *ld, const struct key *k, struct azb_cred *cr
 	return 0;
 }
 
+bool cfg_key_is_secret(const char *key)
+{
+	const struct key *k = find_key(key, true);
+
+	return k && (k->set == set_key || k->set == set_signature || k->set == set_connstr);
+}
+
 int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
 		   size_t errlen)
 {
@@ -751,8 +808,10 @@ static void apply_setting(struct loader *ld, const struct key *k, struct azb_cre
 		error_at(ld, s, "%s must be %s", key_label(k), type_name(k->type));
 		return;
 	}
+	ld->line = line_of(s);
 	if (apply_key(ld, k, cred, text, err, sizeof(err)) < 0)
 		error_at(ld, s, "%s", err);
+	ld->line = 0;
 	explicit_bzero(text, sizeof(text));
 }
 
@@ -869,6 +928,20 @@ static void default_port_name(struct azb_ep *e)
 		e->port_name = xasprintf("%u%s", e->port, e->kind == AZB_KIND_UDP ? "U" : "");
 }
 
+static int set_socket(struct loader *ld, const config_setting_t *g, const char *key,
+		      const char *path, struct azb_ep *e)
+{
+	char err[300];
+
+	if (bnd_check_socket_path(path, err, sizeof(err)) < 0) {
+		error_at(ld, member(g, key), "%s", err);
+		return -EINVAL;
+	}
+	e->kind = AZB_KIND_UNIX;
+	e->socket_path = xstrdup(path);
+	return 0;
+}
+
 static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep *e)
 {
 	const char *addr = str_member(ld, g, "bind_address"), *sock = str_member(ld, g, "bind_local_socket");
@@ -885,8 +958,8 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 	}
 	e->no_auth = bool_member(ld, g, "no_authentication");
 	if (sock) {
-		e->kind = AZB_KIND_UNIX;
-		e->socket_path = xstrdup(sock);
+		if (set_socket(ld, g, "bind_local_socket", sock, e) < 0)
+			return -EINVAL;
 	} else {
 		e->kind = udp ? AZB_KIND_UDP : AZB_KIND_TCP;
 		e->host = xstrdup(addr ? addr : "localhost");
@@ -894,6 +967,13 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 			error_at(ld, member(g, "bind_address"), "%s", err);
 			return -EINVAL;
 		}
+	}
+	/* It becomes a line in /etc/hosts: a host name and nothing else. */
+	if (hn && !hosts_valid_name(hn)) {
+		error_at(ld, member(g, "host_name"), "host_name \"%s\" is not a host name: labels of "
+			 "letters, digits and '-' (not first or last), 63 characters each, 253 in "
+			 "all, not an address", hn);
+		return -EINVAL;
 	}
 	if (hn)
 		e->host_name = xstrdup(hn);
@@ -909,12 +989,17 @@ static int local_ep(struct loader *ld, const config_setting_t *g, struct azb_ep 
 static int http_ep(struct loader *ld, const config_setting_t *g, struct azb_ep *e, bool has_port)
 {
 	const char *path = str_member(ld, g, "path");
+	char err[300];
 
 	if (!e->port_name || (strcmp(e->port_name, "http") && strcmp(e->port_name, "https"))) {
 		error_at(ld, g, "an HTTP forward needs port_name \"http\" or \"https\" (the scheme)");
 		return -EINVAL;
 	}
 	e->kind = AZB_KIND_HTTP;
+	if (path && bnd_check_http_path(path, err, sizeof(err)) < 0) {
+		error_at(ld, member(g, "path"), "%s", err);
+		return -EINVAL;
+	}
 	if (!has_port)
 		e->port = strcmp(e->port_name, "https") ? 80 : 443;
 	if (!path || !*path || strcmp(path, "/") == 0)
@@ -950,8 +1035,8 @@ static int remote_ep(struct loader *ld, const config_setting_t *g, struct azb_ep
 		return -EINVAL;
 	}
 	if (sock) {
-		e->kind = AZB_KIND_UNIX;
-		e->socket_path = xstrdup(sock);
+		if (set_socket(ld, g, "local_socket", sock, e) < 0)
+			return -EINVAL;
 	} else {
 		e->kind = udp ? AZB_KIND_UDP : AZB_KIND_TCP;
 		e->host = xstrdup(host ? host : "localhost");
@@ -1236,14 +1321,15 @@ static void load_forwards(struct loader *ld, const config_setting_t *root)
 
 static int open_checked(struct loader *ld, const char *path, FILE **f)
 {
+	char why[160];
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_regular(path, 0, &st, why, sizeof(why));
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		cfg_errors_add(ld->errs, path, 0, "cannot read: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+	if (fd < 0) {
+		if (!why[0])
+			snprintf(why, sizeof(why), "cannot read: %s", strerror(-fd));
+		cfg_errors_add(ld->errs, path, 0, "%s", why);
+		return fd;
 	}
 	if (st.st_mode & 002) {
 		cfg_errors_add(ld->errs, path, 0, "is writable by anyone (mode %04o); refusing it",
@@ -1251,7 +1337,7 @@ static int open_checked(struct loader *ld, const char *path, FILE **f)
 		close(fd);
 		return -EPERM;
 	}
-	ld->exposed = st.st_mode & 044;
+	secret_unsafe(&st, ld->exposed, sizeof(ld->exposed));
 	*f = fdopen(fd, "r");
 	return *f ? 0 : -errno;
 }
@@ -1510,7 +1596,7 @@ static void put_secret(struct sbuf *b, const char *ind, const char *k, const cha
 		return;
 	if (!show)
 		sbuf_printf(b, "%s# %s is set but not shown\n", ind, k);
-	put_str(b, ind, k, show ? v : REDACTED);
+	put_str(b, ind, k, show ? v : LOG_REDACTED);
 }
 
 static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c, bool show)

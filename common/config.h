@@ -37,6 +37,7 @@ struct azb_strs {
 struct azb_config {
 	struct azb_cred cred;
 	char *bind_address;         /* source address for remote forwards' outbound dials */
+	char *bind_address_at;      /* where it was set ("file:line", "command line") */
 	int keep_alive_interval;    /* seconds, listener pings */
 	int token_lifetime;         /* seconds a SAS token we make is valid */
 	int connect_timeout;        /* seconds to open a websocket to the relay */
@@ -100,6 +101,9 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name);
  * never used (checked, no effect), -EINVAL with a message otherwise. */
 int cfg_set_global(struct azb_config *c, const char *key, const char *value, char *err,
 		   size_t errlen);
+/* Does this key (our name or the original's, as -o takes them) hold a
+ * secret: a key, a signature or a connection string? */
+bool cfg_key_is_secret(const char *key);
 /* Checks that need the whole merged config (endpoints, duplicate listeners,
  * credentials). A forward without credentials is an error in errs, or, when
  * warns is given, a warning there: such a forward stays down until they are
@@ -112,9 +116,11 @@ bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f
  * config. Inline secrets are printed as "(redacted)" unless show_secrets. */
 char *cfg_print(const struct azb_config *c, bool show_secrets);
 
-/* Refuse key-bearing files that the group or others can read: 0 or -EPERM
- * with a message. */
-int cfg_check_secret_file(const char *path, char *err, size_t errlen);
+/* Open a file that holds a secret (O_NOFOLLOW, never blocking on a FIFO) and
+ * check that very descriptor: a regular file owned by root or this process's
+ * effective user, neither readable nor writable by group or others. The fd,
+ * or -errno with a message naming the file. */
+int cfg_open_secret_file(const char *path, char *err, size_t errlen);
 /* Read a key file (trailing newline stripped). */
 int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen);
 

@@ -100,13 +100,27 @@ static int check_field(size_t i, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-static int parse_segment(struct azb_connstr *out, char *seg, char *err, size_t errlen)
+bool cs_may_echo(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 40)
+		return false;
+	for (; *s; s++)
+		if (!isalpha((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+/* Errors name a part by its number, never by its text: any part may be a
+ * secret in the wrong place. */
+static int parse_segment(struct azb_connstr *out, char *seg, unsigned nth, char *err,
+			 size_t errlen)
 {
 	char *eq = strchr(seg, '='), *name, *value;
 
 	if (!eq)
-		return azb_err(err, errlen, "connection string: \"%s\" is not NAME=VALUE",
-			       trim(seg));
+		return azb_err(err, errlen, "connection string: part %u is not NAME=VALUE", nth);
 	*eq = '\0';
 	name = trim(seg);
 	value = trim(eq + 1);
@@ -121,19 +135,24 @@ static int parse_segment(struct azb_connstr *out, char *seg, char *err, size_t e
 		*field(out, i) = xstrdup(value);
 		return 0;
 	}
-	return azb_err(err, errlen, "connection string: unknown key \"%s\"", name);
+	if (cs_may_echo(name))
+		return azb_err(err, errlen, "connection string: unknown key \"%s\"", name);
+	return azb_err(err, errlen, "connection string: part %u has an unknown key (not shown: "
+		       "it may be a secret)", nth);
 }
 
 int cs_parse(const char *s, struct azb_connstr *out, char *err, size_t errlen)
 {
 	char *copy = xstrdup(s), *cur = copy, *seg;
+	unsigned nth = 0;
 	int r = 0;
 
 	memset(out, 0, sizeof(*out));
 	while (r == 0 && (seg = strsep(&cur, ";")) != NULL) {
+		nth++;
 		if (*trim(seg) == '\0')
 			continue;
-		r = parse_segment(out, seg, err, errlen);
+		r = parse_segment(out, seg, nth, err, errlen);
 	}
 	azb_free_secret(copy);
 	if (r == 0 && !out->endpoint && !out->key_name && !out->key && !out->signature)

@@ -23,5 +23,9 @@ char *cs_format(const struct azb_connstr *cs);
 void cs_clear(struct azb_connstr *cs);   /* wipes secrets, frees, zeroes */
 /* Strict base64 (a SAS key must be one); the text is never echoed. */
 bool cs_valid_base64(const char *s);
+/* Can s be shown in an error? Only when it cannot be a key or token pasted
+ * in the wrong place: letters and '_', at most 40 (a key has 44 characters,
+ * digits, '+' or '/'; a token has '&' and '='). */
+bool cs_may_echo(const char *s);
 
 #endif

@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,6 +110,177 @@ bool log_enabled(int prio)
 	return prio <= L.level;
 }
 
+/* ---- what people may read ------------------------------------------------- */
+
+/* Where a secret's value ends (besides a line end): a connection-string
+ * field at ';', a whole token at ';' or a blank, a token's parameter also at
+ * '&', a setting's value at a blank or, when quoted, at its closing quote.
+ * Quotes end nothing else: a value that holds one must not leak its tail. */
+enum stop { STOP_FIELD, STOP_TOKEN, STOP_PARAM, STOP_WORD };
+
+/* A connection string's secret fields and a SAS token's parts; then the
+ * names of settings and options that carry a secret, matched as words ('-'
+ * and '_' alike) followed by '=' or ':'. */
+static const struct {
+	const char *word;
+	bool setting;
+	enum stop stop;
+} secret_marks[] = {
+	{ "SharedAccessKey=", false, STOP_FIELD },
+	{ "SharedAccessSignature=", false, STOP_FIELD },
+	{ "SharedAccessSignature ", false, STOP_TOKEN },
+	{ "sig=", false, STOP_PARAM },
+	{ "shared_access_key", true, STOP_WORD },
+	{ "shared_access_signature", true, STOP_WORD },
+	{ "connection_string", true, STOP_WORD },
+	{ "signature", true, STOP_WORD },
+	{ "AzureRelaySharedAccessKey", true, STOP_WORD },
+	{ "AzureRelaySharedAccessSignature", true, STOP_WORD },
+	{ "AzureRelayConnectionString", true, STOP_WORD },
+};
+
+static size_t match_word(const char *p, const char *w)
+{
+	size_t n;
+
+	for (n = 0; w[n]; n++) {
+		char c = p[n] == '-' ? '_' : p[n];
+
+		if (!c || tolower((unsigned char)c) != tolower((unsigned char)w[n]))
+			return 0;
+	}
+	return n;
+}
+
+static bool word_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/* A setting's name as a whole word, then an optional closing quote, blanks,
+ * '=' or ':' and blanks: the length up to its value, or 0. */
+static size_t setting_join(const char *s, const char *p, size_t n)
+{
+	if ((p > s && word_char(p[-1])) || word_char(p[n]) || p[n] == '-')
+		return 0;
+	if (p[n] == '"' || p[n] == '\'')
+		n++;
+	n += strspn(p + n, " \t");
+	if (p[n] != '=' && p[n] != ':')
+		return 0;
+	n++;
+	return n + strspn(p + n, " \t");
+}
+
+static size_t mark_at(const char *s, const char *p, enum stop *stop)
+{
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(secret_marks); i++) {
+		size_t n = match_word(p, secret_marks[i].word);
+
+		if (n && secret_marks[i].setting)
+			n = setting_join(s, p, n);
+		if (n) {
+			*stop = secret_marks[i].stop;
+			return n;
+		}
+	}
+	return 0;
+}
+
+static bool ends_value(char c, enum stop stop)
+{
+	if (!c || c == '\n')
+		return true;
+	switch (stop) {
+	case STOP_FIELD:
+		return c == ';';
+	case STOP_PARAM:
+		return c == '&' || c == ';' || isspace((unsigned char)c);
+	case STOP_TOKEN:
+		return c == ';' || isspace((unsigned char)c);
+	default:
+		return isspace((unsigned char)c);
+	}
+}
+
+/* Replace the value at v (a quoted setting's: what is inside the quotes);
+ * returns where the text goes on. */
+static const char *redact_value(struct sbuf *b, const char *v, enum stop stop)
+{
+	size_t n = 0;
+	char q = 0;
+
+	if (stop == STOP_WORD && (*v == '"' || *v == '\'')) {
+		q = *v++;
+		sbuf_addc(b, q);
+		while (v[n] && v[n] != q)
+			n += v[n] == '\\' && v[n + 1] ? 2 : 1;
+	} else {
+		while (!ends_value(v[n], stop))
+			n++;
+	}
+	if (n)
+		sbuf_add(b, LOG_REDACTED);
+	return v + n;
+}
+
+char *log_redact(const char *s)
+{
+	const char *p = s;
+	struct sbuf b;
+	enum stop stop;
+
+	sbuf_init(&b);
+	while (*p) {
+		size_t n = mark_at(s, p, &stop);
+
+		if (!n) {
+			sbuf_addc(&b, *p++);
+			continue;
+		}
+		sbuf_addn(&b, p, n);
+		p = redact_value(&b, p + n, stop);
+	}
+	return sbuf_take(&b);
+}
+
+/* Bytes in one well-formed UTF-8 sequence at p that is not a C1 control
+ * (U+0080..U+009F, which terminals act on), or 0. */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+
+	if (p[0] < 0xc2 || p[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xc2 && p[1] < 0xa0) || (p[0] == 0xe0 && p[1] < 0xa0) ||
+	    (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90) ||
+	    (p[0] == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+void log_escape(struct sbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = *p < 0x80 ? 1 : utf8_len(p);
+
+		if (*p == '\\')
+			sbuf_add(b, "\\\\");
+		else if (n == 0 || *p < 0x20 || *p == 0x7f)
+			sbuf_printf(b, "\\x%02x", *p);
+		else
+			sbuf_addn(b, (const char *)p, n);
+		p += n ? n : 1;
+	}
+}
+
+/* ---- targets ---------------------------------------------------------------- */
+
 static void ctx_suffix(struct sbuf *b, const struct log_ctx *c)
 {
 	const char *k[] = { "binding", "relay", "tunnel", "peer" };
@@ -118,7 +290,8 @@ static void ctx_suffix(struct sbuf *b, const struct log_ctx *c)
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(k); i++) {
 		if (!v[i])
 			continue;
-		sbuf_printf(b, "%s%s=%s", first ? " (" : " ", k[i], v[i]);
+		sbuf_printf(b, "%s%s=", first ? " (" : " ", k[i]);
+		log_escape(b, v[i]);
 		first = false;
 	}
 	if (!first)
@@ -127,7 +300,20 @@ static void ctx_suffix(struct sbuf *b, const struct log_ctx *c)
 
 /* Unset fields are left out rather than sent empty: journald keeps empty
  * fields, and "AZB_TUNNEL=" on every line would only be noise for
- * journalctl AZB_TUNNEL=... matches. */
+ * journalctl AZB_TUNNEL=... matches. Values are escaped as in text logs
+ * rather than sent as binary fields: journalctl -a and -o cat print raw
+ * bytes to the terminal, and one spelling everywhere keeps a grep for a
+ * port name the same in every target. */
+static char *journal_field(const char *key, const char *v)
+{
+	struct sbuf b;
+
+	sbuf_init(&b);
+	sbuf_printf(&b, "%s=", key);
+	log_escape(&b, v);
+	return sbuf_take(&b);
+}
+
 static void emit_journal(int prio, const struct log_ctx *c, const char *msg)
 {
 	static const struct log_ctx none;
@@ -143,12 +329,12 @@ static void emit_journal(int prio, const struct log_ctx *c, const char *msg)
 	val[1] = c->relay;
 	val[2] = c->tunnel;
 	val[3] = c->peer;
-	f[n++] = xasprintf("MESSAGE=%s", msg);
+	f[n++] = journal_field("MESSAGE", msg);
 	f[n++] = xasprintf("PRIORITY=%d", prio);
 	f[n++] = xasprintf("SYSLOG_IDENTIFIER=%s", L.ident);
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(key); i++)
 		if (val[i] && *val[i])
-			f[n++] = xasprintf("%s=%s", key[i], val[i]);
+			f[n++] = journal_field(key[i], val[i]);
 	for (size_t i = 0; i < n; i++)
 		iov[i] = (struct iovec){ .iov_base = f[i], .iov_len = strlen(f[i]) };
 	sd_journal_sendv(iov, (int)n);
@@ -170,7 +356,8 @@ static void emit_text(FILE *f, bool stamp, int prio, const struct log_ctx *c, co
 		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 		sbuf_printf(&b, "%s.%03ldZ ", ts, now.tv_nsec / 1000000);
 	}
-	sbuf_printf(&b, "%s: %s: %s", L.ident, log_level_name(prio), msg);
+	sbuf_printf(&b, "%s: %s: ", L.ident, log_level_name(prio));
+	log_escape(&b, msg);
 	if (c)
 		ctx_suffix(&b, c);
 	sbuf_addc(&b, '\n');
@@ -178,25 +365,31 @@ static void emit_text(FILE *f, bool stamp, int prio, const struct log_ctx *c, co
 	sbuf_free(&b);
 }
 
+/* Every event is redacted here too: the last line of defence for a
+ * message built from text that slipped past cfg_errors_add. */
 static void log_emit(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
 {
 	struct sbuf b;
 	int saved = errno;
+	char *msg;
 
 	sbuf_init(&b);
 	sbuf_vprintf(&b, fmt, ap);
+	msg = log_redact(b.s);
+	explicit_bzero(b.s, b.len);
+	sbuf_free(&b);
 	switch (L.target) {
 	case LOG_TARGET_JOURNAL:
-		emit_journal(prio, c, b.s);
+		emit_journal(prio, c, msg);
 		break;
 	case LOG_TARGET_FILE:
-		emit_text(L.file, true, prio, c, b.s);
+		emit_text(L.file, true, prio, c, msg);
 		break;
 	default:
-		emit_text(stderr, false, prio, c, b.s);
+		emit_text(stderr, false, prio, c, msg);
 		break;
 	}
-	sbuf_free(&b);
+	free(msg);
 	errno = saved;
 }
 

@@ -36,6 +36,19 @@ const char *log_level_name(int prio);
 /* Route libwebsockets' own log lines through us at a matching level. */
 void log_route_lws(void);
 
+/* What may be a secret in a message, replaced by LOG_REDACTED: the values
+ * after SharedAccessKey=, SharedAccessSignature= (and "SharedAccessSignature
+ * "), sig=, and of the settings and options that carry one (connection_string,
+ * shared_access_key, shared_access_signature, the original tool's names,
+ * --signature ...) before '=' or ':'. Every event and every configuration
+ * error goes through it. Returns a new string. */
+#define LOG_REDACTED "REDACTED"
+char *log_redact(const char *s);
+/* Append s with control characters, C1 controls and bytes that are not
+ * UTF-8 as \xHH and '\' as "\\": one line per event, nothing a terminal
+ * acts on, and the bytes still recoverable. */
+void log_escape(struct sbuf *b, const char *s);
+
 void log_msg(int prio, const char *fmt, ...) AZB_PRINTF(2, 3);
 void log_ctx(int prio, const struct log_ctx *ctx, const char *fmt, ...) AZB_PRINTF(3, 4);
 

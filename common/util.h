@@ -67,6 +67,9 @@ double azb_clock_s(int clock);
  * nothing above U+10FFFF. NUL counts as invalid (n bytes are checked). */
 bool azb_utf8_valid(const char *s, size_t n);
 
+/* n bytes from the kernel's random source (it blocks only before boot has
+ * seeded it). */
+void azb_random(void *buf, size_t n);
 /* A random (version 4) UUID as 36 characters plus NUL. */
 void azb_uuid(char out[37]);
 

@@ -61,7 +61,8 @@ void tbl_addf(struct tbl *t, const char *fmt, ...) AZB_PRINTF(2, 3);
 void tbl_print(const struct tbl *t, FILE *f, const char *indent);
 void tbl_free(struct tbl *t);
 
-/* print.c: human output of a successful reply to req, and of a failure. */
+/* print.c: human output of a successful reply to req, and of a failure; the
+ * reply's control characters are escaped as in the daemon's text logs. */
 void pr_reply(const json_t *req, const json_t *reply);
 void pr_failure(const json_t *reply);
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
+
 static const char *str(const json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
@@ -439,7 +441,53 @@ static void pr_hosts_list(const json_t *r)
 
 /* ---- dispatch ------------------------------------------------------------------ */
 
-void pr_reply(const json_t *req, const json_t *reply)
+static json_t *escaped(const json_t *s)
+{
+	struct sbuf b;
+	json_t *r;
+
+	sbuf_init(&b);
+	log_escape(&b, json_string_value(s));
+	r = json_string(b.s);
+	sbuf_free(&b);
+	return r;
+}
+
+static void escape_strings(json_t *v)
+{
+	const char *k;
+	void *tmp;
+	size_t i;
+	json_t *e;
+
+	if (json_is_object(v)) {
+		json_object_foreach_safe(v, tmp, k, e) {
+			if (json_is_string(e))
+				json_object_set_new(v, k, escaped(e));
+			else
+				escape_strings(e);
+		}
+	}
+	json_array_foreach(v, i, e) {
+		if (json_is_string(e))
+			json_array_set_new(v, i, escaped(e));
+		else
+			escape_strings(e);
+	}
+}
+
+/* A reply's strings may carry what a peer chose (a port name in an error, a
+ * relay's message): control characters are escaped once, here, as in the
+ * daemon's text logs, before any of it reaches a terminal. */
+static json_t *printable(const json_t *reply)
+{
+	json_t *r = json_deep_copy(reply);
+
+	escape_strings(r);
+	return r;
+}
+
+static void print_reply(const json_t *req, const json_t *reply)
 {
 	const char *cmd = str(req, "cmd");
 
@@ -467,7 +515,15 @@ void pr_reply(const json_t *req, const json_t *reply)
 		printf("removed hosts entry %s\n", str(req, "name"));
 }
 
-void pr_failure(const json_t *reply)
+void pr_reply(const json_t *req, const json_t *reply)
+{
+	json_t *r = printable(reply);
+
+	print_reply(req, r);
+	json_decref(r);
+}
+
+static void print_failure(const json_t *reply)
 {
 	const char *msg = str(reply, "message");
 
@@ -475,4 +531,12 @@ void pr_failure(const json_t *reply)
 		msg = str(reply, "error") ? str(reply, "error") : "the request failed";
 	fprintf(stderr, "azbridgectl: %s\n", msg);
 	print_errors(stderr, "", json_object_get(reply, "errors"), msg);
+}
+
+void pr_failure(const json_t *reply)
+{
+	json_t *r = printable(reply);
+
+	print_failure(r);
+	json_decref(r);
 }

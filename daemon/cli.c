@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "binding.h"
+#include "connstr.h"
+#include "dial.h"
 #include "log.h"
 #include "util.h"
 
@@ -73,25 +75,49 @@ static void add_item(struct azb_cli *cli, char opt, const char *key, const char 
 		cli->n_rules++;
 }
 
-/* -o key:value splits at the first ':' only, so URIs and connection strings
- * survive (the original kept only the first two ':'-separated parts). */
-static int add_option_setting(struct azb_cli *cli, const char *arg, char *err, size_t errlen)
-{
-	const char *colon = strchr(arg, ':');
-	char *key;
-
-	if (!colon || colon == arg)
-		return azb_err(err, errlen, "-o \"%s\": expected KEY:VALUE", arg);
-	key = xstrndup(arg, (size_t)(colon - arg));
-	add_item(cli, 'o', key, colon + 1);
-	free(key);
-	return 0;
-}
-
 static void scrub(char *s)
 {
 	/* Overwrite in place: /proc/PID/cmdline reads this very memory. */
 	memset(s, 'x', strlen(s));
+}
+
+/* Without a ':' the argument may be a key with a typo around it: only a
+ * name is shown. */
+static int bad_option_setting(const char *arg, char *err, size_t errlen)
+{
+	const char *eq = strchr(arg, '=');
+	char *name = xstrndup(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+	int r;
+
+	if (!cs_may_echo(name))
+		r = azb_err(err, errlen, "-o: expected KEY:VALUE (the argument is not shown: it "
+			    "may be a secret)");
+	else if (eq)
+		r = azb_err(err, errlen, "-o: expected KEY:VALUE with ':' rather than '=' after "
+			    "\"%s\"", name);
+	else
+		r = azb_err(err, errlen, "-o: expected KEY:VALUE, not \"%s\"", name);
+	free(name);
+	return r;
+}
+
+/* -o key:value splits at the first ':' only, so URIs and connection strings
+ * survive (the original kept only the first two ':'-separated parts). The
+ * value of a key that holds a secret leaves argv as -k's does. */
+static int add_option_setting(struct azb_cli *cli, char *arg, char *err, size_t errlen)
+{
+	char *colon = strchr(arg, ':'), *key;
+
+	if (colon == arg)
+		return azb_err(err, errlen, "-o: expected KEY:VALUE; the key before ':' is empty");
+	if (!colon)
+		return bad_option_setting(arg, err, errlen);
+	key = xstrndup(arg, (size_t)(colon - arg));
+	add_item(cli, 'o', key, colon + 1);
+	if (cfg_key_is_secret(key))
+		scrub(colon + 1);
+	free(key);
+	return 0;
 }
 
 static int handle_opt(struct azb_cli *cli, int opt, char *arg, char *err, size_t errlen)
@@ -145,29 +171,67 @@ static bool pre_scan(int argc, char **argv, struct azb_cli *cli)
 	return false;
 }
 
-int cli_parse(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen)
+#define OPTSTRING ":L:T:R:H:e:x:K:k:s:f:c:o:b:a:l:gqvnhV"
+
+/* What getopt refused, without a value given with '=' (--shared-access-keys=KEY). */
+static int bad_option(char **argv, char *err, size_t errlen)
+{
+	const char *a = argv[optind - 1];
+
+	if (optopt && !strchr(OPTSTRING, optopt))
+		return azb_err(err, errlen, "unknown option '-%c'", optopt);
+	if (strncmp(a, "--", 2) != 0)
+		return azb_err(err, errlen, "unknown option");
+	return azb_err(err, errlen, "%s option '%.*s'", optopt ? "no value is taken by" : "unknown",
+		       (int)strcspn(a, "="), a);
+}
+
+/* A stray argument is shown when it looks like a rule or a word; a key or
+ * the half of a token split by missing quotes is not. */
+static int stray_argument(char **argv, char *err, size_t errlen)
+{
+	const char *a = argv[optind];
+
+	if (strchr(a, ':') || cs_may_echo(a))
+		return azb_err(err, errlen, "unexpected argument '%s' (rules go after -L, -T, -R "
+			       "or -H)", a);
+	return azb_err(err, errlen, "unexpected argument number %d (not shown: it may be a "
+		       "secret; rules go after -L, -T, -R or -H)", optind);
+}
+
+static int parse_opts(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen)
 {
 	int opt, r;
 
-	memset(cli, 0, sizeof(*cli));
-	if (pre_scan(argc, argv, cli))
-		return 0;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":L:T:R:H:e:x:K:k:s:f:c:o:b:a:l:gqvnhV",
-				  long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, OPTSTRING, long_opts, NULL)) != -1) {
 		if (opt == '?')
-			return azb_err(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return bad_option(argv, err, errlen);
 		if (opt == ':')
 			return azb_err(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 		r = handle_opt(cli, opt, optarg, err, errlen);
 		if (r < 0)
 			return r;
 	}
-	if (optind < argc)
-		return azb_err(err, errlen, "unexpected argument '%s' (rules go after -L, -T, -R or -H)",
-			       argv[optind]);
-	return 0;
+	return optind < argc ? stray_argument(argv, err, errlen) : 0;
+}
+
+int cli_parse(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen)
+{
+	char *safe;
+	int r;
+
+	memset(cli, 0, sizeof(*cli));
+	if (pre_scan(argc, argv, cli))
+		return 0;
+	r = parse_opts(argc, argv, cli, err, errlen);
+	if (r < 0 && err) {
+		safe = log_redact(err);
+		snprintf(err, errlen, "%s", safe);
+		free(safe);
+	}
+	return r;
 }
 
 void cli_free(struct azb_cli *cli)
@@ -180,22 +244,12 @@ void cli_free(struct azb_cli *cli)
 	memset(cli, 0, sizeof(*cli));
 }
 
-static int parse_rule(const struct cli_item *it, struct azb_fwd **f, char *err, size_t errlen)
-{
-	switch (it->opt) {
-	case 'L': return bnd_parse_local(it->value, f, err, errlen);
-	case 'T': return bnd_parse_remote(it->value, f, err, errlen);
-	case 'R': return bnd_parse_legacy(it->value, f, err, errlen);
-	default: return bnd_parse_http(it->value, f, err, errlen);
-	}
-}
-
 static void apply_rule(struct azb_config *c, const struct cli_item *it, struct cfg_errors *errs)
 {
 	struct azb_fwd *f = NULL;
 	char err[512];
 
-	if (parse_rule(it, &f, err, sizeof(err)) < 0) {
+	if (bnd_parse(it->opt, it->value, &f, err, sizeof(err)) < 0) {
 		cfg_errors_add(errs, "command line", 0, "%s", err);
 		return;
 	}
@@ -224,6 +278,16 @@ static bool is_connstr_item(const struct cli_item *it)
 {
 	return it->opt == 'o' && (strcmp(it->key, "connection_string") == 0 ||
 				  strcmp(it->key, "AzureRelayConnectionString") == 0);
+}
+
+/* A bind address given as a host name is looked up here, at start and on
+ * every reload (dial_check_source says when and how). */
+static void check_bind_address(const struct azb_config *c, struct cfg_errors *errs)
+{
+	char why[300];
+
+	if (c->bind_address && dial_check_source(c->bind_address, why, sizeof(why)) < 0)
+		cfg_errors_add(errs, c->bind_address_at, 0, "%s", why);
 }
 
 /* Log level flags change how the daemon runs, not what -n prints. */
@@ -274,6 +338,8 @@ int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct 
 	 * credentials are an error, as in the original tool. */
 	if (errs->n == 0)
 		cfg_validate(c, errs, path ? warns : NULL);
+	if (errs->n == 0)
+		check_bind_address(c, errs);
 	if (errs->n) {
 		cfg_free(c);
 		return -EINVAL;

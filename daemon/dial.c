@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "loop.h"
 #include "resolve.h"
 #include "util.h"
 
@@ -18,26 +20,93 @@ struct dial {
 	struct resolve_req *rr;
 	int sotype;
 	uint16_t port;
-	char *bind_address;
+	char *bind_name;               /* bind_address (-b), or NULL */
+	struct resolve_result target;
 	dial_cb cb;
 	void *arg;
 };
 
-static int bind_source(int fd, int family, const char *src)
-{
-	struct resolve_result r;
-	struct resolve_req *req;
+/* ---- the source address ----------------------------------------------------- */
 
-	/* -b is a local address, checked when the config was loaded. */
-	if (!src || resolve_host(src, &r, NULL, NULL, &req) != 1)
+static const char *family_name(int family)
+{
+	return family == AF_INET6 ? "IPv6 " : family == AF_INET ? "IPv4 " : "";
+}
+
+/* Is the looked-up source usable? 0, or -EADDRNOTAVAIL with the reason. */
+static int source_ok(const char *name, int family, int err, const struct resolve_result *src,
+		     char *why, size_t len)
+{
+	char tmp[200];
+
+	if (err == -EAFNOSUPPORT)
+		return azb_errn(why, len, -EADDRNOTAVAIL, "bind_address %s is not an %saddress",
+				name, family_name(family));
+	if (err == -ENOENT && family)
+		return azb_errn(why, len, -EADDRNOTAVAIL, "bind_address \"%s\" has no %saddress "
+				"(for an %starget)", name, family_name(family), family_name(family));
+	if (err == -ENOENT)
+		return azb_errn(why, len, -EADDRNOTAVAIL, "bind_address \"%s\" does not resolve",
+				name);
+	if (err < 0)
+		return azb_errn(why, len, -EADDRNOTAVAIL, "bind_address \"%s\" cannot be looked up "
+				"now (DNS)", name);
+	if (bnd_check_bind_address(src->text, tmp, sizeof(tmp)) < 0)
+		return azb_errn(why, len, -EADDRNOTAVAIL, "bind_address \"%s\" resolves to %s, not "
+				"a local address", name, src->text);
+	return 0;
+}
+
+/* Logged once per change: every tunnel would say the same. */
+static void report_source(int r, const char *why)
+{
+	static char last[300];
+
+	if (r == 0) {
+		last[0] = '\0';
+		return;
+	}
+	if (strcmp(last, why) == 0)
+		return;
+	snprintf(last, sizeof(last), "%s", why);
+	log_error("%s; remote forwards cannot dial their targets until it does", why);
+}
+
+static void probed(void *arg, int err, const struct resolve_result *res)
+{
+	char why[300];
+
+	if (err != -ECANCELED)
+		report_source(source_ok(arg, AF_UNSPEC, err, res, why, sizeof(why)), why);
+	free(arg);
+}
+
+int dial_check_source(const char *name, char *why, size_t len)
+{
+	struct resolve_result res;
+	struct resolve_req *req;
+	char *copy;
+
+	if (!loop_context())
+		return source_ok(name, AF_UNSPEC, resolve_now(name, &res), &res, why, len);
+	copy = xstrdup(name);
+	if (resolve_host(name, &res, probed, copy, &req) == 0)
+		return 1;
+	free(copy);
+	return source_ok(name, AF_UNSPEC, 0, &res, why, len);
+}
+
+/* ---- connecting ------------------------------------------------------------- */
+
+static int bind_source(int fd, const struct resolve_result *src)
+{
+	if (!src)
 		return 0;
-	if (r.addr.ss_family != family)
-		return 0;
-	return bind(fd, (struct sockaddr *)&r.addr, r.len) < 0 ? -errno : 0;
+	return bind(fd, (const struct sockaddr *)&src->addr, src->len) < 0 ? -errno : 0;
 }
 
 static int connect_inet(const struct resolve_result *res, uint16_t port, int sotype,
-			const char *src)
+			const struct resolve_result *src)
 {
 	struct sockaddr_storage sa = res->addr;
 	int one = 1, fd, r;
@@ -51,7 +120,7 @@ static int connect_inet(const struct resolve_result *res, uint16_t port, int sot
 		return -errno;
 	if (sotype == SOCK_STREAM)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = bind_source(fd, sa.ss_family, src);
+	r = bind_source(fd, src);
 	if (r == 0 && connect(fd, (struct sockaddr *)&sa, res->len) < 0 && errno != EINPROGRESS)
 		r = -errno;
 	if (r < 0) {
@@ -81,14 +150,49 @@ static int connect_unix(const char *path)
 	return fd;
 }
 
-static void resolved(void *arg, int err, const struct resolve_result *res)
+static void finish(struct dial *d, int fd)
+{
+	d->cb(d->arg, fd < 0 ? -1 : fd, fd < 0 ? fd : 0);
+	free(d->bind_name);
+	free(d);
+}
+
+/* A bind address that cannot be used fails the dial: leaving from another
+ * address would be a silent surprise. */
+static void source_resolved(void *arg, int err, const struct resolve_result *src)
 {
 	struct dial *d = arg;
-	int fd = err < 0 ? err : connect_inet(res, d->port, d->sotype, d->bind_address);
+	char why[300];
+	int r = source_ok(d->bind_name, d->target.addr.ss_family, err, src, why, sizeof(why));
 
-	d->cb(d->arg, fd < 0 ? -1 : fd, fd < 0 ? fd : 0);
-	free(d->bind_address);
-	free(d);
+	d->rr = NULL;
+	report_source(r, why);
+	finish(d, r < 0 ? r : connect_inet(&d->target, d->port, d->sotype, src));
+}
+
+/* True when d is done (its callback called, d freed). */
+static bool target_done(struct dial *d, int err, const struct resolve_result *res)
+{
+	struct resolve_result src;
+	int r;
+
+	d->rr = NULL;
+	if (err < 0 || !d->bind_name) {
+		finish(d, err < 0 ? err : connect_inet(res, d->port, d->sotype, NULL));
+		return true;
+	}
+	d->target = *res;
+	/* The source is of the target's family: localhost has both. */
+	r = resolve_host_af(d->bind_name, res->addr.ss_family, &src, source_resolved, d, &d->rr);
+	if (r == 0)
+		return false;
+	source_resolved(d, r < 0 ? r : 0, &src);
+	return true;
+}
+
+static void target_resolved(void *arg, int err, const struct resolve_result *res)
+{
+	target_done(arg, err, res);
 }
 
 struct dial *dial_start(const struct azb_ep *ep, const char *bind_address, dial_cb cb, void *arg)
@@ -105,13 +209,11 @@ struct dial *dial_start(const struct azb_ep *ep, const char *bind_address, dial_
 	d = xcalloc(1, sizeof(*d));
 	d->sotype = ep->kind == AZB_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM;
 	d->port = ep->port;
-	d->bind_address = bind_address ? xstrdup(bind_address) : NULL;
+	d->bind_name = bind_address ? xstrdup(bind_address) : NULL;
 	d->cb = cb;
 	d->arg = arg;
-	if (resolve_host(ep->host, &res, resolved, d, &d->rr) == 1) {
-		resolved(d, 0, &res);
+	if (resolve_host(ep->host, &res, target_resolved, d, &d->rr) == 1 && target_done(d, 0, &res))
 		return NULL;
-	}
 	return d;
 }
 
@@ -119,7 +221,7 @@ void dial_cancel(struct dial *d)
 {
 	/* The resolver still calls back once; make that a no-op. */
 	resolve_cancel(d->rr);
-	free(d->bind_address);
+	free(d->bind_name);
 	free(d);
 }
 

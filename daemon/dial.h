@@ -10,6 +10,14 @@ struct dial;
 /* fd >= 0: connect started (or done); err < 0: failed before that. */
 typedef void (*dial_cb)(void *arg, int fd, int err);
 
+/* A bind address for the dials (-b, bind_address) must be a local address;
+ * a host name is looked up. Before the loop runs (start-up, -n) that blocks:
+ * 0, or -EADDRNOTAVAIL with the reason in why. Once it runs, a cached answer
+ * is judged the same way; otherwise 1: the worker looks it up and a failure
+ * is logged. Every dial checks again and fails rather than leave from
+ * another address. */
+int dial_check_source(const char *name, char *why, size_t len);
+
 /* Returns NULL when cb was already called (numeric host or a failure). */
 struct dial *dial_start(const struct azb_ep *ep, const char *bind_address, dial_cb cb, void *arg);
 void dial_cancel(struct dial *d);

@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "hcmsg.h"
 #include "log.h"
@@ -282,7 +281,7 @@ static int64_t retry_delay(struct hc_listener *h, bool unreachable)
 	if (unreachable && us > HC_UNREACHABLE_MAX_US)
 		us = HC_UNREACHABLE_MAX_US;
 	/* Jitter keeps many bridges from reconnecting in lock step. */
-	getrandom(&r, sizeof(r), 0);
+	azb_random(&r, sizeof(r));
 	return us + (int64_t)(r % 250000) + us / 10 * (int64_t)(r % 3) / 2;
 }
 

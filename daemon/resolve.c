@@ -12,6 +12,7 @@
 
 struct cache_entry {
 	char *host;
+	int family;                /* AF_UNSPEC, AF_INET or AF_INET6 asked for */
 	struct resolve_result res;
 	int64_t expires;
 	struct cache_entry *next;
@@ -20,6 +21,7 @@ struct cache_entry {
 struct resolve_req {
 	struct loop_work work;     /* first: the loop hands it back */
 	char *host;
+	int family;
 	resolve_cb cb;
 	void *arg;
 	int err;
@@ -52,21 +54,22 @@ static int numeric(const char *host, struct resolve_result *res)
 	return 1;
 }
 
-static struct cache_entry *cache_find(const char *host)
+static struct cache_entry *cache_find(const char *host, int family)
 {
 	for (struct cache_entry *e = cache; e; e = e->next)
-		if (strcasecmp(e->host, host) == 0)
+		if (e->family == family && strcasecmp(e->host, host) == 0)
 			return e;
 	return NULL;
 }
 
-static void cache_put(const char *host, const struct resolve_result *res)
+static void cache_put(const char *host, int family, const struct resolve_result *res)
 {
-	struct cache_entry *e = cache_find(host);
+	struct cache_entry *e = cache_find(host, family);
 
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
 		e->host = xstrdup(host);
+		e->family = family;
 		e->next = cache;
 		cache = e;
 	}
@@ -85,31 +88,38 @@ void resolve_flush(void)
 	}
 }
 
-/* Worker thread: prefer IPv4 for "localhost"-style names as most services
- * listen there; take the first address otherwise. */
-static void do_lookup(struct loop_work *w)
+/* Blocking. Without a family, prefer IPv4 for "localhost"-style names as
+ * most services listen there; take the first address otherwise. */
+static int lookup(const char *host, int family, struct resolve_result *res)
 {
-	struct resolve_req *r = (struct resolve_req *)w;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_ADDRCONFIG };
 	struct addrinfo *ai = NULL, *pick;
-	int rc = getaddrinfo(r->host, NULL, &hints, &ai);
+	int rc = getaddrinfo(host, NULL, &hints, &ai);
 
-	if (rc != 0 || !ai) {
-		r->err = rc == EAI_NONAME ? -ENOENT : -EHOSTUNREACH;
-		return;
-	}
+	if (rc != 0 || !ai)
+		return rc == EAI_NONAME || rc == EAI_NODATA ? -ENOENT : -EHOSTUNREACH;
 	pick = ai;
-	for (struct addrinfo *a = ai; a; a = a->ai_next)
+	for (struct addrinfo *a = ai; a && family == AF_UNSPEC; a = a->ai_next)
 		if (a->ai_family == AF_INET) {
 			pick = a;
 			break;
 		}
-	memcpy(&r->res.addr, pick->ai_addr, pick->ai_addrlen);
-	r->res.len = pick->ai_addrlen;
-	getnameinfo(pick->ai_addr, pick->ai_addrlen, r->res.text, sizeof(r->res.text), NULL, 0,
+	memset(res, 0, sizeof(*res));
+	memcpy(&res->addr, pick->ai_addr, pick->ai_addrlen);
+	res->len = pick->ai_addrlen;
+	getnameinfo(pick->ai_addr, pick->ai_addrlen, res->text, sizeof(res->text), NULL, 0,
 		    NI_NUMERICHOST);
 	freeaddrinfo(ai);
-	r->err = 0;
+	return 0;
+}
+
+/* Worker thread. */
+static void do_lookup(struct loop_work *w)
+{
+	struct resolve_req *r = (struct resolve_req *)w;
+
+	r->err = lookup(r->host, r->family, &r->res);
 }
 
 static void lookup_done(struct loop_work *w)
@@ -119,23 +129,33 @@ static void lookup_done(struct loop_work *w)
 	if (w->cancelled)
 		r->err = -ECANCELED;
 	if (r->err == 0)
-		cache_put(r->host, &r->res);
+		cache_put(r->host, r->family, &r->res);
 	if (r->cb)
 		r->cb(r->arg, r->err, &r->res);
 	free(r->host);
 	free(r);
 }
 
-int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, void *arg,
-		 struct resolve_req **req)
+/* A numeric host of the wrong family is not an answer. */
+static int numeric_of(const char *host, int family, struct resolve_result *res)
+{
+	if (!numeric(host, res))
+		return 0;
+	return family == AF_UNSPEC || res->addr.ss_family == family ? 1 : -EAFNOSUPPORT;
+}
+
+int resolve_host_af(const char *host, int family, struct resolve_result *res, resolve_cb cb,
+		    void *arg, struct resolve_req **req)
 {
 	struct cache_entry *e;
 	struct resolve_req *r;
+	int n;
 
 	*req = NULL;
-	if (numeric(host, res))
-		return 1;
-	e = cache_find(host);
+	n = numeric_of(host, family, res);
+	if (n != 0)
+		return n;
+	e = cache_find(host, family);
 	if (e && e->expires > now_us()) {
 		*res = e->res;
 		return 1;
@@ -144,11 +164,30 @@ int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, vo
 	r->work.work = do_lookup;
 	r->work.done = lookup_done;
 	r->host = xstrdup(host);
+	r->family = family;
 	r->cb = cb;
 	r->arg = arg;
 	*req = r;
 	loop_submit(&r->work);
 	return 0;
+}
+
+int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, void *arg,
+		 struct resolve_req **req)
+{
+	return resolve_host_af(host, AF_UNSPEC, res, cb, arg, req);
+}
+
+int resolve_now(const char *host, struct resolve_result *res)
+{
+	int r = numeric_of(host, AF_UNSPEC, res);
+
+	if (r)
+		return 0;
+	r = lookup(host, AF_UNSPEC, res);
+	if (r == 0)
+		cache_put(host, AF_UNSPEC, res);
+	return r;
 }
 
 void resolve_cancel(struct resolve_req *req)

@@ -24,6 +24,14 @@ struct resolve_req;
  * cancelled; *req is the handle for resolve_cancel(). */
 int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, void *arg,
 		 struct resolve_req **req);
+/* The same for one address family (AF_UNSPEC: any); a numeric host of the
+ * other family gives -EAFNOSUPPORT at once. */
+int resolve_host_af(const char *host, int family, struct resolve_result *res, resolve_cb cb,
+		    void *arg, struct resolve_req **req);
+/* Blocking, for before the loop runs (start-up, -n): 0 with *res (also
+ * cached), -ENOENT when the name does not resolve, -EHOSTUNREACH when it
+ * cannot be looked up. */
+int resolve_now(const char *host, struct resolve_result *res);
 void resolve_cancel(struct resolve_req *req);
 void resolve_flush(void);   /* drop the cache */
 /* A copy of res's address with port set; returns its length. */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include "ctlmsg.h"
 #include "log.h"
@@ -170,7 +169,7 @@ struct rconn *hc_pick_listener(struct relay_hc *hc, int *status)
 		*status = hc->n_listeners ? 503 : 404;
 		return NULL;
 	}
-	getrandom(&r, sizeof(r), 0);
+	azb_random(&r, sizeof(r));
 	k = r % n;
 	for (struct rconn *l = hc->listeners; l; l = l->lnext)
 		if (pickable(l) && k-- == 0)

@@ -10,12 +10,14 @@ pass=0
 fail=0
 KEY=c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==
 CRED=(-e sb://relay.test:9443/ -K sendrule -k "$KEY")
+AS=()   # a command to run the binary through (setpriv as another user)
 
 # expect NAME EXIT-CODE PATTERN-STDOUT PATTERN-STDERR -- ARGS...  ('' = don't care)
 expect() {
 	local name=$1 code=$2 pout=$3 perr=$4
 	shift 5
-	"$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
+	# A bounded wait: a FIFO in place of a file must not make it hang.
+	timeout 20 "${AS[@]}" "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"
 	local rc=$?
 	local why=""
 	[ "$rc" = "$code" ] || why="exit $rc, wanted $code"
@@ -45,7 +47,7 @@ expect version 0 "^azbridged $(cat VERSION)\$" '' -- --version
 expect unknown-option 2 '' "^azbridged: unknown option '--bogus'" -- --bogus
 expect missing-value 2 '' "option '-L' needs a value" -- -L
 expect positional 2 '' "unexpected argument 'stray'" -- -n stray
-expect bad-o 2 '' '-o "nocolon": expected KEY:VALUE' -- -o nocolon
+expect bad-o 2 '' '-o: expected KEY:VALUE, not "nocolon"' -- -o nocolon
 expect missing-config 1 '' "$TMP/none.conf" -- -n -c "$TMP/none.conf"
 expect cli-ok 0 '' '' -- -n -L 16161:db "${CRED[@]}"
 expect cli-print 0 'relay = "db"' '' -- -n -v -L 16161:db "${CRED[@]}"
@@ -76,6 +78,50 @@ expect verbose-not-level 0 'log_level = "info"' '' -- -n -v -L 1:db "${CRED[@]}"
 echo 'LocalForward:' >"$TMP/old.yml"
 chmod 600 "$TMP/old.yml"
 expect yaml-hint 1 '' 'libconfig syntax' -- -n -f "$TMP/old.yml"
+
+# Key files and configuration files that hold a secret: opened without
+# following a symbolic link or blocking on a FIFO, then checked on that very
+# descriptor: a regular file of root (or the daemon's user), mode 0600.
+keyconf() {  # keyconf NAME KEYFILE: a config using KEYFILE, in $TMP/NAME.conf
+	printf 'endpoint = "sb://relay.test/";\nshared_access_key_name = "k";\nshared_access_key_file = "%s";\nlocal_forward = ( { relay = "db"; bind_port = 1; } );\n' "$2" >"$TMP/$1.conf"
+	chmod 600 "$TMP/$1.conf"
+}
+mkdir -m 700 "$TMP/keys"
+printf '%s\n' "$KEY" >"$TMP/keys/good.key"
+chmod 600 "$TMP/keys/good.key"
+for k in link group world other; do cp -p "$TMP/keys/good.key" "$TMP/keys/$k.key"; done
+rm "$TMP/keys/link.key"
+ln -s good.key "$TMP/keys/link.key"
+chmod 640 "$TMP/keys/group.key"
+chmod 602 "$TMP/keys/world.key"
+chown 65534 "$TMP/keys/other.key"
+mkdir -m 700 "$TMP/keys/dir.key"
+mkfifo -m 600 "$TMP/keys/fifo.key"
+for k in good link group world other dir fifo; do keyconf "key-$k" "$TMP/keys/$k.key"; done
+expect keyfile-good 0 '' '' -- -n -c "$TMP/key-good.conf"
+expect keyfile-symlink 1 '' 'link\.key: is a symbolic link' -- -n -c "$TMP/key-link.conf"
+expect keyfile-group-readable 1 '' 'group\.key holds a secret but is readable by group or others \(mode 0640\)' -- -n -c "$TMP/key-group.conf"
+expect keyfile-world-writable 1 '' 'world\.key holds a secret but is writable by group or others \(mode 0602\)' -- -n -c "$TMP/key-world.conf"
+expect keyfile-other-owner 1 '' 'other\.key holds a secret but is owned by uid 65534, not root or this daemon.s user' -- -n -c "$TMP/key-other.conf"
+expect keyfile-directory 1 '' 'dir\.key: is not a regular file' -- -n -c "$TMP/key-dir.conf"
+expect keyfile-fifo 1 '' 'fifo\.key: is not a regular file' -- -n -c "$TMP/key-fifo.conf"
+# The daemon's own user may own its key files.
+chown 65534 "$TMP" "$TMP/keys" "$TMP/key-other.conf"
+AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+expect keyfile-own-user 0 '' '' -- -n -c "$TMP/key-other.conf"
+AS=()
+chown 0 "$TMP" "$TMP/keys" "$TMP/key-other.conf"
+# A configuration file with an inline secret: the same rules for the file.
+printf 'endpoint = "sb://relay.test/";\nshared_access_key_name = "k";\nshared_access_key = "%s";\nlocal_forward = ( { relay = "db"; bind_port = 1; } );\n' "$KEY" >"$TMP/inline.conf"
+for k in owner gwrite; do cp "$TMP/inline.conf" "$TMP/inline-$k.conf"; done
+chmod 600 "$TMP/inline.conf" "$TMP/inline-owner.conf"
+chmod 620 "$TMP/inline-gwrite.conf"
+chown 65534 "$TMP/inline-owner.conf"
+expect inline-secret-ok 0 '' '' -- -n -c "$TMP/inline.conf"
+expect inline-secret-other-owner 1 '' 'inline-owner\.conf:3: shared_access_key is set here but this file is owned by uid 65534' -- -n -c "$TMP/inline-owner.conf"
+expect inline-secret-group-writable 1 '' 'inline-gwrite\.conf:3: shared_access_key is set here but this file is writable by group or others \(mode 0620\)' -- -n -c "$TMP/inline-gwrite.conf"
+mkfifo -m 600 "$TMP/fifo.conf"
+expect config-fifo 1 '' 'fifo\.conf: is not a regular file' -- -n -c "$TMP/fifo.conf"
 
 # A printed config must load again and print the same text.
 "$BIN" -n -v -L "127.0.0.8:16161/sql1;127.0.0.9:16161/sql2:db" -T "db:sql1/localhost:5432" "${CRED[@]}" >"$TMP/p1.conf" 2>/dev/null

@@ -78,5 +78,22 @@ for u in azbridged azbridge-relayd; do
 done
 check dropin-example /usr/share/doc/azbridge/examples/systemd/azbridged.service.d/local.conf
 check relay-dropin-example /usr/share/doc/azbridge/examples/systemd/azbridge-relayd.service.d/keys.conf
+# The Debian build's flags reach the compiler: debian/rules asks for
+# hardening=+all, dpkg-buildflags puts -D_FORTIFY_SOURCE=2 in CPPFLAGS, and
+# the objects then call glibc's checked __*_chk functions (none without it).
+FORT=$(mktemp -d)
+export DEB_BUILD_MAINT_OPTIONS=$(sed -n 's/^export DEB_BUILD_MAINT_OPTIONS = //p' debian/rules)
+fortified() {  # fortified BUILD [make variables]: the __*_chk symbols main.o uses
+	make -s --no-print-directory BUILD="$1" "${@:2}" "$1/daemon/main.o" >/dev/null 2>&1 &&
+		nm -u "$1/daemon/main.o" | grep -cE '__[a-z_]+_chk$'
+}
+n_plain=$(fortified "$FORT/plain" CFLAGS="$(dpkg-buildflags --get CFLAGS)")
+n_deb=$(fortified "$FORT/deb" CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" CFLAGS="$(dpkg-buildflags --get CFLAGS)")
+if dpkg-buildflags --get CPPFLAGS | grep -q -- -D_FORTIFY_SOURCE=2 && [ "${n_plain:-0}" = 0 ] && [ "${n_deb:-0}" -gt 0 ]; then
+	pass=$((pass + 1))
+else
+	fail=$((fail + 1)); echo "FAIL fortify: CPPFLAGS from dpkg-buildflags do not reach the compiler ($n_plain checked calls without, ${n_deb:-none} with)"
+fi
+rm -rf "$FORT"
 echo "install: $pass passed, $fail failed"
 [ "$fail" = 0 ]

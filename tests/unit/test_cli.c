@@ -57,6 +57,34 @@ static void test_secrets_scrubbed(void **state)
 	free(s);
 }
 
+/* -o with a key that holds a secret: the value leaves argv, the key stays. */
+static void test_option_secrets_scrubbed(void **state)
+{
+	char *o1 = dup_arg("shared_access_key:c2VjcmV0"), *o2 = dup_arg("-oconnection_string:"
+									"SharedAccessKey=zz");
+	char *o3 = dup_arg("--option=AzureRelaySharedAccessSignature:sig=b");
+	char *o4 = dup_arg("keep_alive_interval:45");
+	char *argv[] = { "azbridged", "-o", o1, o2, o3, "-o", o4, NULL };
+	struct azb_cli cli;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(cli_parse(7, argv, &cli, err, sizeof(err)), 0);
+	assert_string_equal(o1, "shared_access_key:xxxxxxxx");
+	assert_string_equal(o2, "-oconnection_string:xxxxxxxxxxxxxxxxxx");
+	assert_string_equal(o3, "--option=AzureRelaySharedAccessSignature:xxxxx");
+	assert_string_equal(o4, "keep_alive_interval:45");
+	assert_string_equal(cli.items[0].value, "c2VjcmV0");
+	assert_string_equal(cli.items[2].value, "sig=b");
+	assert_true(cfg_key_is_secret("AzureRelayConnectionString"));
+	assert_false(cfg_key_is_secret("shared_access_key_file"));
+	cli_free(&cli);
+	free(o1);
+	free(o2);
+	free(o3);
+	free(o4);
+}
+
 static void test_option_splits_at_first_colon(void **state)
 {
 	ARGV("-o", "AzureRelayEndpoint:sb://h:9443/");
@@ -110,11 +138,29 @@ static void test_usage_errors(void **state)
 	char *a1[] = { "azbridged", "-Z", NULL };
 	char *a2[] = { "azbridged", "-n", "-k", NULL };
 	char *a3[] = { "azbridged", "-o", ":v", NULL };
+	/* what may be a secret is never shown, and what is shown is redacted */
+	char *a4[] = { "azbridged", "--shared-access-keys=c2VjcmV0", NULL };
+	char *a5[] = { "azbridged", "--quiet=c2VjcmV0", NULL };
+	char *a6[] = { "azbridged", "-o", "shared_access_key=c2VjcmV0", NULL };
+	char *a7[] = { "azbridged", "-o", "c2VjcmV0c2VjcmV0", NULL };
+	char *a8[] = { "azbridged", "-n", "c2VjcmV0c2VjcmV0", NULL };
+	char *a9[] = { "azbridged", "-n", "sb://h/;SharedAccessKey=c2VjcmV0", NULL };
+	char *a10[] = { "azbridged", "-qZ", NULL };
 
 	(void)state;
 	expect_usage_error(a1, 2, "unknown option '-Z'");
 	expect_usage_error(a2, 3, "option '-k' needs a value");
-	expect_usage_error(a3, 3, "-o \":v\": expected KEY:VALUE");
+	expect_usage_error(a3, 3, "-o: expected KEY:VALUE; the key before ':' is empty");
+	expect_usage_error(a4, 2, "unknown option '--shared-access-keys'");
+	expect_usage_error(a5, 2, "no value is taken by option '--quiet'");
+	expect_usage_error(a6, 3, "-o: expected KEY:VALUE with ':' rather than '=' after "
+			   "\"shared_access_key\"");
+	expect_usage_error(a7, 3, "-o: expected KEY:VALUE (the argument is not shown: it may be a "
+			   "secret)");
+	expect_usage_error(a8, 3, "unexpected argument number 2 (not shown: it may be a secret; "
+			   "rules go after -L, -T, -R or -H)");
+	expect_usage_error(a9, 3, "unexpected argument 'sb://h/;SharedAccessKey=REDACTED");
+	expect_usage_error(a10, 2, "unknown option '-Z'");
 }
 
 static void test_build_connstr_first(void **state)
@@ -143,6 +189,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rules_in_order),
 		cmocka_unit_test(test_secrets_scrubbed),
+		cmocka_unit_test(test_option_secrets_scrubbed),
 		cmocka_unit_test(test_option_splits_at_first_colon),
 		cmocka_unit_test(test_svc),
 		cmocka_unit_test(test_question_mark),

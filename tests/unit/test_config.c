@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 
 #define KEY "c2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ=="
 
@@ -103,10 +104,42 @@ static void test_key_files(void **state)
 	assert_null(strstr(err, KEY));
 	assert_int_equal(cfg_read_key_file(bad, &key, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "does not hold one base64 key"));
-	assert_int_equal(cfg_check_secret_file(good, err, sizeof(err)), 0);
 	free(good);
 	free(open);
 	free(bad);
+}
+
+/* Judged on the opened descriptor: no symbolic link, no FIFO (and no wait
+ * for a writer), nothing another user owns, nothing others may write. */
+static void test_secret_file_refusals(void **state)
+{
+	char *good = write_file("s.key", KEY "\n", 0600), *other = write_file("o.key", KEY, 0600);
+	char *ww = write_file("w.key", KEY, 0602), *link = xasprintf("%s/l.key", tmpdir);
+	char *fifo = xasprintf("%s/f.key", tmpdir), err[512];
+	int fd;
+
+	(void)state;
+	assert_int_equal(symlink(good, link), 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(chown(other, 65534, 65534), 0);
+	fd = cfg_open_secret_file(good, err, sizeof(err));
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cfg_open_secret_file(link, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "l.key: is a symbolic link"));
+	assert_int_equal(cfg_open_secret_file(fifo, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "f.key: is not a regular file"));
+	assert_int_equal(cfg_open_secret_file(tmpdir, err, sizeof(err)), -EINVAL);
+	assert_int_equal(cfg_open_secret_file(other, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "o.key holds a secret but is owned by uid 65534"));
+	assert_int_equal(cfg_open_secret_file(ww, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "w.key holds a secret but is writable by group or others "
+				    "(mode 0602)"));
+	free(good);
+	free(other);
+	free(ww);
+	free(link);
+	free(fifo);
 }
 
 static void test_effective_cred(void **state)
@@ -195,6 +228,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_global),
 		cmocka_unit_test(test_key_files),
+		cmocka_unit_test(test_secret_file_refusals),
 		cmocka_unit_test(test_effective_cred),
 		cmocka_unit_test(test_print_fixpoint_and_secrets),
 		cmocka_unit_test(test_errors_keep_nothing),

@@ -72,7 +72,16 @@ static void test_errors(void **state)
 	const struct { const char *in, *msg; } bad[] = {
 		{ "Endpoint=sb://h/;Bogus=1", "connection string: unknown key \"Bogus\"" },
 		{ "Endpoint=sb://h/;Endpoint=sb://x/", "connection string: Endpoint is given twice" },
-		{ "Endpoint=sb://h/;justtext", "connection string: \"justtext\" is not NAME=VALUE" },
+		{ "Endpoint=sb://h/;justtext", "connection string: part 2 is not NAME=VALUE" },
+		/* a key in the wrong place is never echoed */
+		{ "Endpoint=sb://h/;;SharedAccessKey " KEY, "connection string: part 3 has an unknown "
+		  "key (not shown: it may be a secret)" },
+		{ "Endpoint=sb://h/;SharedAccessKeyName=a;" KEY, "connection string: part 3 has an "
+		  "unknown key (not shown: it may be a secret)" },
+		{ "Endpoint=sb://h/;SharedAccessKey:" KEY, "connection string: part 2 has an unknown "
+		  "key (not shown: it may be a secret)" },
+		{ "Endpoint=sb://h/;SharedAccessKey:c2VjcmV0", "connection string: part 2 is not "
+		  "NAME=VALUE" },
 		{ "Endpoint=", "connection string: Endpoint is empty" },
 		{ "SharedAccessKeyName=bad name", "connection string: SharedAccessKeyName \"bad name\" "
 		  "may hold only letters, digits, '-' and '_'" },
@@ -87,6 +96,7 @@ static void test_errors(void **state)
 		assert_int_equal(cs_parse(bad[i].in, &cs, err, sizeof(err)), -EINVAL);
 		assert_string_equal(err, bad[i].msg);
 		assert_null(strstr(err, "not*base64"));
+		assert_null(strstr(err, "c2VjcmV0"));
 	}
 }
 

@@ -1,0 +1,1 @@
+Hfoo5:https/service.example.com
