@@ -238,6 +238,21 @@ static int secret_unsafe(const struct stat *st, char *why, size_t len)
 	return 0;
 }
 
+/* The daemon does what its configuration says, as root: whoever may change
+ * a file of it (or add one to the drop-in directory) must be root already. */
+static int config_unsafe(const struct stat *st, char *why, size_t len)
+{
+	const char *who = st->st_mode & 002 ? "anyone" : "its group";
+
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return azb_errn(why, len, -EPERM, "is owned by uid %u, not root or this daemon's user "
+				"(uid %u); refusing it", (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 022)
+		return azb_errn(why, len, -EPERM, "is writable by %s (mode %04o); refusing it", who,
+				(unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
 int cfg_open_secret_file(const char *path, char *err, size_t errlen)
 {
 	char why[160];
@@ -1331,9 +1346,8 @@ static int open_checked(struct loader *ld, const char *path, FILE **f)
 		cfg_errors_add(ld->errs, path, 0, "%s", why);
 		return fd;
 	}
-	if (st.st_mode & 002) {
-		cfg_errors_add(ld->errs, path, 0, "is writable by anyone (mode %04o); refusing it",
-			       (unsigned)(st.st_mode & 07777));
+	if (config_unsafe(&st, why, sizeof(why)) < 0) {
+		cfg_errors_add(ld->errs, path, 0, "%s", why);
 		close(fd);
 		return -EPERM;
 	}
@@ -1407,7 +1421,15 @@ static int conf_file(const struct dirent *d)
 static void load_dropins(struct azb_config *c, const char *dir, struct cfg_errors *errs)
 {
 	struct dirent **list = NULL;
-	int n = scandir(dir, &list, conf_file, by_name);
+	char why[160];
+	struct stat st;
+	int n;
+
+	if (stat(dir, &st) == 0 && config_unsafe(&st, why, sizeof(why)) < 0) {
+		cfg_errors_add(errs, dir, 0, "the drop-in directory %s", why);
+		return;
+	}
+	n = scandir(dir, &list, conf_file, by_name);
 
 	for (int i = 0; i < n; i++) {
 		char *p = xasprintf("%s/%s", dir, list[i]->d_name);

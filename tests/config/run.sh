@@ -19,6 +19,9 @@ find $DIR -name '*.conf' -exec chmod 600 {} +
 chmod 600 $DIR/keys/* $DIR/creds/*
 chmod 644 $DIR/*exposed*.conf $DIR/keys/*open*
 chmod 666 $DIR/*world-writable*.conf
+chmod 620 $DIR/*group-writable*.conf
+chown 65534 $DIR/*other-owner*.conf
+chmod 775 $DIR/*open-dropins*.conf.d
 
 run_case() {  # run_case NAME CONF
 	local name=$1 conf=$2 want_rc=1 rc

@@ -423,14 +423,14 @@ def test_dropin_restored_after_failed_reload_keeps_mode_and_owner(env):
     d.ctl("add", "--name", "m", "-L", f"127.0.0.1:{free_port()}:r1", check=0)
     path = os.path.join(d.dropins, "50-m.conf")
     text = open(path).read()
-    os.chmod(path, 0o600)
-    os.chown(path, NOBODY, NOBODY)
+    os.chmod(path, 0o640)
+    os.chown(path, 0, NOBODY)             # root's, as every configuration file must be
     with open(d.conf, "a") as f:
         f.write("this is not libconfig\n")
     rc, out, err = d.ctl("remove", "m")
     assert rc == 1 and out["error"] == "config", out
     st = os.stat(path)
-    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o600, NOBODY, NOBODY), oct(st.st_mode)
+    assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 0, NOBODY), oct(st.st_mode)
     assert open(path).read() == text
     assert d.binding("m") is not None
     assert sorted(os.listdir(d.dropins)) == ["50-m.conf"]

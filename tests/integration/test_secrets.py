@@ -482,3 +482,33 @@ def test_bind_address_name_changed_by_reload_is_never_ignored(env):
     wait_for(lambda: d.binding("t")["state"] == "online", what="the listener back online")
     assert first_line(local) == ""
     d.proc.wait_log(r"cannot reach the target")
+
+
+def test_port_name_that_is_not_utf8_breaks_no_reply(env):
+    """A port name of bytes that are not UTF-8 reaches the forward's last
+    error: every reply that shows it must still be JSON, and escaped."""
+    env.start_relay()
+    d = Daemon(env, extra=f'log_file = "{env.tmp}/d/listener.log";\n')
+    d.write_main('remote_forward = ( { name = "t"; relay = "db"; host = "127.0.0.1"; '
+                 f'host_port = {free_port()}; }} );\n')
+    log = os.path.join(d.dir, "listener.log")
+    d.start(wait=False)
+    wait_for(lambda: os.path.exists(log) and "listener online" in open(log).read(),
+             what="the listener online")
+    s = raw_sender(env, "db", b"p\xff\xfe\xc3")
+    s.settimeout(10)
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    s.close()
+    wait_for(lambda: "no binding for port name" in open(log, errors="replace").read(),
+             what="the refusal logged")
+    for verb in (["list"], ["stats"], ["show", "t"], ["--json", "stats"], ["status"]):
+        r = subprocess.run([CTL, "--socket", d.sock, *verb], capture_output=True, timeout=30)
+        assert r.returncode == 0, (verb, r)
+        r.stdout.decode("utf-8")                      # valid UTF-8 throughout
+    r = subprocess.run([CTL, "--socket", d.sock, "--json", "show", "t"], capture_output=True,
+                       timeout=30)
+    assert json.loads(r.stdout)["ok"] is True, r.stdout
