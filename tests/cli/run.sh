@@ -113,13 +113,17 @@ AS=()
 chown 0 "$TMP" "$TMP/keys" "$TMP/key-other.conf"
 # A configuration file with an inline secret: the same rules for the file.
 printf 'endpoint = "sb://relay.test/";\nshared_access_key_name = "k";\nshared_access_key = "%s";\nlocal_forward = ( { relay = "db"; bind_port = 1; } );\n' "$KEY" >"$TMP/inline.conf"
-for k in owner gwrite; do cp "$TMP/inline.conf" "$TMP/inline-$k.conf"; done
+for k in owner gwrite gread; do cp "$TMP/inline.conf" "$TMP/inline-$k.conf"; done
 chmod 600 "$TMP/inline.conf" "$TMP/inline-owner.conf"
 chmod 620 "$TMP/inline-gwrite.conf"
+chmod 640 "$TMP/inline-gread.conf"
 chown 65534 "$TMP/inline-owner.conf"
 expect inline-secret-ok 0 '' '' -- -n -c "$TMP/inline.conf"
-expect inline-secret-other-owner 1 '' 'inline-owner\.conf:3: shared_access_key is set here but this file is owned by uid 65534' -- -n -c "$TMP/inline-owner.conf"
-expect inline-secret-group-writable 1 '' 'inline-gwrite\.conf:3: shared_access_key is set here but this file is writable by group or others \(mode 0620\)' -- -n -c "$TMP/inline-gwrite.conf"
+# Any configuration file of another owner or writable by others is refused,
+# secret or not; one that others may read may not hold a secret.
+expect inline-secret-other-owner 1 '' 'inline-owner\.conf: is owned by uid 65534, not root' -- -n -c "$TMP/inline-owner.conf"
+expect inline-secret-group-writable 1 '' 'inline-gwrite\.conf: is writable by its group \(mode 0620\)' -- -n -c "$TMP/inline-gwrite.conf"
+expect inline-secret-group-readable 1 '' 'inline-gread\.conf:3: shared_access_key is set here but this file is readable by group or others \(mode 0640\)' -- -n -c "$TMP/inline-gread.conf"
 mkfifo -m 600 "$TMP/fifo.conf"
 expect config-fifo 1 '' 'fifo\.conf: is not a regular file' -- -n -c "$TMP/fifo.conf"
 
