@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -336,6 +337,24 @@ bool azb_utf8_valid(const char *s, size_t n)
 		i += (size_t)len;
 	}
 	return true;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+static void dumpable_again(void)
+{
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+#endif
+
+void azb_undumpable(void)
+{
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer reads the process with ptrace at exit, which an
+	 * undumpable process refuses without CAP_SYS_PTRACE (a unit's
+	 * bounding set): registered after it, this runs before it. */
+	atexit(dumpable_again);
+#endif
 }
 
 void azb_random(void *buf, size_t n)

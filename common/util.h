@@ -67,6 +67,10 @@ double azb_clock_s(int clock);
  * nothing above U+10FFFF. NUL counts as invalid (n bytes are checked). */
 bool azb_utf8_valid(const char *s, size_t n);
 
+/* Keys and tokens live in this memory: no core file, no /proc/PID/mem or
+ * environ for anyone without CAP_SYS_PTRACE. Called first in main(). */
+void azb_undumpable(void);
+
 /* n bytes from the kernel's random source (it blocks only before boot has
  * seeded it). */
 void azb_random(void *buf, size_t n);

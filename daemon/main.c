@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "cli.h"
 #include "config.h"
@@ -131,9 +130,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int rc;
 
-	/* Keys and tokens live in this memory: no core file, no /proc/PID/mem
-	 * or environ for anyone without CAP_SYS_PTRACE. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	azb_undumpable();
 	log_init("azbridged", LOG_TARGET_AUTO, NULL);
 	if (cli_parse(argc, argv, &cli, err, sizeof(err)) < 0) {
 		fprintf(stderr, "azbridged: %s\nTry 'azbridged --help'.\n", err);

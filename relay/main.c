@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -352,7 +351,7 @@ int main(int argc, char **argv)
 	char err[256], *dir = NULL;
 	int rc = EXIT_RUNTIME;
 
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);   /* keys in memory: no core file, no /proc/PID/mem */
+	azb_undumpable();
 	log_init("azbridge-relayd", LOG_TARGET_AUTO, NULL);
 	if (parse_args(argc, argv, &o) < 0)
 		return EXIT_USAGE;
