@@ -361,7 +361,7 @@ static ssize_t fill(struct stream *s, uint8_t *buf, size_t cap)
 
 /* Chunks one wakeup may read from one stream: a peer that never stops
  * sending must not keep the loop from everyone else. */
-#define READS_PER_WAKEUP 4
+#define READS_PER_WAKEUP 16
 
 static void on_resume(lws_sorted_usec_list_t *sul);
 
