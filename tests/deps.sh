@@ -4,7 +4,8 @@
 set -eu
 PKGS="gcc make pkg-config libssl-dev libwebsockets-dev libsystemd-dev libconfig-dev
 libjansson-dev libcurl4-openssl-dev libcmocka-dev python3 python3-pytest groff-base
-openssl valgrind curl postgresql-15 clang libclang-rt-14-dev systemd man-db util-linux"
+openssl valgrind curl postgresql-15 clang libclang-rt-14-dev systemd man-db util-linux
+dpkg-dev binutils"
 
 missing=""
 for p in $PKGS; do
