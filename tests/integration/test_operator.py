@@ -14,7 +14,11 @@ import subprocess
 from conftest import BUILD, ROOT, SANITIZED, echo_server, free_port, wait_for
 from test_postgres import postgres, psql
 
-CTL = os.path.join(BUILD, "azbridgectl")
+# The binaries are copied beside the units: a checkout under /tmp would be
+# hidden inside the namespace (its /tmp is private) and from every unit
+# with PrivateTmp=yes.
+BIN_DIR = "/run/azb-units/bin"
+CTL = f"{BIN_DIR}/azbridgectl"
 
 # Only the units below exist for this systemd: nothing of the machine's own
 # boot (tmpfiles, sysctl, udev, mounts) may run, even by a dependency. /tmp
@@ -78,9 +82,12 @@ class SystemdHost:
                  for t in STUB_TARGETS}
         files["systemd-journald.service"] = JOURNALD
         files["systemd-journald.socket"] = JOURNALD_SOCKET
+        os.makedirs(os.path.join(units, "bin"))
+        for prog in ("azbridged", "azbridge-relayd", "azbridgectl"):
+            shutil.copy2(os.path.join(BUILD, prog), os.path.join(units, "bin", prog))
         for unit in ("azbridged.service", "azbridge-relayd.service"):
             with open(os.path.join(ROOT, "systemd", unit)) as f:
-                files[unit] = f.read().replace("/usr/sbin/", BUILD.rstrip("/") + "/")
+                files[unit] = f.read().replace("/usr/sbin/", BIN_DIR + "/")
         for name, text in files.items():
             with open(os.path.join(units, name), "w") as f:
                 f.write(text)
