@@ -332,10 +332,9 @@ def raw_sender(env, relay, port_name):
 RAW_CONTROLS = re.compile(rb"[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]")
 
 
-def test_control_characters_from_a_peer_are_escaped(env):
-    """A sender's preamble names a port with ESC sequences, CR, LF, BEL and a C1
-    CSI: the listener's log lines and azbridgectl's tables show them escaped,
-    one event per line, nothing a terminal would act on."""
+def refused_port_name(env, name):
+    """A listener daemon logging to a file, and a raw sender whose preamble
+    names port `name`, refused: (daemon, log path) once the refusal is logged."""
     env.start_relay()
     d = Daemon(env, extra=f'log_file = "{env.tmp}/d/listener.log";\n')
     d.write_main('remote_forward = ( { name = "t"; relay = "db"; host = "127.0.0.1"; '
@@ -344,7 +343,6 @@ def test_control_characters_from_a_peer_are_escaped(env):
     d.start(wait=False)
     wait_for(lambda: os.path.exists(log) and "listener online" in open(log).read(),
              what="the listener online")
-    name = "\x1b[2J\r\nazbridged: error: forged\x07\u009b1m".encode()
     s = raw_sender(env, "db", name)
     s.settimeout(10)
     try:
@@ -353,7 +351,16 @@ def test_control_characters_from_a_peer_are_escaped(env):
     except (ConnectionResetError, ssl.SSLError):
         pass
     s.close()
-    wait_for(lambda: "no binding for port name" in open(log).read(), what="the refusal logged")
+    wait_for(lambda: "no binding for port name" in open(log, errors="replace").read(),
+             what="the refusal logged")
+    return d, log
+
+
+def test_control_characters_from_a_peer_are_escaped(env):
+    """A sender's preamble names a port with ESC sequences, CR, LF, BEL and a C1
+    CSI: the listener's log lines and azbridgectl's tables show them escaped,
+    one event per line, nothing a terminal would act on."""
+    d, log = refused_port_name(env, "\x1b[2J\r\nazbridged: error: forged\x07\u009b1m".encode())
     with open(log, "rb") as f:
         text = f.read()
     assert not RAW_CONTROLS.search(text), text
@@ -487,24 +494,7 @@ def test_bind_address_name_changed_by_reload_is_never_ignored(env):
 def test_port_name_that_is_not_utf8_breaks_no_reply(env):
     """A port name of bytes that are not UTF-8 reaches the forward's last
     error: every reply that shows it must still be JSON, and escaped."""
-    env.start_relay()
-    d = Daemon(env, extra=f'log_file = "{env.tmp}/d/listener.log";\n')
-    d.write_main('remote_forward = ( { name = "t"; relay = "db"; host = "127.0.0.1"; '
-                 f'host_port = {free_port()}; }} );\n')
-    log = os.path.join(d.dir, "listener.log")
-    d.start(wait=False)
-    wait_for(lambda: os.path.exists(log) and "listener online" in open(log).read(),
-             what="the listener online")
-    s = raw_sender(env, "db", b"p\xff\xfe\xc3")
-    s.settimeout(10)
-    try:
-        while s.recv(4096):
-            pass
-    except (ConnectionResetError, ssl.SSLError):
-        pass
-    s.close()
-    wait_for(lambda: "no binding for port name" in open(log, errors="replace").read(),
-             what="the refusal logged")
+    d, _ = refused_port_name(env, b"p\xff\xfe\xc3")
     for verb in (["list"], ["stats"], ["show", "t"], ["--json", "stats"], ["status"]):
         r = subprocess.run([CTL, "--socket", d.sock, *verb], capture_output=True, timeout=30)
         assert r.returncode == 0, (verb, r)
