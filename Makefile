@@ -129,8 +129,8 @@ $(BUILD)/fuzz/fuzz_preamble: tests/fuzz/fuzz_preamble.c daemon/preamble.c common
 $(BUILD)/fuzz/fuzz_udpframe: tests/fuzz/fuzz_udpframe.c daemon/udpframe.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
-$(BUILD)/fuzz/fuzz_binding: tests/fuzz/fuzz_binding.c common/binding.c common/config.c \
-		common/connstr.c common/hostsfile.c common/log.c common/url.c common/util.c
+$(BUILD)/fuzz/fuzz_binding: tests/fuzz/fuzz_binding.c common/binding.c common/cred.c \
+		common/connstr.c common/url.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(PKG_LIBS)
 $(BUILD)/fuzz/fuzz_connstr: tests/fuzz/fuzz_connstr.c common/connstr.c common/log.c common/util.c

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "cred.h"
 #include "util.h"
 
 #define NAME_MAX_LEN 64
@@ -196,7 +196,7 @@ void bnd_fwd_free(struct azb_fwd *f)
 		bnd_ep_clear(&f->ep[i]);
 	free(f->ep);
 	if (f->cred) {
-		cfg_cred_clear(f->cred);
+		cred_clear(f->cred);
 		free(f->cred);
 	}
 	free(f->name);
@@ -231,7 +231,7 @@ struct azb_fwd *bnd_fwd_dup(const struct azb_fwd *f)
 	}
 	if (f->cred) {
 		d->cred = xcalloc(1, sizeof(*d->cred));
-		cfg_cred_copy(d->cred, f->cred);
+		cred_copy(d->cred, f->cred);
 	}
 	return d;
 }
@@ -254,7 +254,7 @@ bool bnd_fwd_equal(const struct azb_fwd *a, const struct azb_fwd *b)
 			return false;
 	if (!a->cred || !b->cred)
 		return a->cred == b->cred;
-	return cfg_cred_equal(a->cred, b->cred);
+	return cred_equal(a->cred, b->cred);
 }
 
 /* ---- lexical helpers --------------------------------------------------- */

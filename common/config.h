@@ -1,5 +1,15 @@
 /* azbridged configuration: /etc/azbridge.conf plus <file>.d/ *.conf drop-ins
- * (libconfig syntax), parsed into a new immutable struct azb_config. */
+ * (libconfig syntax), parsed into a new immutable struct azb_config.
+ *
+ * The files behind this interface, in the order they call each other:
+ * config_load.c reads files and drop-ins (their owner and mode checks, a
+ * file's messages in line order) and hands each forward's group to
+ * config_fwd.c, which makes a struct azb_fwd of it; both apply settings
+ * through config_keys.c, the table that files, -o and the control socket
+ * share; config.c is the value's life (new, free, forwards by name,
+ * effective credentials, messages). Beside them config_check.c checks the
+ * merged whole and config_print.c prints it. All of them use cred.h for
+ * credentials; it calls none of them. */
 #ifndef AZB_CONFIG_H
 #define AZB_CONFIG_H
 
@@ -7,6 +17,7 @@
 #include <stddef.h>
 
 #include "binding.h"
+#include "cred.h"
 
 #define AZB_CONFIG_FILE "/etc/azbridge.conf"
 #define AZB_KEEPALIVE_DEFAULT 30
@@ -19,23 +30,13 @@
 #define AZB_STOP_TIMEOUT_DEFAULT 5
 #define AZB_CONNECT_TIMEOUT_DEFAULT 10
 
-/* How to authenticate to a relay. Global, or per forward. */
-struct azb_cred {
-	char *endpoint;         /* "sb://host[:port]/" as given */
-	char *key_name;
-	char *key;              /* secret: from the file or inline */
-	char *key_file;         /* where key came from, if a file */
-	char *signature;        /* secret: a pre-issued SAS token */
-	bool entra;             /* Authentication=Managed Identity */
-};
-
 struct azb_strs {
 	size_t n;
 	char **v;
 };
 
 struct azb_config {
-	struct azb_cred cred;
+	struct azb_cred cred;       /* the global credentials */
 	char *bind_address;         /* source address for remote forwards' outbound dials */
 	char *bind_address_at;      /* where it was set ("file:line", "command line") */
 	int keep_alive_interval;    /* seconds, listener pings */
@@ -116,21 +117,35 @@ bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f
  * config. Inline secrets are printed as "(redacted)" unless show_secrets. */
 char *cfg_print(const struct azb_config *c, bool show_secrets);
 
-/* Open a file that holds a secret (O_NOFOLLOW, never blocking on a FIFO) and
- * check that very descriptor: a regular file owned by root or this process's
- * effective user, neither readable nor writable by group or others. The fd,
- * or -errno with a message naming the file. */
-int cfg_open_secret_file(const char *path, char *err, size_t errlen);
-/* Read a key file (trailing newline stripped). */
-int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen);
-
-/* The credentials a forward uses: its own fields over the global ones (a
- * forward's own key or signature is taken whole). */
+/* The credentials a forward uses: cred_effective() of its own over the
+ * global ones. */
 void cfg_effective_cred(const struct azb_config *c, const struct azb_fwd *f, struct azb_cred *out);
-void cfg_cred_clear(struct azb_cred *c);
-void cfg_cred_copy(struct azb_cred *dst, const struct azb_cred *src);
-bool cfg_cred_equal(const struct azb_cred *a, const struct azb_cred *b);
-/* Fill cred from a connection string (fields it names replace cred's). */
-int cfg_cred_from_connstr(struct azb_cred *cred, const char *cs, char *err, size_t errlen);
+
+/* The older names of cred.h's functions, for the callers that use them. */
+static inline int cfg_open_secret_file(const char *path, char *err, size_t errlen)
+{
+	return cred_open_secret_file(path, err, errlen);
+}
+static inline int cfg_read_key_file(const char *path, char **key, char *err, size_t errlen)
+{
+	return cred_read_key_file(path, key, err, errlen);
+}
+static inline void cfg_cred_clear(struct azb_cred *c)
+{
+	cred_clear(c);
+}
+static inline void cfg_cred_copy(struct azb_cred *dst, const struct azb_cred *src)
+{
+	cred_copy(dst, src);
+}
+static inline bool cfg_cred_equal(const struct azb_cred *a, const struct azb_cred *b)
+{
+	return cred_equal(a, b);
+}
+static inline int cfg_cred_from_connstr(struct azb_cred *cred, const char *cs, char *err,
+					size_t errlen)
+{
+	return cred_from_connstr(cred, cs, err, errlen);
+}
 
 #endif

@@ -1,0 +1,280 @@
+#include "cred.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "connstr.h"
+#include "url.h"
+#include "util.h"
+
+/* ---- the value --------------------------------------------------------- */
+
+void cred_clear(struct azb_cred *c)
+{
+	free(c->endpoint);
+	free(c->key_name);
+	azb_free_secret(c->key);
+	free(c->key_file);
+	azb_free_secret(c->signature);
+	memset(c, 0, sizeof(*c));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void cred_copy(struct azb_cred *dst, const struct azb_cred *src)
+{
+	dst->endpoint = dup_or_null(src->endpoint);
+	dst->key_name = dup_or_null(src->key_name);
+	dst->key = dup_or_null(src->key);
+	dst->key_file = dup_or_null(src->key_file);
+	dst->signature = dup_or_null(src->signature);
+	dst->entra = src->entra;
+}
+
+bool cred_equal(const struct azb_cred *a, const struct azb_cred *b)
+{
+	return azb_streq(a->endpoint, b->endpoint) && azb_streq(a->key_name, b->key_name) &&
+	       azb_streq(a->key, b->key) && azb_streq(a->key_file, b->key_file) &&
+	       azb_streq(a->signature, b->signature) && a->entra == b->entra;
+}
+
+bool cred_has_auth(const struct azb_cred *c)
+{
+	return c->key_name || c->key || c->signature || c->entra;
+}
+
+bool cred_gives_token(const struct azb_cred *c)
+{
+	return c->signature || (c->key_name && c->key);
+}
+
+static void merge_field(char **dst, const char *global)
+{
+	if (!*dst && global)
+		*dst = xstrdup(global);
+}
+
+void cred_effective(const struct azb_cred *own, const struct azb_cred *global,
+		    struct azb_cred *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (own)
+		cred_copy(out, own);
+	merge_field(&out->endpoint, global->endpoint);
+	/* A key name of one rule with the key of another signs nothing the
+	 * relay accepts, and would hide which one the user meant. */
+	if (cred_has_auth(out))
+		return;
+	merge_field(&out->key_name, global->key_name);
+	merge_field(&out->key, global->key);
+	merge_field(&out->key_file, global->key_file);
+	merge_field(&out->signature, global->signature);
+	out->entra = global->entra;
+}
+
+/* ---- setters ----------------------------------------------------------- */
+
+int cred_set_endpoint(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	char *host = NULL;
+	uint16_t port;
+
+	/* ';' or a blank: a connection string or token in the wrong key. */
+	if (strpbrk(v, "; \t"))
+		return azb_err(err, errlen, "endpoint is not sb://HOST[:PORT]/ (a connection string "
+			       "goes in connection_string): \"%s\"", v);
+	if (url_endpoint(v, &host, &port) < 0)
+		return azb_err(err, errlen, "endpoint \"%s\" is not sb://HOST[:PORT]/", v);
+	free(host);
+	azb_set_str(&c->endpoint, v);
+	return 0;
+}
+
+int cred_set_key_name(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+			return azb_err(err, errlen, "shared_access_key_name \"%s\" may hold only "
+				       "letters, digits, '-' and '_'", v);
+	if (!*v)
+		return azb_err(err, errlen, "shared_access_key_name is empty");
+	azb_set_str(&c->key_name, v);
+	return 0;
+}
+
+/* Takes key; an inline key replaces one read from a file. */
+static void put_key(struct azb_cred *c, char *key, char *key_file)
+{
+	azb_free_secret(c->key);
+	c->key = key;
+	free(c->key_file);
+	c->key_file = key_file;
+}
+
+int cred_set_key(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	if (!cs_valid_base64(v))
+		return azb_err(err, errlen, "shared_access_key is not valid base64");
+	put_key(c, xstrdup(v), NULL);
+	return 0;
+}
+
+static char *key_path(const char *v, const char *dir)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char *p;
+
+	if (v[0] == '/')
+		return xstrdup(v);
+	if (creds && *creds) {
+		p = xasprintf("%s/%s", creds, v);
+		if (access(p, F_OK) == 0)
+			return p;
+		free(p);
+	}
+	return xasprintf("%s/%s", dir, v);
+}
+
+int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+		      size_t errlen)
+{
+	char *path = key_path(v, dir), *key = NULL, *abs;
+
+	if (cred_read_key_file(path, &key, err, errlen) < 0) {
+		free(path);
+		return -EINVAL;
+	}
+	/* Absolute, so a printed config still finds it from anywhere. */
+	abs = realpath(path, NULL);
+	if (abs)
+		free(path);
+	put_key(c, key, abs ? abs : path);
+	return 0;
+}
+
+int cred_set_signature(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	if (!*v)
+		return azb_err(err, errlen, "shared_access_signature is empty");
+	azb_free_secret(c->signature);
+	c->signature = xstrdup(v);
+	return 0;
+}
+
+int cred_set_authentication(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	if (strcasecmp(v, "Managed Identity") && strcasecmp(v, "ManagedIdentity"))
+		return azb_err(err, errlen, "authentication \"%s\" is not \"Managed Identity\"", v);
+	c->entra = true;
+	return 0;
+}
+
+int cred_from_connstr(struct azb_cred *c, const char *s, char *err, size_t errlen)
+{
+	struct azb_connstr cs;
+	int r = cs_parse(s, &cs, err, errlen);
+
+	if (r < 0)
+		return r;
+	if (cs.endpoint)
+		azb_set_str(&c->endpoint, cs.endpoint);
+	if (cs.key_name)
+		azb_set_str(&c->key_name, cs.key_name);
+	if (cs.key)
+		put_key(c, xstrdup(cs.key), NULL);
+	if (cs.signature) {
+		azb_free_secret(c->signature);
+		c->signature = xstrdup(cs.signature);
+	}
+	if (cs.authentication)
+		c->entra = true;
+	cs_clear(&cs);
+	return 0;
+}
+
+/* ---- files that hold secrets ------------------------------------------- */
+
+int cred_open_file(const char *path, int flags, struct stat *st, char *why, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags), e;
+
+	why[0] = '\0';
+	if (fd < 0) {
+		e = errno;
+		if (e == ELOOP && (flags & O_NOFOLLOW))
+			return azb_errn(why, len, -ELOOP, "is a symbolic link; name the file itself");
+		return -e;
+	}
+	if (fstat(fd, st) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return azb_errn(why, len, -EINVAL, "is not a regular file");
+	}
+	return fd;
+}
+
+int cred_file_exposed(const struct stat *st, char *why, size_t len)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return azb_errn(why, len, -EPERM, "is owned by uid %u, not root or this daemon's "
+				"user (uid %u); chown it", (unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 066)
+		return azb_errn(why, len, -EPERM, "is %s by group or others (mode %04o); chmod 600 it",
+				st->st_mode & 044 ? "readable" : "writable",
+				(unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+int cred_open_secret_file(const char *path, char *err, size_t errlen)
+{
+	char why[160];
+	struct stat st;
+	int fd = cred_open_file(path, O_NOFOLLOW, &st, why, sizeof(why)), r;
+
+	if (fd < 0)
+		return azb_errn(err, errlen, fd, "%s: %s", path, why[0] ? why : strerror(-fd));
+	r = cred_file_exposed(&st, why, sizeof(why));
+	if (r < 0) {
+		close(fd);
+		return azb_errn(err, errlen, r, "%s holds a secret but %s", path, why);
+	}
+	return fd;
+}
+
+int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
+{
+	char buf[1024];
+	ssize_t n;
+	int fd = cred_open_secret_file(path, err, errlen);
+
+	if (fd < 0)
+		return fd;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return azb_err(err, errlen, "%s: %s", path, strerror(errno));
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0 || (size_t)n == sizeof(buf) - 1 || !cs_valid_base64(buf)) {
+		explicit_bzero(buf, sizeof(buf));
+		return azb_err(err, errlen, "%s does not hold one base64 key", path);
+	}
+	*key = xstrdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
