@@ -513,7 +513,8 @@ static json_t *printable(const json_t *reply)
 /* A switch, so that the compiler names a verb of ctl_proto.c without a printer. */
 static void print_reply(const json_t *req, const json_t *reply)
 {
-	const struct ctl_verb *v = ctl_verb_find(json_string_value(json_object_get(req, CTL_M_CMD)));
+	const char *cmd = json_string_value(json_object_get(req, CTL_M_CMD));
+	const struct ctl_verb *v = ctl_verb_find(cmd);
 	const char *ip = json_string_value(json_object_get(req, CTL_M_IP));
 	const char *name = json_string_value(json_object_get(req, CTL_M_NAME));
 

@@ -282,7 +282,8 @@ static json_t *remove_dropin(const char *name, const char *path)
 		if (ok && unlink(aside) < 0)
 			log_warning("cannot delete %s: %s", aside, strerror(errno));
 		if (ok)
-			json_object_update_new(r, json_pack("{s:s, s:s}", CTL_M_NAME, name, CTL_M_FILE, path));
+			json_object_update_new(r, json_pack("{s:s, s:s}", CTL_M_NAME, name,
+							    CTL_M_FILE, path));
 	}
 	free(aside);
 	free(why);

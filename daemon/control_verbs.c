@@ -44,9 +44,10 @@ static json_t *forward_json(const struct fwd_run *fr)
 	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:f, s:I, s:o}",
 			      CTL_M_NAME, fr->fwd->name,
 			      CTL_M_DIRECTION, fr->fwd->dir == AZB_DIR_LOCAL ? "local" : "remote",
-			      CTL_M_RELAY, fr->fwd->relay, CTL_M_EXPRESSION, expr, CTL_M_OPTION, opt,
-			      CTL_M_SOURCE, source_of(fr), CTL_M_STATE, fwd_state_name(fr->state),
-			      CTL_M_SINCE, fr->since, CTL_M_TUNNELS, (json_int_t)fr->stats.tunnels_open,
+			      CTL_M_RELAY, fr->fwd->relay, CTL_M_EXPRESSION, expr,
+			      CTL_M_OPTION, opt, CTL_M_SOURCE, source_of(fr),
+			      CTL_M_STATE, fwd_state_name(fr->state), CTL_M_SINCE, fr->since,
+			      CTL_M_TUNNELS, (json_int_t)fr->stats.tunnels_open,
 			      CTL_M_HOST_NAMES, host_names(fr->fwd));
 
 	free(expr);
@@ -145,7 +146,8 @@ static json_t *v_status(const struct ctl_caller *who, json_t *req)
 			      CTL_M_UPTIME, azb_clock_s(CLOCK_MONOTONIC) - started,
 			      CTL_M_CONFIG, cfg ? json_string(cfg) : json_null(),
 			      CTL_M_FORWARDS, (json_int_t)n, CTL_M_ONLINE, (json_int_t)online,
-			      CTL_M_TUNNELS, (json_int_t)tunnels, CTL_M_RELOADS, (json_int_t)l->count);
+			      CTL_M_TUNNELS, (json_int_t)tunnels,
+			      CTL_M_RELOADS, (json_int_t)l->count);
 
 	(void)who;
 	(void)req;
