@@ -117,7 +117,7 @@ $(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c
 		common/ws.c common/url.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson -lcrypto
-$(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c
+$(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c common/ctl_proto.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Idaemon $^ -o $@ -ljansson
 $(BUILD)/fuzz/fuzz_hcmsg: tests/fuzz/fuzz_hcmsg.c daemon/hcmsg.c common/url.c common/util.c

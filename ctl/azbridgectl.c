@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl_proto.h"
+
 static int usage_error(const char *msg)
 {
 	fprintf(stderr, "azbridgectl: %s\nTry 'azbridgectl --help'.\n", msg);
@@ -64,7 +66,7 @@ static json_t *parse_reply(const struct ctl_cmd *c, const struct sbuf *line)
 			c->socket, je.text, je.position);
 		return NULL;
 	}
-	if (!json_is_object(reply) || !json_is_boolean(json_object_get(reply, "ok"))) {
+	if (!json_is_object(reply) || !json_is_boolean(json_object_get(reply, CTL_M_OK))) {
 		fprintf(stderr, "azbridgectl: the reply from %s is not an object with \"ok\"\n",
 			c->socket);
 		json_decref(reply);
@@ -75,7 +77,7 @@ static json_t *parse_reply(const struct ctl_cmd *c, const struct sbuf *line)
 
 static int show(const struct ctl_cmd *c, const struct sbuf *line, const json_t *reply)
 {
-	bool ok = json_is_true(json_object_get(reply, "ok"));
+	bool ok = json_is_true(json_object_get(reply, CTL_M_OK));
 
 	if (c->json)
 		printf("%.*s\n", (int)line->len, line->s);
@@ -85,7 +87,7 @@ static int show(const struct ctl_cmd *c, const struct sbuf *line, const json_t *
 		pr_failure(reply);
 	if (ok)
 		return CTL_EXIT_OK;
-	if (azb_streq(json_string_value(json_object_get(reply, "error")), "permission-denied"))
+	if (azb_streq(json_string_value(json_object_get(reply, CTL_M_ERROR)), CTL_E_DENIED))
 		return CTL_EXIT_DENIED;
 	return CTL_EXIT_FAILED;
 }

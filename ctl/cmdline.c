@@ -1,5 +1,7 @@
 /* The command line: global options, a verb and its arguments, and for add
- * the binding, all turned into the request object sent to azbridged. */
+ * the forward, all turned into the request object sent to azbridged. The
+ * verbs, their words and the members their arguments fill come from
+ * ctl_proto.c's table. */
 #include "ctl.h"
 
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ctl_proto.h"
 
 enum {
 	OPT_NAME = 256,
@@ -106,8 +109,29 @@ struct parse {
 	size_t errlen;
 };
 
+/* "  show NAME               one forward ...": the help in a column, or on
+ * the next line after a long synopsis. */
+static void usage_verb(FILE *f, const struct ctl_verb *v)
+{
+	char syn[128];
+	const char *h = v->help;
+
+	ctl_verb_synopsis(v, syn, sizeof(syn));
+	if (strlen(syn) < 24)
+		fprintf(f, "  %-24s", syn);
+	else
+		fprintf(f, "  %s\n%26s", syn, "");
+	for (size_t n; *h; h += n) {
+		n = strcspn(h, "\n") + 1;
+		fprintf(f, "%*s%.*s", h == v->help ? 0 : 26, "", (int)n, h);
+	}
+}
+
 void cmd_usage(FILE *f)
 {
+	size_t n;
+	const struct ctl_verb *v = ctl_verbs(&n);
+
 	fputs("Usage: azbridgectl [OPTIONS] COMMAND [ARGS]\n"
 	      "Query and change a running azbridged through its control socket.\n"
 	      "\n"
@@ -119,23 +143,12 @@ void cmd_usage(FILE *f)
 	      "  -h, --help              show this help\n"
 	      "  -V, --version           show the version of azbridgectl\n"
 	      "\n"
-	      "Commands:\n"
-	      "  status                  the daemon: version, uptime, counts, last reload\n"
-	      "  list                    every binding with its state\n"
-	      "  show NAME               one binding with its endpoints and counters\n"
-	      "  stats [NAME]            traffic and tunnel counters\n"
-	      "  reload                  read the configuration again\n"
-	      "  version                 the versions of azbridgectl and azbridged\n"
-	      "  add [--name NAME] [--runtime] BINDING\n"
-	      "                          add a binding; it is written to a drop-in file\n"
-	      "                          unless --runtime keeps it in memory only\n"
-	      "  remove NAME             remove a binding made by add\n"
-	      "  hosts list              the hosts-file entries azbridged manages\n"
-	      "  hosts add IP NAME       add a hosts-file entry\n"
-	      "  hosts remove NAME       remove an entry made by hosts add\n"
-	      "\n"
-	      "BINDING is one forwarding rule as azbridged(8) takes it:\n"
-	      "  -L EXPR | -T EXPR | -R EXPR | -H EXPR\n"
+	      "Commands:\n", f);
+	for (size_t i = 0; i < n; i++)
+		usage_verb(f, &v[i]);
+	fputs("\n"
+	      "FORWARD is one forwarding rule as azbridged(8) takes it:\n"
+	      "  -L RULE | -T RULE | -R RULE | -H RULE\n"
 	      "or a local or remote forward written with flags:\n"
 	      "  --local --relay RELAY (--bind [ADDR:]PORT | --socket-path PATH)\n"
 	      "          [--port-name NAME] [--udp] [--host-name NAME]\n"
@@ -212,7 +225,7 @@ static bool seen(const struct parse *p, int opt)
 	return false;
 }
 
-/* The daemon checks the binding fully; these checks only catch what the
+/* The daemon checks the forward fully; these checks only catch what the
  * command line itself got wrong, worded in its own terms. */
 static int check_flags_form(const struct parse *p)
 {
@@ -223,7 +236,7 @@ static int check_flags_form(const struct parse *p)
 
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(ep_flags); i++)
 		if ((p->seen & (1u << i)) && ep_flags[i].side && ep_flags[i].side != p->side)
-			return azb_err(p->err, p->errlen, "%s is for %s bindings", ep_flags[i].flag,
+			return azb_err(p->err, p->errlen, "%s is for %s forwards", ep_flags[i].flag,
 				       ep_flags[i].side == 'l' ? "--local" : "--remote");
 	if (!seen(p, OPT_RELAY))
 		return azb_err(p->err, p->errlen, "add %s needs --relay NAME",
@@ -239,25 +252,23 @@ static int check_flags_form(const struct parse *p)
 	return 0;
 }
 
-static json_t *binding_of(struct parse *p)
+/* The forward object of an add request: the protocol's direction, name,
+ * expression and legacy, or azbridge.conf(5) keys from the flags. */
+static json_t *forward_of(struct parse *p)
 {
 	json_t *b = json_object();
+	bool local = p->expr_opt ? p->expr_opt == 'L' : p->side == 'l';
 
-	if (p->expr_opt == 'L')
-		json_object_set_new(b, "direction", json_string("local"));
-	else if (p->expr_opt)
-		json_object_set_new(b, "direction", json_string("remote"));
-	else
-		json_object_set_new(b, "direction", json_string(p->side == 'l' ? "local" : "remote"));
+	json_object_set_new(b, CTL_M_DIRECTION, json_string(local ? "local" : "remote"));
 	if (p->expr_opt == 'H')
 		json_object_set_new(b, "http", json_true());
-	if (p->name && put_str(b, "name", p->name, p->err, p->errlen) < 0)
+	if (p->name && put_str(b, CTL_M_NAME, p->name, p->err, p->errlen) < 0)
 		goto fail;
 	if (p->expr_opt) {
-		if (put_str(b, "expression", p->expr, p->err, p->errlen) < 0)
+		if (put_str(b, CTL_M_EXPRESSION, p->expr, p->err, p->errlen) < 0)
 			goto fail;
 		if (p->expr_opt == 'R')   /* the daemon turns -R's order into -T's */
-			json_object_set_new(b, "legacy", json_true());
+			json_object_set_new(b, CTL_M_LEGACY, json_true());
 	} else {
 		json_object_update(b, p->keys);
 	}
@@ -267,7 +278,7 @@ fail:
 	return NULL;
 }
 
-static int build_add(struct parse *p)
+static int build_add(struct parse *p, const struct ctl_verb *v)
 {
 	json_t *b;
 
@@ -282,61 +293,42 @@ static int build_add(struct parse *p)
 			       "--remote with endpoint options");
 	if (!p->expr_opt && check_flags_form(p) < 0)
 		return -EINVAL;
-	b = binding_of(p);
+	b = forward_of(p);
 	if (!b)
 		return -EINVAL;
-	p->c->req = json_pack("{s:s, s:o}", "cmd", "add", "binding", b);
+	p->c->req = json_pack("{s:s, s:o}", CTL_M_CMD, v->name, CTL_M_FORWARD, b);
 	if (p->runtime)
-		json_object_set_new(p->c->req, "runtime", json_true());
+		json_object_set_new(p->c->req, CTL_M_RUNTIME, json_true());
 	return 0;
 }
 
 /* ---- the other verbs ---------------------------------------------------------- */
 
-struct verb {
-	const char *name;         /* as typed */
-	const char *cmd;          /* on the wire */
-	unsigned min, max;        /* arguments */
-	const char *arg_keys[2];  /* request members the arguments fill */
-	const char *synopsis;
-};
-
-static const struct verb verbs[] = {
-	{ "status", "status", 0, 0, { NULL }, "status" },
-	{ "list", "list", 0, 0, { NULL }, "list" },
-	{ "show", "show", 1, 1, { "name" }, "show NAME" },
-	{ "stats", "stats", 0, 1, { "name" }, "stats [NAME]" },
-	{ "reload", "reload", 0, 0, { NULL }, "reload" },
-	{ "version", "version", 0, 0, { NULL }, "version" },
-	{ "add", "add", 0, 0, { NULL }, "add [--name NAME] [--runtime] BINDING" },
-	{ "remove", "remove", 1, 1, { "name" }, "remove NAME" },
-	{ "list", "hosts-list", 0, 0, { NULL }, "hosts list" },
-	{ "add", "hosts-add", 2, 2, { "ip", "name" }, "hosts add IP NAME" },
-	{ "remove", "hosts-remove", 1, 1, { "name" }, "hosts remove NAME" },
-};
-
-static const struct verb *find_verb(const char *name, bool hosts)
+/* The arguments fill the members with a meta, in order; the first ones are
+ * required. */
+static int build_plain(struct parse *p, const struct ctl_verb *v, char **args, size_t n)
 {
-	for (size_t i = 0; i < AZB_ARRAY_SIZE(verbs); i++)
-		if (strcmp(verbs[i].name, name) == 0 &&
-		    hosts == (strncmp(verbs[i].cmd, "hosts-", 6) == 0))
-			return &verbs[i];
-	return NULL;
-}
-
-static int build_plain(struct parse *p, const struct verb *v, char **args, size_t n)
-{
+	const struct ctl_arg *a = v->args;
+	size_t min = 0, max = 0;
+	char syn[128];
 	json_t *req;
 
-	if (n < v->min)
-		return azb_err(p->err, p->errlen, "missing argument; usage: azbridgectl %s",
-			       v->synopsis);
-	if (n > v->max)
+	for (const struct ctl_arg *m = v->args; m->key; m++)
+		if (m->meta) {
+			max++;
+			min += m->required;
+		}
+	ctl_verb_synopsis(v, syn, sizeof(syn));
+	if (n < min)
+		return azb_err(p->err, p->errlen, "missing argument; usage: azbridgectl %s", syn);
+	if (n > max)
 		return azb_err(p->err, p->errlen, "unexpected argument '%s'; usage: azbridgectl %s",
-			       args[v->max], v->synopsis);
-	req = json_pack("{s:s}", "cmd", v->cmd);
-	for (size_t i = 0; i < n; i++) {
-		if (put_str(req, v->arg_keys[i], args[i], p->err, p->errlen) < 0) {
+			       args[max], syn);
+	req = json_pack("{s:s}", CTL_M_CMD, v->name);
+	for (size_t i = 0; i < n; i++, a++) {
+		while (!a->meta)
+			a++;
+		if (put_str(req, a->key, args[i], p->err, p->errlen) < 0) {
 			json_decref(req);
 			return -EINVAL;
 		}
@@ -345,29 +337,58 @@ static int build_plain(struct parse *p, const struct verb *v, char **args, size_
 	return 0;
 }
 
+/* The word after group in v's words ("list" of "hosts list"), or NULL. */
+static const char *word_after(const struct ctl_verb *v, const char *group)
+{
+	size_t len = strlen(group);
+
+	return strncmp(v->words, group, len) == 0 && v->words[len] == ' ' ? v->words + len + 1 :
+									   NULL;
+}
+
+/* "hosts" alone ("hosts needs list, add or remove"), "hosts drop", "bogus". */
+static int unknown_verb(struct parse *p)
+{
+	size_t n, m = 0;
+	const struct ctl_verb *v = ctl_verbs(&n);
+	struct sbuf next;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		m += word_after(&v[i], p->pos[0]) != NULL;
+	if (m == 0 || p->n_pos > 1)
+		return azb_err(p->err, p->errlen, "unknown command '%s%s%s'", p->pos[0],
+			       m ? " " : "", m ? p->pos[1] : "");
+	sbuf_init(&next);
+	for (size_t i = 0, k = 0; i < n; i++)
+		if (word_after(&v[i], p->pos[0]))
+			sbuf_printf(&next, "%s%s", k++ == 0 ? "" : k == m ? " or " : ", ",
+				    word_after(&v[i], p->pos[0]));
+	r = azb_err(p->err, p->errlen, "%s needs %s", p->pos[0], next.s);
+	sbuf_free(&next);
+	return r;
+}
+
 static int build_request(struct parse *p)
 {
-	bool hosts = p->n_pos > 0 && strcmp(p->pos[0], "hosts") == 0;
-	const struct verb *v;
+	const struct ctl_verb *v;
+	size_t used;
 
 	if (p->n_pos == 0)
 		return azb_err(p->err, p->errlen, "no command given");
-	if (hosts && p->n_pos == 1)
-		return azb_err(p->err, p->errlen, "hosts needs list, add or remove");
-	v = find_verb(p->pos[hosts ? 1 : 0], hosts);
+	v = ctl_verb_typed(p->pos, p->n_pos, &used);
 	if (!v)
-		return azb_err(p->err, p->errlen, "unknown command '%s%s'", hosts ? "hosts " : "",
-			       p->pos[hosts ? 1 : 0]);
-	if (strcmp(v->cmd, "add") == 0)
-		return build_add(p);
+		return unknown_verb(p);
+	if (v->id == CTL_ADD)
+		return build_add(p, v);
 	if (p->add_only) {
 		char b[2];
 
-		return azb_err(p->err, p->errlen, "%s%s is an option of add, not of %s%s",
+		return azb_err(p->err, p->errlen, "%s%s is an option of add, not of %s",
 			       p->add_only >= OPT_NAME ? "--" : "-",
-			       option_name(p->add_only, b, sizeof(b)), hosts ? "hosts " : "", v->name);
+			       option_name(p->add_only, b, sizeof(b)), v->words);
 	}
-	return build_plain(p, v, p->pos + (hosts ? 2 : 1), p->n_pos - (hosts ? 2 : 1));
+	return build_plain(p, v, p->pos + used, p->n_pos - used);
 }
 
 /* ---- options ------------------------------------------------------------------ */
@@ -389,7 +410,7 @@ static int parse_timeout(struct parse *p, const char *arg)
 static int set_expr(struct parse *p, int opt, const char *arg)
 {
 	if (p->expr_opt)
-		return azb_err(p->err, p->errlen, "-%c and -%c given: add takes one binding",
+		return azb_err(p->err, p->errlen, "-%c and -%c given: add takes one forward",
 			       p->expr_opt, opt);
 	p->expr_opt = (char)opt;
 	p->expr = arg;

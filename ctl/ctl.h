@@ -21,7 +21,7 @@ enum ctl_exit {
 };
 
 #define CTL_TIMEOUT_DEFAULT 10.0
-/* Far above any real reply (a list of thousands of bindings is a few MiB),
+/* Far above any real reply (a list of thousands of forwards is a few MiB),
  * low enough that a runaway peer cannot eat the machine. */
 #define CTL_MAX_REPLY (64u << 20)
 

@@ -1,21 +1,31 @@
 /* Human output of replies. Members the daemon leaves out are skipped, so an
- * older or newer daemon still prints what it has. */
+ * older or newer daemon still prints what it has. Every member is read
+ * through ctl_proto.c's table of reply objects (ctl_get), so nothing here
+ * reads a member the daemon does not declare. */
 #include "ctl.h"
 
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
+#include "ctl_proto.h"
 #include "log.h"
 
-static const char *str(const json_t *o, const char *k)
+static const char *str(const json_t *o, const struct ctl_shape *s, const char *k)
 {
-	return json_string_value(json_object_get(o, k));
+	return json_string_value(ctl_get(o, s, k));
 }
 
-static double num(const json_t *o, const char *k)
+static double num(const json_t *o, const struct ctl_shape *s, const char *k)
 {
-	return json_number_value(json_object_get(o, k));   /* 0 when absent */
+	return json_number_value(ctl_get(o, s, k));   /* 0 when absent */
+}
+
+/* A string member, or what stands in for it when it is absent. */
+static const char *str_or(const json_t *o, const struct ctl_shape *s, const char *k,
+			  const char *absent)
+{
+	return str(o, s, k) ? str(o, s, k) : absent;
 }
 
 /* ---- formats ---------------------------------------------------------------- */
@@ -119,103 +129,106 @@ static void print_errors(FILE *f, const char *indent, const json_t *errs, const 
 
 /* ---- status and version ----------------------------------------------------- */
 
-static void pr_version(const json_t *r)
+static void pr_version(const struct ctl_shape *S, const json_t *r)
 {
 	printf("azbridgectl %s\n", AZB_VERSION);
-	printf("azbridged %s (control protocol %lld)\n", str(r, "version") ? str(r, "version") : "?",
-	       (long long)json_integer_value(json_object_get(r, "protocol")));
+	printf("azbridged %s (control protocol %lld)\n", str_or(r, S, CTL_M_VERSION, "?"),
+	       (long long)json_integer_value(ctl_get(r, S, CTL_M_PROTOCOL)));
 }
 
 static void kv_last_reload(const json_t *l)
 {
+	const struct ctl_shape *S = &ctl_shape_last_reload;
 	char when[64];
 
-	fmt_time(when, sizeof(when), num(l, "time"));
-	kv("", "last reload", "%s at %s", json_is_true(json_object_get(l, "ok")) ? "ok" : "failed",
+	fmt_time(when, sizeof(when), num(l, S, CTL_M_TIME));
+	kv("", "last reload", "%s at %s", json_is_true(ctl_get(l, S, CTL_M_OK)) ? "ok" : "failed",
 	   when);
+	print_errors(stdout, "  ", ctl_get(l, S, CTL_M_ERRORS), NULL);
 }
 
-static void pr_status(const json_t *r)
+/* The keys are the reply's member names, "bindings" (the forwards) too:
+ * scripts grep for them. */
+static void pr_status(const struct ctl_shape *S, const json_t *r)
 {
-	const json_t *last = json_object_get(r, "last_reload");
+	const json_t *last = ctl_get(r, S, CTL_M_LAST_RELOAD);
 	char up[32];
 
-	fmt_duration(up, sizeof(up), num(r, "uptime"));
-	kv("", "version", "%s", str(r, "version") ? str(r, "version") : "?");
-	kv("", "pid", "%lld", (long long)json_integer_value(json_object_get(r, "pid")));
+	fmt_duration(up, sizeof(up), num(r, S, CTL_M_UPTIME));
+	kv("", "version", "%s", str_or(r, S, CTL_M_VERSION, "?"));
+	kv("", "pid", "%lld", (long long)json_integer_value(ctl_get(r, S, CTL_M_PID)));
 	kv("", "uptime", "%s", up);
-	kv("", "config", "%s", str(r, "config") ? str(r, "config") : "none (bindings from the "
-	   "command line)");
-	kv("", "bindings", "%.0f  online: %.0f  tunnels: %.0f", num(r, "bindings"), num(r, "online"),
-	   num(r, "tunnels"));
-	kv("", "reloads", "%.0f", num(r, "reloads"));
-	if (json_is_object(last)) {
+	kv("", "config", "%s", str_or(r, S, CTL_M_CONFIG, "none (forwards from the command line)"));
+	kv("", "bindings", "%.0f  online: %.0f  tunnels: %.0f", num(r, S, CTL_M_FORWARDS),
+	   num(r, S, CTL_M_ONLINE), num(r, S, CTL_M_TUNNELS));
+	kv("", "reloads", "%.0f", num(r, S, CTL_M_RELOADS));
+	if (json_is_object(last))
 		kv_last_reload(last);
-		print_errors(stdout, "  ", json_object_get(last, "errors"), NULL);
-	}
 }
 
-/* ---- bindings ------------------------------------------------------------------ */
+/* ---- forwards ------------------------------------------------------------------ */
 
-static const char *dir_word(const json_t *b)
+static const char *dir_word(const struct ctl_shape *S, const json_t *f)
 {
-	const char *opt = str(b, "option");
-
-	if (azb_streq(opt, "H"))
+	if (azb_streq(str(f, S, CTL_M_OPTION), "H"))
 		return "http";
-	return str(b, "direction") ? str(b, "direction") : "?";
+	return str_or(f, S, CTL_M_DIRECTION, "?");
 }
 
-static bool troubled(const json_t *b)
+static bool troubled(const struct ctl_shape *S, const json_t *f)
 {
-	return azb_streq(str(b, "state"), "failed") || azb_streq(str(b, "state"), "reconnecting");
+	const char *state = str(f, S, CTL_M_STATE);
+
+	return azb_streq(state, "failed") || azb_streq(state, "reconnecting");
 }
 
-/* "reason, next attempt in 3s" for a binding that is not working. */
-static void trouble(struct sbuf *s, const json_t *b)
+/* "reason, next attempt in 3s" for a forward that is not working. */
+static void trouble(struct sbuf *s, const struct ctl_shape *S, const json_t *f)
 {
 	char in[32];
 
-	if (str(b, "reason"))
-		sbuf_add(s, str(b, "reason"));
-	if (json_is_number(json_object_get(b, "next_attempt"))) {
-		fmt_duration(in, sizeof(in), num(b, "next_attempt") - azb_clock_s(CLOCK_REALTIME));
+	if (str(f, S, CTL_M_REASON))
+		sbuf_add(s, str(f, S, CTL_M_REASON));
+	if (json_is_number(ctl_get(f, S, CTL_M_NEXT_ATTEMPT))) {
+		fmt_duration(in, sizeof(in), num(f, S, CTL_M_NEXT_ATTEMPT) -
+			     azb_clock_s(CLOCK_REALTIME));
 		sbuf_printf(s, "%snext attempt in %s", s->len ? ", " : "", in);
 	}
 }
 
-static void list_row(struct tbl *t, const json_t *b)
+static void list_row(struct tbl *t, const json_t *f)
 {
+	const struct ctl_shape *S = &ctl_shape_forward;
 	char since[32];
 	struct sbuf e;
 
-	fmt_short_time(since, sizeof(since), num(b, "since"));
-	tbl_add(t, str(b, "name"));
-	tbl_add(t, dir_word(b));
-	tbl_add(t, str(b, "state"));
-	tbl_addf(t, "%.0f", num(b, "tunnels"));
+	fmt_short_time(since, sizeof(since), num(f, S, CTL_M_SINCE));
+	tbl_add(t, str(f, S, CTL_M_NAME));
+	tbl_add(t, dir_word(S, f));
+	tbl_add(t, str(f, S, CTL_M_STATE));
+	tbl_addf(t, "%.0f", num(f, S, CTL_M_TUNNELS));
 	tbl_add(t, since);
 	sbuf_init(&e);
-	if (troubled(b))
-		trouble(&e, b);
-	tbl_addf(t, "%s%s%s%s", str(b, "expression") ? str(b, "expression") : "",
-		 e.len ? "  (" : "", e.s, e.len ? ")" : "");
+	if (troubled(S, f))
+		trouble(&e, S, f);
+	tbl_addf(t, "%s%s%s%s", str_or(f, S, CTL_M_EXPRESSION, ""), e.len ? "  (" : "", e.s,
+		 e.len ? ")" : "");
 	sbuf_free(&e);
 }
 
-static void pr_list(const json_t *r)
+static void pr_list(const struct ctl_shape *S, const json_t *r)
 {
 	static const char *const head[] = { "NAME", "DIR", "STATE", "TUNNELS", "SINCE",
 					    "EXPRESSION" };
 	struct tbl t;
 	size_t i;
-	json_t *b;
+	json_t *f;
 
 	tbl_init(&t, AZB_ARRAY_SIZE(head), 1u << 3);
 	for (i = 0; i < AZB_ARRAY_SIZE(head); i++)
 		tbl_add(&t, head[i]);
-	json_array_foreach(json_object_get(r, "bindings"), i, b)
-		list_row(&t, b);
+	json_array_foreach(ctl_get(r, S, CTL_M_FORWARDS), i, f)
+		list_row(&t, f);
 	tbl_print(&t, stdout, NULL);
 	tbl_free(&t);
 }
@@ -223,40 +236,44 @@ static void pr_list(const json_t *r)
 /* host:port, [v6]:port, a socket path, or scheme://host:port/path. */
 static void ep_address(struct sbuf *s, const json_t *ep)
 {
-	const char *host = str(ep, "bind_address") ? str(ep, "bind_address") : str(ep, "host");
-	const json_t *port = json_object_get(ep, json_object_get(ep, "bind_port") ? "bind_port" :
-						  "port");
-	bool http = azb_streq(str(ep, "kind"), "http");
+	const struct ctl_shape *S = &ctl_shape_binding;
+	const char *host = str(ep, S, CTL_M_BIND_ADDRESS) ? str(ep, S, CTL_M_BIND_ADDRESS) :
+							     str(ep, S, CTL_M_HOST);
+	const json_t *port = ctl_get(ep, S, ctl_get(ep, S, CTL_M_BIND_PORT) ? CTL_M_BIND_PORT :
+						 CTL_M_PORT);
+	bool http = azb_streq(str(ep, S, CTL_M_KIND), "http");
 
-	if (str(ep, "socket")) {
-		sbuf_add(s, str(ep, "socket"));
+	if (str(ep, S, CTL_M_SOCKET)) {
+		sbuf_add(s, str(ep, S, CTL_M_SOCKET));
 		return;
 	}
 	if (http)
-		sbuf_printf(s, "%s://", str(ep, "port_name") ? str(ep, "port_name") : "http");
+		sbuf_printf(s, "%s://", str_or(ep, S, CTL_M_PORT_NAME, "http"));
 	if (host && strchr(host, ':'))
 		sbuf_printf(s, "[%s]", host);
 	else if (host)
 		sbuf_add(s, host);
 	if (json_is_integer(port))
 		sbuf_printf(s, ":%lld", (long long)json_integer_value(port));
-	if (http && str(ep, "path"))
-		sbuf_add(s, str(ep, "path"));
+	if (http && str(ep, S, CTL_M_PATH))
+		sbuf_add(s, str(ep, S, CTL_M_PATH));
 }
 
 static void ep_notes(struct sbuf *s, const json_t *ep)
 {
-	if (str(ep, "host_name"))
-		sbuf_printf(s, "host name %s", str(ep, "host_name"));
-	if (json_is_true(json_object_get(ep, "no_authentication")))
+	const struct ctl_shape *S = &ctl_shape_binding;
+
+	if (str(ep, S, CTL_M_HOST_NAME))
+		sbuf_printf(s, "host name %s", str(ep, S, CTL_M_HOST_NAME));
+	if (json_is_true(ctl_get(ep, S, CTL_M_NO_AUTHENTICATION)))
 		sbuf_printf(s, "%sno authentication", s->len ? ", " : "");
-	if (json_is_true(json_object_get(ep, "insecure")))
-		sbuf_printf(s, "%sinsecure", s->len ? ", " : "");
 }
 
+/* The forward's bindings, under the reply's member name. */
 static void print_endpoints(const json_t *eps)
 {
 	static const char *const head[] = { "KIND", "ADDRESS", "PORT-NAME", "NOTES" };
+	const struct ctl_shape *S = &ctl_shape_binding;
 	struct tbl t;
 	size_t i;
 	json_t *ep;
@@ -271,9 +288,9 @@ static void print_endpoints(const json_t *eps)
 		sbuf_init(&n);
 		ep_address(&a, ep);
 		ep_notes(&n, ep);
-		tbl_add(&t, str(ep, "kind"));
+		tbl_add(&t, str(ep, S, CTL_M_KIND));
 		tbl_add(&t, a.s);
-		tbl_add(&t, str(ep, "port_name"));
+		tbl_add(&t, str(ep, S, CTL_M_PORT_NAME));
 		tbl_add(&t, n.s);
 		sbuf_free(&a);
 		sbuf_free(&n);
@@ -285,143 +302,149 @@ static void print_endpoints(const json_t *eps)
 
 static void print_stats(const json_t *st)
 {
+	const struct ctl_shape *S = &ctl_shape_stats;
 	char up[32], down[32];
 
-	fmt_bytes(up, sizeof(up), num(st, "bytes_up"));
-	fmt_bytes(down, sizeof(down), num(st, "bytes_down"));
+	fmt_bytes(up, sizeof(up), num(st, S, CTL_M_BYTES_UP));
+	fmt_bytes(down, sizeof(down), num(st, S, CTL_M_BYTES_DOWN));
 	printf("stats:\n");
 	kv("  ", "bytes up", "%s", up);
 	kv("  ", "bytes down", "%s", down);
-	kv("  ", "tunnels open", "%.0f", num(st, "tunnels_open"));
-	kv("  ", "tunnels total", "%.0f", num(st, "tunnels_total"));
-	kv("  ", "tunnels failed", "%.0f", num(st, "tunnels_failed"));
-	kv("  ", "reconnects", "%.0f", num(st, "reconnects"));
-	if (str(st, "last_error"))
-		kv("  ", "last error", "%s", str(st, "last_error"));
+	kv("  ", "tunnels open", "%.0f", num(st, S, CTL_M_TUNNELS_OPEN));
+	kv("  ", "tunnels total", "%.0f", num(st, S, CTL_M_TUNNELS_TOTAL));
+	kv("  ", "tunnels failed", "%.0f", num(st, S, CTL_M_TUNNELS_FAILED));
+	kv("  ", "reconnects", "%.0f", num(st, S, CTL_M_RECONNECTS));
+	if (str(st, S, CTL_M_LAST_ERROR))
+		kv("  ", "last error", "%s", str(st, S, CTL_M_LAST_ERROR));
 }
 
-static void kv_state(const json_t *b)
+static void kv_state(const struct ctl_shape *S, const json_t *f)
 {
 	char since[64];
 	struct sbuf s;
 
-	fmt_time(since, sizeof(since), num(b, "since"));
-	kv("", "state", "%s since %s", str(b, "state") ? str(b, "state") : "?", since);
+	fmt_time(since, sizeof(since), num(f, S, CTL_M_SINCE));
+	kv("", "state", "%s since %s", str_or(f, S, CTL_M_STATE, "?"), since);
 	sbuf_init(&s);
-	trouble(&s, b);
+	trouble(&s, S, f);
 	if (s.len)
 		kv("", "reason", "%s", s.s);
 	sbuf_free(&s);
 }
 
-static void pr_show(const json_t *r)
+static void pr_show(const struct ctl_shape *R, const json_t *r)
 {
-	const json_t *b = json_object_get(r, "binding");
+	const struct ctl_shape *S = &ctl_shape_forward_detail;
+	const json_t *f = ctl_get(r, R, CTL_M_FORWARD);
+	const char *opt = str(f, S, CTL_M_OPTION);
 	struct sbuf hn;
 
-	kv("", "name", "%s", str(b, "name") ? str(b, "name") : "?");
-	kv("", "direction", "%s%s%s%s", dir_word(b), str(b, "option") ? " (-" : "",
-	   str(b, "option") ? str(b, "option") : "", str(b, "option") ? ")" : "");
-	kv("", "relay", "%s", str(b, "relay") ? str(b, "relay") : "-");
-	kv("", "expression", "%s", str(b, "expression") ? str(b, "expression") : "-");
-	kv("", "source", "%s", str(b, "source") ? str(b, "source") : "-");
-	kv_state(b);
-	kv("", "tunnels", "%.0f", num(b, "tunnels"));
+	kv("", "name", "%s", str_or(f, S, CTL_M_NAME, "?"));
+	kv("", "direction", "%s%s%s%s", dir_word(S, f), opt ? " (-" : "", opt ? opt : "",
+	   opt ? ")" : "");
+	kv("", "relay", "%s", str_or(f, S, CTL_M_RELAY, "-"));
+	kv("", "expression", "%s", str_or(f, S, CTL_M_EXPRESSION, "-"));
+	kv("", "source", "%s", str_or(f, S, CTL_M_SOURCE, "-"));
+	kv_state(S, f);
+	kv("", "tunnels", "%.0f", num(f, S, CTL_M_TUNNELS));
 	sbuf_init(&hn);
-	join(&hn, json_object_get(b, "host_names"));
+	join(&hn, ctl_get(f, S, CTL_M_HOST_NAMES));
 	if (hn.len)
 		kv("", "host names", "%s", hn.s);
 	sbuf_free(&hn);
-	if (json_is_array(json_object_get(b, "endpoints")))
-		print_endpoints(json_object_get(b, "endpoints"));
-	if (json_is_object(json_object_get(b, "stats")))
-		print_stats(json_object_get(b, "stats"));
+	if (json_is_array(ctl_get(f, S, CTL_M_ENDPOINTS)))
+		print_endpoints(ctl_get(f, S, CTL_M_ENDPOINTS));
+	if (json_is_object(ctl_get(f, S, CTL_M_STATS)))
+		print_stats(ctl_get(f, S, CTL_M_STATS));
 }
 
 /* ---- stats -------------------------------------------------------------------- */
 
 static void stats_row(struct tbl *t, const char *name, const json_t *st)
 {
+	const struct ctl_shape *S = &ctl_shape_stats;
 	char up[32], down[32];
 
-	fmt_bytes(up, sizeof(up), num(st, "bytes_up"));
-	fmt_bytes(down, sizeof(down), num(st, "bytes_down"));
+	fmt_bytes(up, sizeof(up), num(st, S, CTL_M_BYTES_UP));
+	fmt_bytes(down, sizeof(down), num(st, S, CTL_M_BYTES_DOWN));
 	tbl_add(t, name);
 	tbl_add(t, up);
 	tbl_add(t, down);
-	tbl_addf(t, "%.0f", num(st, "tunnels_open"));
-	tbl_addf(t, "%.0f", num(st, "tunnels_total"));
-	tbl_addf(t, "%.0f", num(st, "tunnels_failed"));
-	tbl_addf(t, "%.0f", num(st, "reconnects"));
-	tbl_add(t, str(st, "last_error"));
+	tbl_addf(t, "%.0f", num(st, S, CTL_M_TUNNELS_OPEN));
+	tbl_addf(t, "%.0f", num(st, S, CTL_M_TUNNELS_TOTAL));
+	tbl_addf(t, "%.0f", num(st, S, CTL_M_TUNNELS_FAILED));
+	tbl_addf(t, "%.0f", num(st, S, CTL_M_RECONNECTS));
+	tbl_add(t, str(st, S, CTL_M_LAST_ERROR));
 }
 
-static void pr_stats(const json_t *req, const json_t *r)
+static void pr_stats(const struct ctl_shape *S, const json_t *req, const json_t *r)
 {
 	static const char *const head[] = { "NAME", "UP", "DOWN", "OPEN", "TOTAL", "FAILED",
 					    "RECONNECTS", "LAST-ERROR" };
+	const json_t *total = ctl_get(r, S, CTL_M_TOTAL);
 	struct tbl t;
 	size_t i;
-	json_t *b;
+	json_t *f;
 
 	tbl_init(&t, AZB_ARRAY_SIZE(head), 0x7eu);
 	for (i = 0; i < AZB_ARRAY_SIZE(head); i++)
 		tbl_add(&t, head[i]);
-	json_array_foreach(json_object_get(r, "bindings"), i, b)
-		stats_row(&t, str(b, "name"), b);
+	json_array_foreach(ctl_get(r, S, CTL_M_FORWARDS), i, f)
+		stats_row(&t, str(f, &ctl_shape_stats_row, CTL_M_NAME), f);
 	/* With a name the total is that one row again. */
-	if (!json_object_get(req, "name") && json_is_object(json_object_get(r, "total")))
-		stats_row(&t, "TOTAL", json_object_get(r, "total"));
+	if (!json_object_get(req, CTL_M_NAME) && json_is_object(total))
+		stats_row(&t, "TOTAL", total);
 	tbl_print(&t, stdout, NULL);
 	tbl_free(&t);
 }
 
 /* ---- changes ------------------------------------------------------------------- */
 
-static void pr_reload(const json_t *r)
+static void pr_reload(const struct ctl_shape *S, const json_t *r)
 {
-	const json_t *failed = json_object_get(r, "failed");
 	struct sbuf f;
 
 	printf("reloaded: %zu added, %zu removed, %zu changed, %.0f unchanged",
-	       json_array_size(json_object_get(r, "added")),
-	       json_array_size(json_object_get(r, "removed")),
-	       json_array_size(json_object_get(r, "changed")), num(r, "unchanged"));
+	       json_array_size(ctl_get(r, S, CTL_M_ADDED)),
+	       json_array_size(ctl_get(r, S, CTL_M_REMOVED)),
+	       json_array_size(ctl_get(r, S, CTL_M_CHANGED)), num(r, S, CTL_M_UNCHANGED));
 	sbuf_init(&f);
-	join(&f, failed);
+	join(&f, ctl_get(r, S, CTL_M_FAILED));
 	if (f.len)
 		printf("; failed to start: %s", f.s);
 	sbuf_free(&f);
 	printf("\n");
 }
 
-static void pr_add(const json_t *req, const json_t *r)
+static void pr_add(const struct ctl_shape *S, const json_t *req, const json_t *r)
 {
-	const char *state = str(r, "state");
+	const char *state = str(r, S, CTL_M_STATE);
 
-	printf("added %s", str(r, "name") ? str(r, "name") : "the binding");
+	printf("added %s", str_or(r, S, CTL_M_NAME, "the forward"));
 	if (state)
 		printf(" (%s)", state);
-	if (str(r, "file"))
-		printf(", %s\n", str(r, "file"));
-	else if (json_is_true(json_object_get(req, "runtime")))
+	if (str(r, S, CTL_M_FILE))
+		printf(", %s\n", str(r, S, CTL_M_FILE));
+	else if (json_is_true(json_object_get(req, CTL_M_RUNTIME)))
 		printf(", in memory only\n");
 	else
 		printf("\n");
 }
 
-static void pr_remove(const json_t *req, const json_t *r)
+static void pr_remove(const struct ctl_shape *S, const json_t *req, const json_t *r)
 {
-	const char *name = str(r, "name") ? str(r, "name") : str(req, "name");
+	const char *name = str_or(r, S, CTL_M_NAME, json_string_value(json_object_get(req,
+									     CTL_M_NAME)));
 
-	if (str(r, "file"))
-		printf("removed %s, deleted %s\n", name, str(r, "file"));
+	if (str(r, S, CTL_M_FILE))
+		printf("removed %s, deleted %s\n", name, str(r, S, CTL_M_FILE));
 	else
 		printf("removed %s\n", name);
 }
 
-static void pr_hosts_list(const json_t *r)
+static void pr_hosts_list(const struct ctl_shape *S, const json_t *r)
 {
+	const struct ctl_shape *E = &ctl_shape_host_entry;
 	struct tbl t;
 	size_t i;
 	json_t *e;
@@ -430,10 +453,10 @@ static void pr_hosts_list(const json_t *r)
 	tbl_add(&t, "IP");
 	tbl_add(&t, "NAME");
 	tbl_add(&t, "OWNER");
-	json_array_foreach(json_object_get(r, "entries"), i, e) {
-		tbl_add(&t, str(e, "ip"));
-		tbl_add(&t, str(e, "name"));
-		tbl_add(&t, str(e, "binding") ? str(e, "binding") : "-");
+	json_array_foreach(ctl_get(r, S, CTL_M_ENTRIES), i, e) {
+		tbl_add(&t, str(e, E, CTL_M_IP));
+		tbl_add(&t, str(e, E, CTL_M_NAME));
+		tbl_add(&t, str_or(e, E, CTL_M_FORWARD, "-"));
 	}
 	tbl_print(&t, stdout, NULL);
 	tbl_free(&t);
@@ -487,32 +510,28 @@ static json_t *printable(const json_t *reply)
 	return r;
 }
 
+/* A switch, so that the compiler names a verb of ctl_proto.c without a printer. */
 static void print_reply(const json_t *req, const json_t *reply)
 {
-	const char *cmd = str(req, "cmd");
+	const char *cmd = json_string_value(json_object_get(req, CTL_M_CMD));
+	const struct ctl_verb *v = ctl_verb_find(cmd);
+	const char *ip = json_string_value(json_object_get(req, CTL_M_IP));
+	const char *name = json_string_value(json_object_get(req, CTL_M_NAME));
 
-	if (azb_streq(cmd, "version"))
-		pr_version(reply);
-	else if (azb_streq(cmd, "status"))
-		pr_status(reply);
-	else if (azb_streq(cmd, "list"))
-		pr_list(reply);
-	else if (azb_streq(cmd, "show"))
-		pr_show(reply);
-	else if (azb_streq(cmd, "stats"))
-		pr_stats(req, reply);
-	else if (azb_streq(cmd, "reload"))
-		pr_reload(reply);
-	else if (azb_streq(cmd, "add"))
-		pr_add(req, reply);
-	else if (azb_streq(cmd, "remove"))
-		pr_remove(req, reply);
-	else if (azb_streq(cmd, "hosts-list"))
-		pr_hosts_list(reply);
-	else if (azb_streq(cmd, "hosts-add"))
-		printf("added hosts entry %s %s\n", str(req, "ip"), str(req, "name"));
-	else if (azb_streq(cmd, "hosts-remove"))
-		printf("removed hosts entry %s\n", str(req, "name"));
+	switch (v ? v->id : CTL_N_VERBS) {
+	case CTL_VERSION: pr_version(v->reply, reply); break;
+	case CTL_STATUS: pr_status(v->reply, reply); break;
+	case CTL_LIST: pr_list(v->reply, reply); break;
+	case CTL_SHOW: pr_show(v->reply, reply); break;
+	case CTL_STATS: pr_stats(v->reply, req, reply); break;
+	case CTL_RELOAD: pr_reload(v->reply, reply); break;
+	case CTL_ADD: pr_add(v->reply, req, reply); break;
+	case CTL_REMOVE: pr_remove(v->reply, req, reply); break;
+	case CTL_HOSTS_LIST: pr_hosts_list(v->reply, reply); break;
+	case CTL_HOSTS_ADD: printf("added hosts entry %s %s\n", ip, name); break;
+	case CTL_HOSTS_REMOVE: printf("removed hosts entry %s\n", name); break;
+	case CTL_N_VERBS: break;
+	}
 }
 
 void pr_reply(const json_t *req, const json_t *reply)
@@ -525,12 +544,13 @@ void pr_reply(const json_t *req, const json_t *reply)
 
 static void print_failure(const json_t *reply)
 {
-	const char *msg = str(reply, "message");
+	const struct ctl_shape *S = &ctl_shape_failure;
+	const char *msg = str(reply, S, CTL_M_MESSAGE);
 
 	if (!msg || !*msg)
-		msg = str(reply, "error") ? str(reply, "error") : "the request failed";
+		msg = str_or(reply, S, CTL_M_ERROR, "the request failed");
 	fprintf(stderr, "azbridgectl: %s\n", msg);
-	print_errors(stderr, "", json_object_get(reply, "errors"), msg);
+	print_errors(stderr, "", ctl_get(reply, S, CTL_M_ERRORS), msg);
 }
 
 void pr_failure(const json_t *reply)

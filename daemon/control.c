@@ -92,7 +92,7 @@ static json_t *dispatch(const struct ctl_client *cl, const char *line, size_t le
 		return reply;
 	caller_of(cl, &who);
 	if (rq.verb->mutating && !may_mutate(&who))
-		reply = ctl_fail("permission-denied", "%s needs root or a user listed in "
+		reply = ctl_fail(CTL_E_DENIED, "%s needs root or a user listed in "
 				 "control_users (you are uid %u)", rq.verb->name,
 				 (unsigned)cl->peer.uid);
 	else

@@ -74,7 +74,7 @@ static int put_group(config_setting_t *g, json_t *obj, bool top, char *err, size
 	json_object_foreach(obj, key, v) {
 		int r;
 
-		if (top && (strcmp(key, "direction") == 0 || strcmp(key, "legacy") == 0))
+		if (top && (strcmp(key, CTL_M_DIRECTION) == 0 || strcmp(key, CTL_M_LEGACY) == 0))
 			continue;
 		for (size_t i = 0; i < AZB_ARRAY_SIZE(cred_keys); i++)
 			if (strcmp(key, cred_keys[i]) == 0)
@@ -91,18 +91,18 @@ static int put_group(config_setting_t *g, json_t *obj, bool top, char *err, size
 /* -R's legacy order becomes the canonical -T expression the files know. */
 static int legacy_to_remote(json_t *b, char *err, size_t len)
 {
-	const char *expr = json_string_value(json_object_get(b, "expression"));
+	const char *expr = json_string_value(json_object_get(b, CTL_M_EXPRESSION));
 	struct azb_fwd *f;
 	char *text;
 
-	if (!json_is_true(json_object_get(b, "legacy")))
+	if (!json_is_true(json_object_get(b, CTL_M_LEGACY)))
 		return 0;
 	if (!expr)
 		return azb_err(err, len, "\"legacy\" needs an \"expression\"");
 	if (bnd_parse_legacy(expr, &f, err, len) < 0)
 		return -EINVAL;
 	text = bnd_format(f);
-	json_object_set_new(b, "expression", json_string(text));
+	json_object_set_new(b, CTL_M_EXPRESSION, json_string(text));
 	free(text);
 	bnd_fwd_free(f);
 	return 0;
@@ -132,12 +132,12 @@ static struct azb_fwd *fwd_from_json(json_t *b, enum azb_dir dir, struct cfg_err
 
 static json_t *invalid(const struct cfg_errors *errs)
 {
-	json_t *r = ctl_fail("invalid", "%s", errs->n ? errs->msg[0] : "invalid binding");
+	json_t *r = ctl_fail("invalid", "%s", errs->n ? errs->msg[0] : "invalid forward");
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < errs->n; i++)
 		json_array_append_new(a, json_string(errs->msg[i]));
-	json_object_set_new(r, "errors", a);
+	json_object_set_new(r, CTL_M_ERRORS, a);
 	return r;
 }
 
@@ -151,12 +151,12 @@ static char *dropin_path(const char *dir, const char *name)
 static json_t *added(const char *name, const char *file)
 {
 	struct fwd_run *fr = sup_find(name);
-	json_t *r = json_pack("{s:b, s:s}", "ok", 1, "name", name);
+	json_t *r = json_pack("{s:b, s:s}", CTL_M_OK, 1, CTL_M_NAME, name);
 
 	if (file)
-		json_object_set_new(r, "file", json_string(file));
+		json_object_set_new(r, CTL_M_FILE, json_string(file));
 	if (fr)
-		json_object_set_new(r, "state", json_string(fwd_state_name(fr->state)));
+		json_object_set_new(r, CTL_M_STATE, json_string(fwd_state_name(fr->state)));
 	return r;
 }
 
@@ -168,7 +168,7 @@ static json_t *add_persistent(const struct azb_fwd *f)
 
 	if (!dir)
 		return ctl_fail("invalid", "azbridged runs without a configuration file; add the "
-				"binding with --runtime");
+				"forward with --runtime");
 	path = dropin_path(dir, f->name);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		r = ctl_fail("io", "cannot create %s: %s", dir, strerror(errno));
@@ -183,7 +183,7 @@ static json_t *add_persistent(const struct azb_fwd *f)
 		r = err < 0 ? ctl_fail("io", "cannot write %s: %s", path, strerror(-err)) :
 			      ctl_reload(why);
 		free(why);
-		if (err == 0 && !json_is_true(json_object_get(r, "ok")))
+		if (err == 0 && !json_is_true(json_object_get(r, CTL_M_OK)))
 			unlink(path);
 		else if (err == 0)
 			json_object_update_new(r, added(f->name, path));
@@ -201,7 +201,7 @@ static json_t *add_runtime(const struct azb_fwd *f)
 	sup_runtime_add(f);
 	r = ctl_reload(why);
 	free(why);
-	if (!json_is_true(json_object_get(r, "ok")))
+	if (!json_is_true(json_object_get(r, CTL_M_OK)))
 		sup_runtime_remove(f->name);
 	else
 		json_object_update_new(r, added(f->name, NULL));
@@ -211,7 +211,7 @@ static json_t *add_runtime(const struct azb_fwd *f)
 static json_t *add_checked(const struct azb_fwd *f, bool runtime)
 {
 	if (cfg_find_fwd(sup_config(), f->name))
-		return ctl_fail("exists", "a binding named \"%s\" exists", f->name);
+		return ctl_fail("exists", "a forward named \"%s\" exists", f->name);
 	return runtime ? add_runtime(f) : add_persistent(f);
 }
 
@@ -219,8 +219,8 @@ static json_t *add_checked(const struct azb_fwd *f, bool runtime)
  * on the request's keys and again on the forward they make. */
 json_t *ctl_add(const struct ctl_caller *who, json_t *req)
 {
-	json_t *b = json_object_get(req, "binding"), *r;
-	const char *dir = json_string_value(json_object_get(b, "direction"));
+	json_t *b = json_object_get(req, CTL_M_FORWARD), *r;
+	const char *dir = json_string_value(json_object_get(b, CTL_M_DIRECTION));
 	struct cfg_errors errs = { 0 };
 	struct azb_fwd *f;
 
@@ -237,7 +237,7 @@ json_t *ctl_add(const struct ctl_caller *who, json_t *req)
 	}
 	r = ctl_policy_fwd(who, f);
 	if (!r)
-		r = add_checked(f, json_is_true(json_object_get(req, "runtime")));
+		r = add_checked(f, json_is_true(json_object_get(req, CTL_M_RUNTIME)));
 	bnd_fwd_free(f);
 	return r;
 }
@@ -252,10 +252,10 @@ static json_t *remove_runtime(struct fwd_run *fr)
 
 	sup_runtime_remove(keep->name);
 	r = ctl_reload(why);
-	if (!json_is_true(json_object_get(r, "ok")))
+	if (!json_is_true(json_object_get(r, CTL_M_OK)))
 		sup_runtime_add(keep);
 	else
-		json_object_set_new(r, "name", json_string(keep->name));
+		json_object_set_new(r, CTL_M_NAME, json_string(keep->name));
 	bnd_fwd_free(keep);
 	free(why);
 	return r;
@@ -276,13 +276,14 @@ static json_t *remove_dropin(const char *name, const char *path)
 		r = ctl_fail("io", "cannot remove %s: %s", path, strerror(errno));
 	} else {
 		r = ctl_reload(why);
-		ok = json_is_true(json_object_get(r, "ok"));
+		ok = json_is_true(json_object_get(r, CTL_M_OK));
 		if (!ok && rename(aside, path) < 0)
 			log_error("cannot put %s back from %s: %s", path, aside, strerror(errno));
 		if (ok && unlink(aside) < 0)
 			log_warning("cannot delete %s: %s", aside, strerror(errno));
 		if (ok)
-			json_object_update_new(r, json_pack("{s:s, s:s}", "name", name, "file", path));
+			json_object_update_new(r, json_pack("{s:s, s:s}", CTL_M_NAME, name,
+							    CTL_M_FILE, path));
 	}
 	free(aside);
 	free(why);
@@ -291,14 +292,14 @@ static json_t *remove_dropin(const char *name, const char *path)
 
 json_t *ctl_remove(const struct ctl_caller *who, json_t *req)
 {
-	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *name = json_string_value(json_object_get(req, CTL_M_NAME));
 	struct fwd_run *fr = sup_find(name);
 	char *dir, *path;
 	json_t *r;
 
 	(void)who;
 	if (!fr)
-		return ctl_fail("not-found", "no binding named \"%s\"", name);
+		return ctl_fail("not-found", "no forward named \"%s\"", name);
 	if (sup_is_runtime(name))
 		return remove_runtime(fr);
 	dir = reload_dropin_dir();

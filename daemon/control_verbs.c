@@ -17,7 +17,7 @@
 
 static double started;   /* CLOCK_MONOTONIC seconds */
 
-/* ---- bindings as JSON ------------------------------------------------------ */
+/* ---- forwards as JSON ------------------------------------------------------ */
 
 static json_t *source_of(const struct fwd_run *fr)
 {
@@ -38,22 +38,23 @@ static json_t *host_names(const struct azb_fwd *f)
 	return a;
 }
 
-static json_t *binding_json(const struct fwd_run *fr)
+static json_t *forward_json(const struct fwd_run *fr)
 {
 	char *expr = bnd_format(fr->fwd), opt[2] = { bnd_format_option(fr->fwd), 0 };
 	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:f, s:I, s:o}",
-			      "name", fr->fwd->name,
-			      "direction", fr->fwd->dir == AZB_DIR_LOCAL ? "local" : "remote",
-			      "relay", fr->fwd->relay, "expression", expr, "option", opt,
-			      "source", source_of(fr), "state", fwd_state_name(fr->state),
-			      "since", fr->since, "tunnels", (json_int_t)fr->stats.tunnels_open,
-			      "host_names", host_names(fr->fwd));
+			      CTL_M_NAME, fr->fwd->name,
+			      CTL_M_DIRECTION, fr->fwd->dir == AZB_DIR_LOCAL ? "local" : "remote",
+			      CTL_M_RELAY, fr->fwd->relay, CTL_M_EXPRESSION, expr,
+			      CTL_M_OPTION, opt, CTL_M_SOURCE, source_of(fr),
+			      CTL_M_STATE, fwd_state_name(fr->state), CTL_M_SINCE, fr->since,
+			      CTL_M_TUNNELS, (json_int_t)fr->stats.tunnels_open,
+			      CTL_M_HOST_NAMES, host_names(fr->fwd));
 
 	free(expr);
 	if (fr->reason[0])
-		json_object_set_new(b, "reason", json_string(fr->reason));
+		json_object_set_new(b, CTL_M_REASON, json_string(fr->reason));
 	if (fr->state == FWD_RECONNECTING)
-		json_object_set_new(b, "next_attempt", json_real(fr->next_attempt));
+		json_object_set_new(b, CTL_M_NEXT_ATTEMPT, json_real(fr->next_attempt));
 	return b;
 }
 
@@ -63,36 +64,37 @@ static void put_str(json_t *o, const char *k, const char *v)
 		json_object_set_new(o, k, json_string(v));
 }
 
-static json_t *endpoint_json(const struct azb_fwd *f, const struct azb_ep *e)
+/* One binding of a forward (an endpoint, struct azb_ep). */
+static json_t *binding_json(const struct azb_fwd *f, const struct azb_ep *e)
 {
-	json_t *o = json_pack("{s:s, s:s}", "kind", bnd_kind_name(e->kind), "port_name",
+	json_t *o = json_pack("{s:s, s:s}", CTL_M_KIND, bnd_kind_name(e->kind), CTL_M_PORT_NAME,
 			      e->port_name);
 	bool local = f->dir == AZB_DIR_LOCAL;
 
-	put_str(o, local ? "bind_address" : "host", e->host);
+	put_str(o, local ? CTL_M_BIND_ADDRESS : CTL_M_HOST, e->host);
 	if (e->port)
-		json_object_set_new(o, local ? "bind_port" : "port", json_integer(e->port));
-	put_str(o, "socket", e->socket_path);
-	put_str(o, "path", e->http_path);
-	put_str(o, "host_name", e->host_name);
+		json_object_set_new(o, local ? CTL_M_BIND_PORT : CTL_M_PORT, json_integer(e->port));
+	put_str(o, CTL_M_SOCKET, e->socket_path);
+	put_str(o, CTL_M_PATH, e->http_path);
+	put_str(o, CTL_M_HOST_NAME, e->host_name);
 	if (e->no_auth)
-		json_object_set_new(o, "no_authentication", json_true());
+		json_object_set_new(o, CTL_M_NO_AUTHENTICATION, json_true());
 	return o;
 }
 
 static json_t *stats_json(const struct fwd_stats *s)
 {
 	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			      "bytes_up", (json_int_t)s->bytes_up,
-			      "bytes_down", (json_int_t)s->bytes_down,
-			      "tunnels_open", (json_int_t)s->tunnels_open,
-			      "tunnels_total", (json_int_t)s->tunnels_total,
-			      "tunnels_failed", (json_int_t)s->tunnels_failed,
-			      "reconnects", (json_int_t)s->reconnects,
-			      "datagrams_dropped", (json_int_t)s->datagrams_dropped);
+			      CTL_M_BYTES_UP, (json_int_t)s->bytes_up,
+			      CTL_M_BYTES_DOWN, (json_int_t)s->bytes_down,
+			      CTL_M_TUNNELS_OPEN, (json_int_t)s->tunnels_open,
+			      CTL_M_TUNNELS_TOTAL, (json_int_t)s->tunnels_total,
+			      CTL_M_TUNNELS_FAILED, (json_int_t)s->tunnels_failed,
+			      CTL_M_RECONNECTS, (json_int_t)s->reconnects,
+			      CTL_M_DATAGRAMS_DROPPED, (json_int_t)s->datagrams_dropped);
 
 	if (s->last_error[0])
-		json_object_set_new(o, "last_error", json_string(s->last_error));
+		json_object_set_new(o, CTL_M_LAST_ERROR, json_string(s->last_error));
 	return o;
 }
 
@@ -109,10 +111,10 @@ static void stats_add(struct fwd_stats *t, const struct fwd_stats *s)
 
 static const char *name_arg(json_t *req)
 {
-	return json_string_value(json_object_get(req, "name"));
+	return json_string_value(json_object_get(req, CTL_M_NAME));
 }
 
-/* Members are as ctl_decode() checked them against the verb table. */
+/* Members are as ctl_decode() checked them against the verb's table. */
 
 /* ---- read verbs ------------------------------------------------------------ */
 
@@ -120,7 +122,8 @@ static json_t *v_version(const struct ctl_caller *who, json_t *req)
 {
 	(void)who;
 	(void)req;
-	return json_pack("{s:b, s:s, s:i}", "ok", 1, "version", AZB_VERSION, "protocol", 1);
+	return json_pack("{s:b, s:s, s:i}", CTL_M_OK, 1, CTL_M_VERSION, AZB_VERSION, CTL_M_PROTOCOL,
+			 CTL_PROTOCOL);
 }
 
 static json_t *last_reload_json(const struct reload_last *l)
@@ -129,8 +132,8 @@ static json_t *last_reload_json(const struct reload_last *l)
 
 	for (size_t i = 0; i < l->errs.n; i++)
 		json_array_append_new(errs, json_string(l->errs.msg[i]));
-	return json_pack("{s:b, s:I, s:o}", "ok", l->ok, "time", (json_int_t)l->when, "errors",
-			 errs);
+	return json_pack("{s:b, s:I, s:o}", CTL_M_OK, l->ok, CTL_M_TIME, (json_int_t)l->when,
+			 CTL_M_ERRORS, errs);
 }
 
 static json_t *v_status(const struct ctl_caller *who, json_t *req)
@@ -138,16 +141,18 @@ static json_t *v_status(const struct ctl_caller *who, json_t *req)
 	size_t online, tunnels, n = sup_count(&online, &tunnels);
 	const struct reload_last *l = reload_last();
 	const char *cfg = reload_config_path();
-	json_t *r = json_pack("{s:b, s:s, s:i, s:f, s:o, s:I, s:I, s:I, s:I}", "ok", 1,
-			      "version", AZB_VERSION, "pid", (int)getpid(), "uptime", azb_clock_s(CLOCK_MONOTONIC) - started,
-			      "config", cfg ? json_string(cfg) : json_null(),
-			      "bindings", (json_int_t)n, "online", (json_int_t)online,
-			      "tunnels", (json_int_t)tunnels, "reloads", (json_int_t)l->count);
+	json_t *r = json_pack("{s:b, s:s, s:i, s:f, s:o, s:I, s:I, s:I, s:I}", CTL_M_OK, 1,
+			      CTL_M_VERSION, AZB_VERSION, CTL_M_PID, (int)getpid(),
+			      CTL_M_UPTIME, azb_clock_s(CLOCK_MONOTONIC) - started,
+			      CTL_M_CONFIG, cfg ? json_string(cfg) : json_null(),
+			      CTL_M_FORWARDS, (json_int_t)n, CTL_M_ONLINE, (json_int_t)online,
+			      CTL_M_TUNNELS, (json_int_t)tunnels,
+			      CTL_M_RELOADS, (json_int_t)l->count);
 
 	(void)who;
 	(void)req;
 	if (l->count)
-		json_object_set_new(r, "last_reload", last_reload_json(l));
+		json_object_set_new(r, CTL_M_LAST_RELOAD, last_reload_json(l));
 	return r;
 }
 
@@ -160,8 +165,8 @@ static json_t *v_list(const struct ctl_caller *who, json_t *req)
 	(void)who;
 	(void)req;
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, binding_json(runs[i]));
-	return json_pack("{s:b, s:o}", "ok", 1, "bindings", a);
+		json_array_append_new(a, forward_json(runs[i]));
+	return json_pack("{s:b, s:o}", CTL_M_OK, 1, CTL_M_FORWARDS, a);
 }
 
 static json_t *v_show(const struct ctl_caller *who, json_t *req)
@@ -172,21 +177,21 @@ static json_t *v_show(const struct ctl_caller *who, json_t *req)
 
 	(void)who;
 	if (!fr)
-		return ctl_fail("not-found", "no binding named \"%s\"", name);
-	b = binding_json(fr);
+		return ctl_fail("not-found", "no forward named \"%s\"", name);
+	b = forward_json(fr);
 	eps = json_array();
 	for (size_t i = 0; i < fr->fwd->n_ep; i++)
-		json_array_append_new(eps, endpoint_json(fr->fwd, &fr->fwd->ep[i]));
-	json_object_set_new(b, "endpoints", eps);
-	json_object_set_new(b, "stats", stats_json(&fr->stats));
-	return json_pack("{s:b, s:o}", "ok", 1, "binding", b);
+		json_array_append_new(eps, binding_json(fr->fwd, &fr->fwd->ep[i]));
+	json_object_set_new(b, CTL_M_ENDPOINTS, eps);
+	json_object_set_new(b, CTL_M_STATS, stats_json(&fr->stats));
+	return json_pack("{s:b, s:o}", CTL_M_OK, 1, CTL_M_FORWARD, b);
 }
 
 static json_t *named_stats(const struct fwd_run *fr)
 {
 	json_t *o = stats_json(&fr->stats);
 
-	json_object_set_new(o, "name", json_string(fr->fwd->name));
+	json_object_set_new(o, CTL_M_NAME, json_string(fr->fwd->name));
 	return o;
 }
 
@@ -204,9 +209,9 @@ static json_t *v_stats(const struct ctl_caller *who, json_t *req)
 
 		json_decref(a);
 		if (!fr)
-			return ctl_fail("not-found", "no binding named \"%s\"", name);
-		return json_pack("{s:b, s:[o], s:o}", "ok", 1, "bindings", named_stats(fr), "total",
-				 stats_json(&fr->stats));
+			return ctl_fail("not-found", "no forward named \"%s\"", name);
+		return json_pack("{s:b, s:[o], s:o}", CTL_M_OK, 1, CTL_M_FORWARDS, named_stats(fr),
+				 CTL_M_TOTAL, stats_json(&fr->stats));
 	}
 	/* The total includes forwards still draining after a reload. */
 	for (size_t i = 0; i < n; i++) {
@@ -214,7 +219,8 @@ static json_t *v_stats(const struct ctl_caller *who, json_t *req)
 			json_array_append_new(a, named_stats(runs[i]));
 		stats_add(&total, &runs[i]->stats);
 	}
-	return json_pack("{s:b, s:o, s:o}", "ok", 1, "bindings", a, "total", stats_json(&total));
+	return json_pack("{s:b, s:o, s:o}", CTL_M_OK, 1, CTL_M_FORWARDS, a, CTL_M_TOTAL,
+			 stats_json(&total));
 }
 
 /* ---- reload ---------------------------------------------------------------- */
@@ -233,9 +239,9 @@ json_t *ctl_config_failure(const struct cfg_errors *errs)
 	json_t *r = ctl_fail("config", "the configuration has %zu error%s; the running one is kept",
 			     errs->n, errs->n == 1 ? "" : "s");
 
-	json_object_set_new(r, "errors", json_array());
+	json_object_set_new(r, CTL_M_ERRORS, json_array());
 	for (size_t i = 0; i < errs->n; i++)
-		json_array_append_new(json_object_get(r, "errors"), json_string(errs->msg[i]));
+		json_array_append_new(json_object_get(r, CTL_M_ERRORS), json_string(errs->msg[i]));
 	return r;
 }
 
@@ -250,12 +256,12 @@ json_t *ctl_reload(const char *why)
 		cfg_errors_clear(&errs);
 		return r;
 	}
-	r = json_pack("{s:b, s:o, s:o, s:o, s:I, s:o}", "ok", 1,
-		      "added", names_json(d.added, d.n_added),
-		      "removed", names_json(d.removed, d.n_removed),
-		      "changed", names_json(d.changed, d.n_changed),
-		      "unchanged", (json_int_t)d.n_unchanged,
-		      "failed", names_json(d.failed, d.n_failed));
+	r = json_pack("{s:b, s:o, s:o, s:o, s:I, s:o}", CTL_M_OK, 1,
+		      CTL_M_ADDED, names_json(d.added, d.n_added),
+		      CTL_M_REMOVED, names_json(d.removed, d.n_removed),
+		      CTL_M_CHANGED, names_json(d.changed, d.n_changed),
+		      CTL_M_UNCHANGED, (json_int_t)d.n_unchanged,
+		      CTL_M_FAILED, names_json(d.failed, d.n_failed));
 	sup_diff_free(&d);
 	return r;
 }
@@ -281,13 +287,14 @@ static json_t *v_hosts_list(const struct ctl_caller *who, json_t *req)
 		return ctl_fail("io", "%s", err);
 	a = json_array();
 	for (size_t i = 0; i < l.n; i++) {
-		json_t *e = json_pack("{s:s, s:s}", "ip", l.e[i].ip, "name", l.e[i].name);
+		json_t *e = json_pack("{s:s, s:s}", CTL_M_IP, l.e[i].ip, CTL_M_NAME, l.e[i].name);
 
-		put_str(e, "binding", l.e[i].owner);
+		put_str(e, CTL_M_FORWARD, l.e[i].owner);
 		json_array_append_new(a, e);
 	}
 	hosts_list_free(&l);
-	return json_pack("{s:b, s:s, s:o}", "ok", 1, "file", hostsync_path(), "entries", a);
+	return json_pack("{s:b, s:s, s:o}", CTL_M_OK, 1, CTL_M_FILE, hostsync_path(), CTL_M_ENTRIES,
+			 a);
 }
 
 static json_t *hosts_failure(int r, const char *err)
@@ -304,8 +311,8 @@ static json_t *hosts_failure(int r, const char *err)
 
 static json_t *v_hosts_add(const struct ctl_caller *who, json_t *req)
 {
-	const char *ip = json_string_value(json_object_get(req, "ip"));
-	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *ip = json_string_value(json_object_get(req, CTL_M_IP));
+	const char *name = name_arg(req);
 	json_t *denied = ctl_policy_host_name(who, name);
 	char err[256];
 	int r;
@@ -318,7 +325,7 @@ static json_t *v_hosts_add(const struct ctl_caller *who, json_t *req)
 
 static json_t *v_hosts_remove(const struct ctl_caller *who, json_t *req)
 {
-	const char *name = json_string_value(json_object_get(req, "name"));
+	const char *name = name_arg(req);
 	json_t *denied = ctl_policy_host_name(who, name);
 	char err[256];
 	int r;
@@ -336,7 +343,7 @@ void ctl_verbs_init(void)
 	started = azb_clock_s(CLOCK_MONOTONIC);
 }
 
-/* A switch, so that the compiler names a verb of ctlreq.c without a handler. */
+/* A switch, so that the compiler names a verb of ctl_proto.c without a handler. */
 json_t *ctl_verb_run(enum ctl_verb_id id, const struct ctl_caller *who, json_t *req)
 {
 	switch (id) {

@@ -11,14 +11,14 @@
 #include "supervisor.h"
 #include "util.h"
 
-#define DENIED "permission-denied"
+#define DENIED CTL_E_DENIED
 
 /* ---- keys -------------------------------------------------------------------- */
 
 /* What control_users may give, by name: a key added to the configuration
  * later is root's until it is listed here. */
 static const char *const entry_keys[] = {
-	"direction", "legacy", "name", "relay", "expression", "bindings", NULL,
+	CTL_M_DIRECTION, CTL_M_LEGACY, "name", "relay", "expression", "bindings", NULL,
 };
 static const char *const local_keys[] = {
 	"bind_address", "bind_port", "udp", "bind_local_socket", "port_name", "host_name",
@@ -50,16 +50,16 @@ static json_t *check_members(json_t *o, const char *const *entry, const char *co
 	return NULL;
 }
 
-json_t *ctl_policy_keys(const struct ctl_caller *who, json_t *binding)
+json_t *ctl_policy_keys(const struct ctl_caller *who, json_t *fwd)
 {
-	const char *dir = json_string_value(json_object_get(binding, "direction"));
+	const char *dir = json_string_value(json_object_get(fwd, CTL_M_DIRECTION));
 	const char *const *ep = azb_streq(dir, "remote") ? remote_keys : local_keys;
-	json_t *list = json_object_get(binding, "bindings"), *e, *r;
+	json_t *list = json_object_get(fwd, "bindings"), *e, *r;
 	size_t i;
 
 	if (who->root)
 		return NULL;
-	r = check_members(binding, entry_keys, ep);
+	r = check_members(fwd, entry_keys, ep);
 	if (r || !json_is_array(list))
 		return r;
 	json_array_foreach(list, i, e) {

@@ -1,6 +1,6 @@
 /* What a caller other than root (and the daemon's own user) may ask of the
  * root daemon over the control socket, as the root-owned configuration
- * allows it: the keys of a binding (a list of those allowed, not of those
+ * allows it: the keys of a forward (a list of those allowed, not of those
  * refused), Unix sockets only in control_socket_dirs and never the control
  * socket, listening ports below 1024 only with control_privileged_ports,
  * hosts entries only under control_host_names. Each check answers NULL, or
@@ -14,8 +14,8 @@
 #include "binding.h"
 #include "control.h"
 
-/* The members of an add request's binding object, before it is parsed. */
-json_t *ctl_policy_keys(const struct ctl_caller *who, json_t *binding);
+/* The members of an add request's forward object, before it is parsed. */
+json_t *ctl_policy_keys(const struct ctl_caller *who, json_t *fwd);
 /* The parsed forward. Unix socket paths become the resolved ones that were
  * checked, so that what runs (and what the drop-in says) is what passed. */
 json_t *ctl_policy_fwd(const struct ctl_caller *who, struct azb_fwd *f);

@@ -5,38 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
-
-static const struct ctl_arg no_args[] = { { NULL, JSON_NULL, false } };
-static const struct ctl_arg name_arg[] = { { "name", JSON_STRING, true }, { NULL, JSON_NULL, false } };
-static const struct ctl_arg stats_args[] = {
-	{ "name", JSON_STRING, false }, { NULL, JSON_NULL, false },
-};
-static const struct ctl_arg add_args[] = {
-	{ "binding", JSON_OBJECT, true }, { "runtime", JSON_TRUE, false },
-	{ NULL, JSON_NULL, false },
-};
-static const struct ctl_arg hosts_add_args[] = {
-	{ "ip", JSON_STRING, true }, { "name", JSON_STRING, true }, { NULL, JSON_NULL, false },
-};
-
-static const struct ctl_verb verbs[] = {
-	{ "version", CTL_VERSION, false, no_args },
-	{ "status", CTL_STATUS, false, no_args },
-	{ "list", CTL_LIST, false, no_args },
-	{ "show", CTL_SHOW, false, name_arg },
-	{ "stats", CTL_STATS, false, stats_args },
-	{ "hosts-list", CTL_HOSTS_LIST, false, no_args },
-	{ "add", CTL_ADD, true, add_args },
-	{ "remove", CTL_REMOVE, true, name_arg },
-	{ "reload", CTL_RELOAD, true, no_args },
-	{ "hosts-add", CTL_HOSTS_ADD, true, hosts_add_args },
-	{ "hosts-remove", CTL_HOSTS_REMOVE, true, name_arg },
-};
-
 json_t *ctl_ok(void)
 {
-	return json_pack("{s:b}", "ok", 1);
+	return json_pack("{s:b}", CTL_M_OK, 1);
 }
 
 /* Length of the valid UTF-8 sequence at s (as jansson checks it: no
@@ -81,15 +52,7 @@ json_t *ctl_fail(const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	utf8_scrub(msg);
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg);
-}
-
-const struct ctl_verb *ctl_verb_find(const char *name)
-{
-	for (size_t i = 0; i < AZB_ARRAY_SIZE(verbs); i++)
-		if (strcmp(verbs[i].name, name) == 0)
-			return &verbs[i];
-	return NULL;
+	return json_pack("{s:b, s:s, s:s}", CTL_M_OK, 0, CTL_M_ERROR, code, CTL_M_MESSAGE, msg);
 }
 
 static const char *type_name(json_type t)
@@ -126,7 +89,7 @@ int ctl_decode(const char *line, size_t len, struct ctl_request *out, json_t **r
 {
 	json_error_t je;
 	json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
-	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	const char *cmd = json_string_value(json_object_get(req, CTL_M_CMD));
 
 	memset(out, 0, sizeof(*out));
 	*reply = NULL;

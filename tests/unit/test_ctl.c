@@ -199,7 +199,7 @@ static void test_usage_errors(void **state)
 	{ ARGV("list", "--udp"); expect_usage(argc, argv, "--udp is an option of add"); }
 	{ ARGV("add"); expect_usage(argc, argv, "add needs"); }
 	{ ARGV("add", "x", "-L", "1:db"); expect_usage(argc, argv, "unexpected argument 'x'"); }
-	{ ARGV("add", "-L", "1:db", "-T", "db:1"); expect_usage(argc, argv, "one binding"); }
+	{ ARGV("add", "-L", "1:db", "-T", "db:1"); expect_usage(argc, argv, "one forward"); }
 	{ ARGV("add", "-L", "1:db", "--relay", "r"); expect_usage(argc, argv, "cannot be combined"); }
 	{ ARGV("add", "--local", "--remote"); expect_usage(argc, argv, "not both"); }
 	{ ARGV("add", "--local", "--bind", "1"); expect_usage(argc, argv, "--relay"); }
