@@ -4,12 +4,11 @@
 #include "rconn.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "ctlmsg.h"
+#include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
 #include "sas.h"
@@ -84,16 +83,6 @@ void rc_send_close(struct rconn *to, uint16_t code, const char *reason)
 	uint8_t pl[WS_CTRL_MAX];
 
 	send_frame(to, WS_OP_CLOSE, pl, ws_close_payload(pl, code, reason));
-}
-
-char *rc_json_text(json_t *j)
-{
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-
-	json_decref(j);
-	if (!text)
-		log_error("a control message could not be written as JSON");
-	return text;
 }
 
 void rc_authority(const struct rconn *rc, char *out, size_t len)
@@ -177,23 +166,18 @@ struct rconn *hc_pick_listener(struct relay_hc *hc, int *status)
 	return NULL;
 }
 
-static json_t *header_object(const struct http1_head *h)
+/* The token is for the relay, never for the listener; and the relay
+ * offers no websocket extensions, so none is passed on for the listener to
+ * accept. Returns how many of h's headers go into out. */
+static size_t connect_headers(const struct http1_head *h, struct http1_header *out)
 {
-	json_t *o = json_object();
+	size_t n = 0;
 
-	for (size_t i = 0; i < h->n_headers; i++) {
-		/* The token is for the relay, never for the listener; and the
-		 * relay offers no websocket extensions, so none is passed on
-		 * for the listener to accept. */
-		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") == 0 ||
-		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") == 0)
-			continue;
-		if (json_object_set_new(o, h->h[i].name, json_string(h->h[i].value)) < 0) {
-			json_decref(o);
-			return NULL;
-		}
-	}
-	return o;
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") != 0 &&
+		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") != 0)
+			out[n++] = h->h[i];
+	return n;
 }
 
 /* "1.2.3.4:5" / "[::1]:5" -> address and port. */
@@ -213,18 +197,19 @@ void rc_remote_endpoint(const struct rconn *rc, char *addr, size_t len, int *por
 
 static char *accept_message(struct rconn *sender, struct rconn *listener, struct pending *p)
 {
-	char *address = rc_rendezvous_address(listener, p->hc->path, "accept", p->id);
-	char peer[64];
-	int port;
-	json_t *hdrs = header_object(&sender->head), *j = NULL;
+	struct http1_header hdrs[HTTP1_MAX_HEADERS];
+	struct hcp_accept a = { .id = p->id, .headers = hdrs };
+	char peer[64], *text;
 
-	rc_remote_endpoint(sender, peer, sizeof(peer), &port);
-	if (hdrs)
-		j = json_pack("{s:{s:s,s:s,s:o,s:{s:s,s:i}}}", "accept", "address", address, "id",
-			      p->id, "connectHeaders", hdrs, "remoteEndpoint", "address", peer,
-			      "port", port);
-	free(address);
-	return rc_json_text(j);
+	a.address = rc_rendezvous_address(listener, p->hc->path, "accept", p->id);
+	a.n_headers = connect_headers(&sender->head, hdrs);
+	rc_remote_endpoint(sender, peer, sizeof(peer), &a.peer.port);
+	a.peer.address = peer;
+	text = hcp_accept_text(&a);
+	free((char *)a.address);
+	if (!text)
+		log_error("an accept message could not be written as JSON");
+	return text;
 }
 
 /* The rendezvous key must be one nobody can guess, or another client
@@ -506,21 +491,21 @@ static void renew(struct rconn *rc, const char *tok)
 
 static void control_message(struct rconn *rc)
 {
-	struct ctl_msg m;
-	char why[160];
+	struct hcp_msg m;
+	char why[300];
 
 	/* What a listener garbles fails at most the request it names: its
 	 * channel, and everything else it carries, goes on. */
-	if (ctl_parse(rc->msg.s, rc->msg.len, &m, why, sizeof(why)) < 0) {
+	if (hcp_parse_from_listener(rc->msg.s, rc->msg.len, &m, why, sizeof(why)) < 0) {
 		log_info("listener channel from %s: message dropped: %s", stream_peer(rc->st), why);
-		if (m.request_id)
-			http_on_bad_response(rc, m.request_id, why);
-	} else if (m.kind == CTL_RENEW && rc->state == RC_LISTENER) {
+		if (m.id)
+			http_on_bad_response(rc, m.id, why);
+	} else if (m.kind == HCP_RENEW && rc->state == RC_LISTENER) {
 		renew(rc, m.token);
-	} else if (m.kind == CTL_RESPONSE) {
+	} else if (m.kind == HCP_RESPONSE) {
 		http_on_response(rc, &m);
 	}
-	ctl_clear(&m);
+	hcp_clear(&m);
 	rc->msg.len = 0;
 	rc->msg.s[0] = '\0';
 }

@@ -6,12 +6,11 @@
 #include "rconn.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "ctlmsg.h"
+#include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
 #include "sas.h"
@@ -110,67 +109,55 @@ static bool hop_header(const char *name, bool token_in_authorization)
 	return token_in_authorization && strcasecmp(name, "Authorization") == 0;
 }
 
-/* name: "before, value" (repeated headers are one list), or value. */
-static bool set_joined(json_t *o, const char *name, const char *before, const char *value)
+/* The client's headers for the listener, in out (room for all of them
+ * and two more): hop-by-hop ones and a token in Authorization stay here,
+ * and the relay adds itself to Via. */
+static size_t request_headers(struct hclient *hx, struct http1_header *out, char *via,
+			      size_t vialen)
 {
-	char *joined = before ? xasprintf("%s, %s", before, value) : NULL;
-	int r = json_object_set_new(o, name, json_string(joined ? joined : value));
-
-	free(joined);
-	return r == 0;
-}
-
-static json_t *request_headers(struct hclient *hx)
-{
-	bool token_in_authorization = hx->token_in_auth;
 	const struct http1_head *h = &hx->rc->head;
-	json_t *o = json_object();
-	char via[300];
-	const char *old;
+	const char *old = http1_get(h, "Via");
+	size_t n = 0;
 
-	for (size_t i = 0; i < h->n_headers; i++) {
-		json_t *prev;
-
-		if (hop_header(h->h[i].name, token_in_authorization) ||
-		    strcasecmp(h->h[i].name, "Via") == 0)
-			continue;
-		prev = json_object_get(o, h->h[i].name);
-		if (!set_joined(o, h->h[i].name, prev ? json_string_value(prev) : NULL,
-				h->h[i].value))
-			goto bad;
-	}
-	old = http1_get(h, "Via");
-	if (set_joined(o, "Via", old, via_value(hx, via, sizeof(via))))
-		return o;
-bad:
-	json_decref(o);
-	return NULL;
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (!hop_header(h->h[i].name, hx->token_in_auth) &&
+		    strcasecmp(h->h[i].name, "Via") != 0)
+			out[n++] = h->h[i];
+	if (old)
+		out[n++] = (struct http1_header){ "Via", old };
+	out[n++] = (struct http1_header){ "Via", via_value(hx, via, vialen) };
+	return n;
 }
 
 /* The request for the listener on chan; its address is a rendezvous on
- * this relay as chan reached it. */
-static char *request_message(struct hclient *hx, struct rconn *chan)
+ * this relay as chan reached it. Only the address and id when the request
+ * itself goes to the rendezvous once it is open. */
+static char *request_message(struct hclient *hx, struct rconn *chan, bool whole)
 {
-	char *address = rc_rendezvous_address(chan, hx->hc->path, "request", hx->id);
-	char *target = target_for_listener(hx->rc->head.target), peer[64];
-	json_t *hdrs = request_headers(hx), *j = NULL;
-	int port;
+	struct http1_header hdrs[HTTP1_MAX_HEADERS + 2];
+	struct hcp_request rq = { .id = hx->id, .headers = hdrs, .body = hx->has_body };
+	char *target = NULL, *text, peer[64], via[300];
 
-	rc_remote_endpoint(hx->rc, peer, sizeof(peer), &port);
-	if (hdrs)
-		j = json_pack("{s:{s:s,s:s,s:s,s:s,s:o,s:{s:s,s:i},s:b}}", "request", "address",
-			      address, "id", hx->id, "requestTarget", target, "method",
-			      hx->rc->head.method, "requestHeaders", hdrs, "remoteEndpoint",
-			      "address", peer, "port", port, "body", hx->has_body);
-	free(address);
+	rq.address = rc_rendezvous_address(chan, hx->hc->path, "request", hx->id);
+	if (whole) {
+		rq.method = hx->rc->head.method;
+		rq.target = target = target_for_listener(hx->rc->head.target);
+		rq.n_headers = request_headers(hx, hdrs, via, sizeof(via));
+		rc_remote_endpoint(hx->rc, peer, sizeof(peer), &rq.peer.port);
+		rq.peer.address = peer;
+	}
+	text = hcp_request_text(&rq);
+	free((char *)rq.address);
 	free(target);
-	return rc_json_text(j);
+	if (!text)
+		log_error("a request message could not be written as JSON");
+	return text;
 }
 
 /* The message goes out, or the request fails: nothing half-sent. */
-static bool send_request(struct hclient *hx, struct rconn *chan)
+static bool send_request(struct hclient *hx, struct rconn *chan, bool whole)
 {
-	char *text = request_message(hx, chan);
+	char *text = request_message(hx, chan, whole);
 
 	if (!text) {
 		hx_fail(hx, 500, "the request could not be passed on");
@@ -262,7 +249,7 @@ static void dispatch_inline(struct hclient *hx)
 {
 	struct rconn *l = pick(hx);
 
-	if (!l || !send_request(hx, l))
+	if (!l || !send_request(hx, l, true))
 		return;
 	hx->chan = l;
 	if (hx->has_body) {
@@ -276,19 +263,9 @@ static void dispatch_inline(struct hclient *hx)
 static void ask_rendezvous(struct hclient *hx)
 {
 	struct rconn *l = pick(hx);
-	char *address, *text;
 
-	if (!l)
+	if (!l || !send_request(hx, l, false))
 		return;
-	address = rc_rendezvous_address(l, hx->hc->path, "request", hx->id);
-	text = rc_json_text(json_pack("{s:{s:s,s:s}}", "request", "address", address, "id", hx->id));
-	free(address);
-	if (!text) {
-		hx_fail(hx, 500, "the request could not be passed on");
-		return;
-	}
-	rc_send_text(l, text);
-	free(text);
 	hx->chan = l;
 	hx->phase = HX_AWAIT_RDV;
 	log_debug("HTTP %s %s: request %s asks for a rendezvous", hx->rc->head.method,
@@ -299,7 +276,7 @@ static void ask_rendezvous(struct hclient *hx)
 static void start_stream(struct hclient *hx)
 {
 	hx->chan = hx->rdv;
-	if (!send_request(hx, hx->chan))
+	if (!send_request(hx, hx->chan, true))
 		return;
 	if (!hx->has_body) {
 		request_sent(hx);
@@ -519,7 +496,7 @@ static bool response_hop_header(const char *name)
 	return false;
 }
 
-static const char *listener_length(const struct ctl_msg *m)
+static const char *listener_length(const struct hcp_msg *m)
 {
 	for (size_t i = 0; i < m->n_headers; i++)
 		if (strcasecmp(m->headers[i].name, "Content-Length") == 0 &&
@@ -540,7 +517,7 @@ static const char *reason_for(int status)
 }
 
 /* Status line and headers; decides how the body is framed. */
-static void write_head(struct hclient *hx, const struct ctl_msg *m)
+static void write_head(struct hclient *hx, const struct hcp_msg *m)
 {
 	bool no_body = hx->is_head || m->status / 100 == 1 || m->status == 204 || m->status == 304;
 	const char *len = listener_length(m);
@@ -629,13 +606,13 @@ static void finish_response(struct hclient *hx)
 	next_request(hx);
 }
 
-void http_on_response(struct rconn *chan, struct ctl_msg *m)
+void http_on_response(struct rconn *chan, struct hcp_msg *m)
 {
-	struct hclient *hx = hx_find(m->request_id);
+	struct hclient *hx = hx_find(m->id);
 
-	log_debug("HTTP response %s: %d", m->request_id, m->status);
+	log_debug("HTTP response %s: %d", m->id, m->status);
 	if (!hx || (hx->chan != chan && hx->rdv != chan) || hx->phase != HX_WAIT) {
-		log_debug("response for unknown or finished request %s dropped", m->request_id);
+		log_debug("response for unknown or finished request %s dropped", m->id);
 		chan->body_to = NULL;
 		return;
 	}

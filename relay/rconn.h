@@ -5,7 +5,6 @@
 #define AZB_RCONN_H
 
 #include "admit.h"
-#include <jansson.h>
 
 #include "relay.h"
 #include "rhead.h"
@@ -22,7 +21,7 @@ enum rc_state {
 
 struct pending;
 struct hclient;
-struct ctl_msg;
+struct hcp_msg;
 
 struct rconn {
 	struct relay *relay;
@@ -67,9 +66,6 @@ void rc_authority(const struct rconn *rc, char *out, size_t len);
  * listener on chan: a rendezvous on this relay, whatever a client sent. */
 char *rc_rendezvous_address(const struct rconn *chan, const char *path, const char *action,
 			    const char *id);
-/* json_dumps that never hands on NULL: the text, or NULL (logged) when j
- * itself is NULL or cannot be written. */
-char *rc_json_text(json_t *j);
 /* Send one unmasked frame whose payload sits at p, with WS_HDR_MAX bytes of
  * headroom before it that may be overwritten. */
 void rc_send_frame_at(struct rconn *to, enum ws_op op, bool fin, uint8_t *p, size_t n);
@@ -89,7 +85,7 @@ void rc_writeable(struct rconn *rc);
 void http_request(struct rconn *rc, const struct rroute *rt, uint8_t *rest, size_t n);
 int http_rx(struct rconn *rc, uint8_t *p, size_t n);
 void http_rendezvous(struct rconn *rc, const struct rroute *rt);
-void http_on_response(struct rconn *chan, struct ctl_msg *m);
+void http_on_response(struct rconn *chan, struct hcp_msg *m);
 /* A response from chan that could not be read: that request fails (502). */
 void http_on_bad_response(struct rconn *chan, const char *request_id, const char *why);
 void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last);
