@@ -3,7 +3,7 @@
  * the listener for a rendezvous websocket and streams its body there with
  * flow control, so the relay never holds a whole body. Responses come back
  * on either channel and go to the client as they arrive. */
-#include "rconn.h"
+#include "http_client.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,8 +13,7 @@
 #include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
-#include "sas.h"
-#include "url.h"
+#include "listener.h"
 
 #define INLINE_MAX (64 * 1024)
 #define FRAME_MAX (64 * 1024)
@@ -28,16 +27,15 @@ enum hx_phase {
 	HX_RESP,        /* response body streaming to the client */
 };
 
+/* One client connection's exchange, kept from one request to the next. */
 struct hclient {
-	struct rconn *rc;
-	struct relay_hc *hc;
-	struct rconn *chan;       /* where this request went */
-	struct rconn *rdv;        /* this client's rendezvous, once there is one */
+	struct relay_exchange x;  /* in the relay's index: id, hc, rendezvous */
+	struct conn *c;
+	struct channel *chan;     /* where this request went */
 	enum hx_phase phase;
-	char id[37];
 	struct sbuf body;         /* inline body, or bytes read before the rendezvous */
 	bool chunked_in, body_open, has_body;
-	struct http1_chunked ch;
+	struct http1_chunked chunks;
 	uint64_t body_left;
 	bool is_head, keep_alive;
 	bool head_sent, resp_chunked, resp_len_known;
@@ -48,10 +46,7 @@ struct hclient {
 	bool token_in_auth;       /* the token came in Authorization: not passed on */
 	lws_sorted_usec_list_t timer;
 	struct sbuf pipelined;    /* the next request's bytes, read early */
-	struct hclient *next;
 };
-
-static struct hclient *clients;
 
 static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n);
 static void hx_fail(struct hclient *hx, int status, const char *why);
@@ -59,17 +54,16 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n);
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static struct hclient *hx_find(const char *id)
+/* Between requests no listener can name it. */
+static void set_phase(struct hclient *hx, enum hx_phase phase)
 {
-	for (struct hclient *h = clients; h; h = h->next)
-		if (h->phase != HX_IDLE && strcmp(h->id, id) == 0)
-			return h;
-	return NULL;
+	hx->phase = phase;
+	hx->x.open = phase != HX_IDLE;
 }
 
 static const char *via_value(struct hclient *hx, char *buf, size_t len)
 {
-	snprintf(buf, len, "1.1 %s", hx->rc->host.name);
+	snprintf(buf, len, "1.1 %s", conn_host(hx->c)->name);
 	return buf;
 }
 
@@ -115,7 +109,7 @@ static bool hop_header(const char *name, bool token_in_authorization)
 static size_t request_headers(struct hclient *hx, struct http1_header *out, char *via,
 			      size_t vialen)
 {
-	const struct http1_head *h = &hx->rc->head;
+	const struct http1_head *h = conn_head(hx->c);
 	const char *old = http1_get(h, "Via");
 	size_t n = 0;
 
@@ -132,18 +126,18 @@ static size_t request_headers(struct hclient *hx, struct http1_header *out, char
 /* The request for the listener on chan; its address is a rendezvous on
  * this relay as chan reached it. Only the address and id when the request
  * itself goes to the rendezvous once it is open. */
-static char *request_message(struct hclient *hx, struct rconn *chan, bool whole)
+static char *request_message(struct hclient *hx, struct channel *chan, bool whole)
 {
 	struct http1_header hdrs[HTTP1_MAX_HEADERS + 2];
-	struct hcp_request rq = { .id = hx->id, .headers = hdrs, .body = hx->has_body };
+	struct hcp_request rq = { .id = hx->x.id, .headers = hdrs, .body = hx->has_body };
 	char *target = NULL, *text, peer[64], via[300];
 
-	rq.address = rc_rendezvous_address(chan, hx->hc->path, "request", hx->id);
+	rq.address = conn_rendezvous_address(chan->c, hx->x.hc->path, "request", hx->x.id);
 	if (whole) {
-		rq.method = hx->rc->head.method;
-		rq.target = target = target_for_listener(hx->rc->head.target);
+		rq.method = conn_head(hx->c)->method;
+		rq.target = target = target_for_listener(conn_head(hx->c)->target);
 		rq.n_headers = request_headers(hx, hdrs, via, sizeof(via));
-		rc_remote_endpoint(hx->rc, peer, sizeof(peer), &rq.peer.port);
+		conn_remote_endpoint(hx->c, peer, sizeof(peer), &rq.peer.port);
 		rq.peer.address = peer;
 	}
 	text = hcp_request_text(&rq);
@@ -155,7 +149,7 @@ static char *request_message(struct hclient *hx, struct rconn *chan, bool whole)
 }
 
 /* The message goes out, or the request fails: nothing half-sent. */
-static bool send_request(struct hclient *hx, struct rconn *chan, bool whole)
+static bool send_request(struct hclient *hx, struct channel *chan, bool whole)
 {
 	char *text = request_message(hx, chan, whole);
 
@@ -163,7 +157,7 @@ static bool send_request(struct hclient *hx, struct rconn *chan, bool whole)
 		hx_fail(hx, 500, "the request could not be passed on");
 		return false;
 	}
-	rc_send_text(chan, text);
+	conn_send_text(chan->c, text);
 	free(text);
 	return true;
 }
@@ -179,8 +173,8 @@ static void send_body_piece(struct hclient *hx, const uint8_t *p, size_t n, bool
 
 		if (take)       /* the closing piece may be empty, p NULL */
 			memcpy(buf + WS_HDR_MAX, p, take);
-		rc_send_frame_at(hx->chan, hx->body_open ? WS_OP_CONT : WS_OP_BINARY, last,
-				 buf + WS_HDR_MAX, take);
+		conn_send_frame_at(hx->chan->c, hx->body_open ? WS_OP_CONT : WS_OP_BINARY, last,
+				   buf + WS_HDR_MAX, take);
 		hx->body_open = !last;
 		p += take;
 		n -= take;
@@ -191,18 +185,18 @@ static void send_body_piece(struct hclient *hx, const uint8_t *p, size_t n, bool
 
 static void hx_fail(struct hclient *hx, int status, const char *why)
 {
-	if (hx->head_sent || hx->rc->state != RC_HTTP)
-		rc_close(hx->rc);
+	if (hx->head_sent || !conn_open(hx->c))
+		conn_close(hx->c);
 	else
-		rc_respond(hx->rc, status, why);
+		conn_respond(hx->c, status, why);
 }
 
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
 	struct hclient *hx = lws_container_of(sul, struct hclient, timer);
 
-	log_info("HTTP %s %s from %s: %s", hx->rc->head.method, hx->hc->path,
-		 stream_peer(hx->rc->st), hx->phase == HX_BODY ? "request body too slow" :
+	log_info("HTTP %s %s from %s: %s", conn_head(hx->c)->method, hx->x.hc->path,
+		 conn_peer(hx->c), hx->phase == HX_BODY ? "request body too slow" :
 		 "the listener did not answer in time");
 	if (hx->phase == HX_BODY)
 		hx_fail(hx, 408, "the request body did not arrive in time");
@@ -213,7 +207,7 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 static void arm(struct hclient *hx)
 {
 	lws_sul_schedule(loop_context(), 0, &hx->timer, on_timer,
-			 (lws_usec_t)hx->rc->relay->request_timeout_s * LWS_US_PER_SEC);
+			 (lws_usec_t)conn_relay(hx->c)->request_timeout_s * LWS_US_PER_SEC);
 }
 
 /* ---- request ----------------------------------------------------------- */
@@ -222,22 +216,22 @@ static void keep_leftover(struct hclient *hx, const uint8_t *p, size_t n)
 {
 	if (n)
 		sbuf_addn(&hx->pipelined, (const char *)p, n);
-	stream_pause_rx(hx->rc->st, true);
+	conn_pause_rx(hx->c, true);
 }
 
 /* The request is all with the listener now. */
 static void request_sent(struct hclient *hx)
 {
-	log_debug("HTTP request %s delivered", hx->id);
-	hx->phase = HX_WAIT;
-	stream_pause_rx(hx->rc->st, true);
+	log_debug("HTTP request %s delivered", hx->x.id);
+	set_phase(hx, HX_WAIT);
+	conn_pause_rx(hx->c, true);
 }
 
 /* 502 with none online (the service's answer), 503 when all are busy. */
-static struct rconn *pick(struct hclient *hx)
+static struct channel *pick(struct hclient *hx)
 {
 	int status = 0;
-	struct rconn *l = hc_pick_listener(hx->hc, &status);
+	struct channel *l = listener_pick(hx->x.hc, &status);
 
 	if (!l)
 		hx_fail(hx, status == 404 ? 502 : 503, status == 404 ? "no listener is online for "
@@ -247,7 +241,7 @@ static struct rconn *pick(struct hclient *hx)
 
 static void dispatch_inline(struct hclient *hx)
 {
-	struct rconn *l = pick(hx);
+	struct channel *l = pick(hx);
 
 	if (!l || !send_request(hx, l, true))
 		return;
@@ -262,28 +256,28 @@ static void dispatch_inline(struct hclient *hx)
 
 static void ask_rendezvous(struct hclient *hx)
 {
-	struct rconn *l = pick(hx);
+	struct channel *l = pick(hx);
 
 	if (!l || !send_request(hx, l, false))
 		return;
 	hx->chan = l;
-	hx->phase = HX_AWAIT_RDV;
-	log_debug("HTTP %s %s: request %s asks for a rendezvous", hx->rc->head.method,
-		  hx->hc->path, hx->id);
-	stream_pause_rx(hx->rc->st, true);
+	set_phase(hx, HX_AWAIT_RDV);
+	log_debug("HTTP %s %s: request %s asks for a rendezvous", conn_head(hx->c)->method,
+		  hx->x.hc->path, hx->x.id);
+	conn_pause_rx(hx->c, true);
 }
 
 static void start_stream(struct hclient *hx)
 {
-	hx->chan = hx->rdv;
+	hx->chan = hx->x.rdv;
 	if (!send_request(hx, hx->chan, true))
 		return;
 	if (!hx->has_body) {
 		request_sent(hx);
 		return;
 	}
-	hx->phase = HX_STREAM;
-	stream_pause_rx(hx->rc->st, false);
+	set_phase(hx, HX_STREAM);
+	conn_pause_rx(hx->c, false);
 	if (hx->body.len) {
 		size_t n = hx->body.len;
 		uint8_t *early = (uint8_t *)sbuf_take(&hx->body);
@@ -307,14 +301,14 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n)
 	bool done;
 
 	if (hx->chunked_in) {
-		long r = http1_chunked_feed(&hx->ch, p, n, body_out, hx);
+		long r = http1_chunked_feed(&hx->chunks, p, n, body_out, hx);
 
 		if (r < 0) {
 			hx_fail(hx, 400, "malformed chunked request body");
 			return;
 		}
 		used = (size_t)r;
-		done = http1_chunked_done(&hx->ch);
+		done = http1_chunked_done(&hx->chunks);
 	} else {
 		used = n < hx->body_left ? n : (size_t)hx->body_left;
 		body_out(hx, p, used);
@@ -327,10 +321,10 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n)
 		keep_leftover(hx, p + used, n - used);
 		return;
 	}
-	if (hx->chan && stream_choked(hx->chan->st) && !hx->rx_paused_for_rdv) {
+	if (hx->chan && conn_choked(hx->chan->c) && !hx->rx_paused_for_rdv) {
 		hx->rx_paused_for_rdv = true;
-		stream_pause_rx(hx->rc->st, true);
-		stream_want_write(hx->chan->st);
+		conn_pause_rx(hx->c, true);
+		conn_want_write(hx->chan->c);
 	}
 }
 
@@ -358,127 +352,6 @@ static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n)
 		keep_leftover(hx, p, n);
 		return;
 	}
-}
-
-int http_rx(struct rconn *rc, uint8_t *p, size_t n)
-{
-	if (rc->http)
-		hx_feed(rc->http, p, n);
-	return 0;
-}
-
-static struct hclient *hx_get(struct rconn *rc)
-{
-	struct hclient *hx = rc->http;
-
-	if (!hx) {
-		hx = xcalloc(1, sizeof(*hx));
-		hx->rc = rc;
-		sbuf_init(&hx->body);
-		sbuf_init(&hx->pipelined);
-		hx->next = clients;
-		clients = hx;
-		rc->http = hx;
-	}
-	hx->phase = HX_IDLE;
-	hx->chan = NULL;
-	hx->body.len = 0;
-	hx->body_open = hx->head_sent = hx->resp_chunked = hx->resp_len_known = false;
-	hx->chunked_in = hx->has_body = false;
-	hx->body_left = hx->resp_left = 0;
-	http1_chunked_init(&hx->ch);
-	azb_uuid(hx->id);
-	return hx;
-}
-
-/* Token from the query, ServiceBusAuthorization, or (only when neither is
- * there) Authorization; *in_auth says the last, so it is not passed on. */
-static char *client_token(struct rconn *rc, bool *in_auth)
-{
-	char *t = rc_query(rc, "sb-hc-token");
-	const char *h;
-
-	*in_auth = false;
-	if (t)
-		return t;
-	if ((h = http1_get(&rc->head, "ServiceBusAuthorization")))
-		return xstrdup(h);
-	if ((h = http1_get(&rc->head, "Authorization"))) {
-		*in_auth = true;
-		return xstrdup(h);
-	}
-	return NULL;
-}
-
-/* Body framing of the request, already checked at the head (rhead.c). */
-static void request_framing(struct hclient *hx)
-{
-	const struct http1_head *h = &hx->rc->head;
-	const char *cl = http1_get(h, "Content-Length");
-	long v = 0;
-
-	if (http1_get(h, "Transfer-Encoding")) {
-		hx->chunked_in = hx->has_body = true;
-		return;
-	}
-	if (cl && azb_parse_int(cl, 0, (long)1 << 50, &v) == 0) {
-		hx->body_left = (uint64_t)v;
-		hx->has_body = v > 0;
-	}
-}
-
-/* A rendezvous a listener of another hybrid connection opened never
- * carries this request: it goes, and the request finds its own listener. */
-static void drop_foreign_rendezvous(struct hclient *hx)
-{
-	if (!hx->rdv || hx->rdv_hc == hx->hc)
-		return;
-	hx->rdv->serving = NULL;
-	rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "the client moved to another hybrid connection");
-	rc_close(hx->rdv);
-	hx->rdv = NULL;
-}
-
-static bool client_authorized(struct rconn *rc, struct hclient *hx)
-{
-	char *tok;
-	int denied;
-
-	if (!hx->hc->requires_client_auth)
-		return true;
-	tok = client_token(rc, &hx->token_in_auth);
-	denied = rc_authorize(rc, hx->hc, tok, RIGHT_SEND);
-	azb_free_secret(tok);
-	return !denied;
-}
-
-void http_request(struct rconn *rc, const struct rroute *rt, uint8_t *rest, size_t n)
-{
-	struct hclient *hx = hx_get(rc);
-
-	rc->state = RC_HTTP;
-	hx->hc = rt->hc;
-	request_framing(hx);
-	drop_foreign_rendezvous(hx);
-	if (!client_authorized(rc, hx))
-		return;
-	hx->is_head = strcmp(rc->head.method, "HEAD") == 0;
-	hx->keep_alive = rc->head.minor_version >= 1 && !http1_has_token(&rc->head, "Connection", "close");
-	if (hx->has_body && http1_has_token(&rc->head, "Expect", "100-continue"))
-		stream_write(rc->st, (const uint8_t *)"HTTP/1.1 100 Continue\r\n\r\n", 25);
-	arm(hx);
-	if (hx->rdv) {
-		hx->rdv->serving = hx;
-		start_stream(hx);
-	} else if (!hx->chunked_in && rc->head.len + hx->body_left <= INLINE_MAX) {
-		hx->phase = HX_BODY;
-		if (!hx->has_body)
-			dispatch_inline(hx);
-	} else {
-		ask_rendezvous(hx);
-	}
-	if (rc->state == RC_HTTP)
-		hx_feed(hx, rest, n);
 }
 
 /* ---- response ---------------------------------------------------------- */
@@ -549,103 +422,109 @@ static void write_head(struct hclient *hx, const struct hcp_msg *m)
 	if (!hx->keep_alive)
 		sbuf_add(&b, "Connection: close\r\n");
 	sbuf_add(&b, "\r\n");
-	stream_write(hx->rc->st, (const uint8_t *)b.s, b.len);
+	conn_write(hx->c, b.s, b.len);
 	sbuf_free(&b);
 	hx->head_sent = true;
 }
 
 static void next_request(struct hclient *hx)
 {
-	struct rconn *rc = hx->rc;
 	size_t n = hx->pipelined.len;
-	uint8_t *more;
+	uint8_t *more = NULL;
 
-	hx->phase = HX_IDLE;
+	set_phase(hx, HX_IDLE);
 	lws_sul_cancel(&hx->timer);
 	if (!hx->keep_alive) {
-		rc_close(rc);
+		conn_close(hx->c);
 		return;
 	}
-	http1_clear(&rc->head);
-	rc->state = RC_HEAD;
-	rc_await_head(rc);
-	stream_pause_rx(rc->st, false);
-	if (n) {
+	if (n)
 		more = (uint8_t *)sbuf_take(&hx->pipelined);
-		rc_feed(rc, more, n);
-		free(more);
-	}
+	conn_next_head(hx->c, more, n);
+	free(more);
+}
+
+/* The rendezvous is done: it goes, and the listener hears why. */
+static void drop_rendezvous(struct hclient *hx, const char *why)
+{
+	struct channel *rdv = hx->x.rdv;
+
+	if (hx->chan == rdv)
+		hx->chan = NULL;
+	rdv->serving = NULL;
+	conn_send_close(rdv->c, WS_CLOSE_NORMAL, why);
+	conn_close(rdv->c);
+	hx->x.rdv = NULL;
 }
 
 static void finish_response(struct hclient *hx)
 {
-	if (hx->chan && hx->chan->body_to == hx)
-		hx->chan->body_to = NULL;
+	channel_body_done(hx->chan, &hx->x);
 	if (hx->chan_paused && hx->chan) {
 		hx->chan_paused = false;
-		stream_pause_rx(hx->chan->st, false);
+		conn_pause_rx(hx->chan->c, false);
 	}
 	if (hx->resp_chunked)
-		stream_write(hx->rc->st, (const uint8_t *)"0\r\n\r\n", 5);
-	if (hx->rdv && !hx->rdv_takes_requests) {
-		/* Microsoft's listener reads no requests on a rendezvous it
-		 * opened only to answer one: the next request goes inline. */
-		if (hx->chan == hx->rdv)
-			hx->chan = NULL;
-		hx->rdv->serving = NULL;
-		rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "response complete");
-		rc_close(hx->rdv);
-		hx->rdv = NULL;
-	}
+		conn_write(hx->c, "0\r\n\r\n", 5);
+	/* Microsoft's listener reads no requests on a rendezvous it opened
+	 * only to answer one: the next request goes inline. */
+	if (hx->x.rdv && !hx->rdv_takes_requests)
+		drop_rendezvous(hx, "response complete");
 	if (hx->resp_len_known && hx->resp_left) {
 		/* The listener sent less than it announced: the client must not
 		 * take a short body for a whole one. */
-		stream_abort(hx->rc->st);
+		conn_abort(hx->c);
 		return;
 	}
 	next_request(hx);
 }
 
-void http_on_response(struct rconn *chan, struct hcp_msg *m)
-{
-	struct hclient *hx = hx_find(m->id);
+/* ---- what the listener's channels bring --------------------------------- */
 
-	log_debug("HTTP response %s: %d", m->id, m->status);
-	if (!hx || (hx->chan != chan && hx->rdv != chan) || hx->phase != HX_WAIT) {
-		log_debug("response for unknown or finished request %s dropped", m->id);
-		chan->body_to = NULL;
-		return;
-	}
-	write_head(hx, m);
-	if (!m->body || hx->is_head || m->status == 204 || m->status == 304) {
-		chan->body_to = NULL;
-		finish_response(hx);
-		return;
-	}
-	hx->chan = chan;
-	chan->body_to = hx;
-	hx->phase = HX_RESP;
-	arm(hx);
+static struct hclient *of(struct relay_exchange *x)
+{
+	return lws_container_of(x, struct hclient, x);
 }
 
-void http_on_bad_response(struct rconn *chan, const char *request_id, const char *why)
+/* Only the channels the request went to answer it, and only once. */
+static bool expects(const struct hclient *hx, const struct channel *ch)
 {
-	struct hclient *hx = hx_find(request_id);
+	return (hx->chan == ch || hx->x.rdv == ch) && hx->phase == HX_WAIT;
+}
 
-	if (!hx || (hx->chan != chan && hx->rdv != chan) || hx->phase != HX_WAIT)
+static int on_response(struct relay_exchange *x, struct channel *ch, const struct hcp_msg *m)
+{
+	struct hclient *hx = of(x);
+
+	if (!expects(hx, ch))
+		return -1;
+	write_head(hx, m);
+	if (!m->body || hx->is_head || m->status == 204 || m->status == 304) {
+		finish_response(hx);
+		return 0;
+	}
+	hx->chan = ch;
+	set_phase(hx, HX_RESP);
+	arm(hx);
+	return 1;
+}
+
+static void on_bad_response(struct relay_exchange *x, struct channel *ch, const char *why)
+{
+	struct hclient *hx = of(x);
+
+	if (!expects(hx, ch))
 		return;
 	log_info("HTTP %s %s from %s: the listener's response is unusable: %s",
-		 hx->rc->head.method, hx->hc->path, stream_peer(hx->rc->st), why);
+		 conn_head(hx->c)->method, hx->x.hc->path, conn_peer(hx->c), why);
 	hx_fail(hx, 502, "the listener's response could not be read");
 }
 
-void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last)
+static void on_body(struct relay_exchange *x, struct channel *ch, uint8_t *p, size_t n, bool last)
 {
-	struct hclient *hx = chan->body_to;
+	struct hclient *hx = of(x);
 	char size[24];
 
-	if (!hx)
-		return;
 	if (hx->resp_len_known) {
 		n = n < hx->resp_left ? n : (size_t)hx->resp_left;
 		hx->resp_left -= n;
@@ -653,119 +532,213 @@ void http_on_body(struct rconn *chan, uint8_t *p, size_t n, bool last)
 	if (n && hx->resp_chunked) {
 		int k = snprintf(size, sizeof(size), "%zx\r\n", n);
 
-		stream_write(hx->rc->st, (const uint8_t *)size, (size_t)k);
+		conn_write(hx->c, size, (size_t)k);
 	}
 	if (n)
-		stream_write(hx->rc->st, p, n);
+		conn_write(hx->c, p, n);
 	if (n && hx->resp_chunked)
-		stream_write(hx->rc->st, (const uint8_t *)"\r\n", 2);
+		conn_write(hx->c, "\r\n", 2);
 	if (last) {
 		finish_response(hx);
 		return;
 	}
 	arm(hx);
-	if (stream_choked(hx->rc->st) && !hx->chan_paused) {
+	if (conn_choked(hx->c) && !hx->chan_paused) {
 		hx->chan_paused = true;
-		stream_pause_rx(chan->st, true);
-		stream_want_write(hx->rc->st);
+		conn_pause_rx(ch->c, true);
+		conn_want_write(hx->c);
 	}
 }
 
-/* ---- the rendezvous ---------------------------------------------------- */
-
-void http_rendezvous(struct rconn *rc, const struct rroute *rt)
+static void on_rendezvous(struct relay_exchange *x)
 {
-	struct hclient *hx = rt->id ? hx_find(rt->id) : NULL;
+	struct hclient *hx = of(x);
 
-	log_debug("HTTP rendezvous %s from %s", rt->id ? rt->id : "(no id)", stream_peer(rc->st));
-	if (!hx || hx->rdv || hx->hc != rt->hc) {
-		rc_respond(rc, 403, "the rendezvous address is invalid or has expired");
-		return;
-	}
-	rc_upgrade(rc, rc->key, NULL);
-	rc->state = RC_RDV;
-	rc->serving = hx;
-	hx->rdv = rc;
-	hx->rdv_hc = hx->hc;
+	hx->rdv_hc = hx->x.hc;
 	if (hx->phase == HX_AWAIT_RDV) {
 		hx->rdv_takes_requests = true;
 		start_stream(hx);
 	}
 }
 
-/* ---- flow and endings -------------------------------------------------- */
-
-void http_writeable(struct rconn *rc)
+static void on_rdv_writeable(struct relay_exchange *x, struct channel *ch)
 {
-	struct hclient *hx = rc->http ? rc->http : rc->serving;
+	struct hclient *hx = of(x);
 
-	if (!hx)
-		return;
-	if (rc == hx->rc && hx->chan_paused && !stream_choked(rc->st)) {
-		hx->chan_paused = false;
-		if (hx->chan)
-			stream_pause_rx(hx->chan->st, false);
-	}
-	if (rc == hx->rdv && hx->rx_paused_for_rdv && !stream_choked(rc->st)) {
+	if (ch == hx->x.rdv && hx->rx_paused_for_rdv && !conn_choked(ch->c)) {
 		hx->rx_paused_for_rdv = false;
 		if (hx->phase == HX_STREAM)
-			stream_pause_rx(hx->rc->st, false);
+			conn_pause_rx(hx->c, false);
 	}
 }
 
-static void client_gone(struct hclient *hx)
+/* What went on ch fails, and a rendezvous takes its client connection with
+ * it (protocol guide §5). */
+static void on_channel_gone(struct relay_exchange *x, struct channel *ch)
 {
-	struct hclient **pp = &clients;
+	struct hclient *hx = of(x);
+	bool was_rdv = hx->x.rdv == ch;
 
-	while (*pp && *pp != hx)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = hx->next;
-	lws_sul_cancel(&hx->timer);
-	if (hx->chan && hx->chan->body_to == hx)
-		hx->chan->body_to = NULL;
-	if (hx->chan_paused && hx->chan)
-		stream_pause_rx(hx->chan->st, false);
-	if (hx->rdv) {
-		hx->rdv->serving = NULL;
-		rc_send_close(hx->rdv, WS_CLOSE_NORMAL, "the client went away");
-		rc_close(hx->rdv);
+	if (was_rdv)
+		hx->x.rdv = NULL;
+	if (hx->chan == ch) {
+		hx->chan = NULL;
+		hx->chan_paused = false;
+		if (hx->phase != HX_IDLE) {
+			hx_fail(hx, 502, "the listener went away");
+			return;
+		}
 	}
+	if (was_rdv)
+		conn_close(hx->c);
+}
+
+static const struct relay_exchange_ops exchange_ops = {
+	on_rendezvous, on_response, on_bad_response, on_body, on_rdv_writeable, on_channel_gone,
+};
+
+/* ---- the role ---------------------------------------------------------- */
+
+static void on_rx(struct conn *c, uint8_t *p, size_t n)
+{
+	hx_feed(conn_state(c), p, n);
+}
+
+/* The client drained: the channel its response comes on may go on. */
+static void on_writeable(struct conn *c)
+{
+	struct hclient *hx = conn_state(c);
+
+	if (hx->chan_paused && !conn_choked(c)) {
+		hx->chan_paused = false;
+		if (hx->chan)
+			conn_pause_rx(hx->chan->c, false);
+	}
+}
+
+static void on_gone(struct conn *c)
+{
+	struct hclient *hx = conn_state(c);
+
+	relay_exchange_remove(conn_relay(c), &hx->x);
+	lws_sul_cancel(&hx->timer);
+	channel_body_done(hx->chan, &hx->x);
+	if (hx->chan_paused && hx->chan)
+		conn_pause_rx(hx->chan->c, false);
+	if (hx->x.rdv)
+		drop_rendezvous(hx, "the client went away");
 	sbuf_free(&hx->body);
 	sbuf_free(&hx->pipelined);
 	free(hx);
 }
 
-/* A listener channel went: what it carried fails, and a rendezvous takes
- * its client connection with it (protocol guide §5). */
-static void channel_gone(struct rconn *chan)
-{
-	for (struct hclient *hx = clients; hx; hx = hx->next) {
-		bool was_rdv = hx->rdv == chan;
+static const struct conn_role hclient_role = {
+	.name = "HTTP client", .rx = on_rx, .writeable = on_writeable, .gone = on_gone,
+};
 
-		if (was_rdv)
-			hx->rdv = NULL;
-		if (hx->chan == chan) {
-			hx->chan = NULL;
-			hx->chan_paused = false;
-			if (hx->phase != HX_IDLE) {
-				hx_fail(hx, 502, "the listener went away");
-				continue;
-			}
-		}
-		if (was_rdv)
-			rc_close(hx->rc);
+/* The exchange is the connection's from its first request to its end; each
+ * request starts it afresh under a new id. */
+static struct hclient *hx_get(struct conn *c)
+{
+	struct hclient *hx = conn_role(c) == &hclient_role ? conn_state(c) : NULL;
+
+	if (!hx) {
+		hx = xcalloc(1, sizeof(*hx));
+		hx->c = c;
+		hx->x.ops = &exchange_ops;
+		sbuf_init(&hx->body);
+		sbuf_init(&hx->pipelined);
+		relay_exchange_add(conn_relay(c), &hx->x);
+		conn_set_role(c, &hclient_role, hx);
+	}
+	set_phase(hx, HX_IDLE);
+	hx->chan = NULL;
+	hx->body.len = 0;
+	hx->body_open = hx->head_sent = hx->resp_chunked = hx->resp_len_known = false;
+	hx->chunked_in = hx->has_body = false;
+	hx->body_left = hx->resp_left = 0;
+	http1_chunked_init(&hx->chunks);
+	azb_uuid(hx->x.id);
+	return hx;
+}
+
+/* Token from the query, ServiceBusAuthorization, or (only when neither is
+ * there) Authorization; *in_auth says the last, so it is not passed on. */
+static char *client_token(const struct conn *c, bool *in_auth)
+{
+	char *t = conn_query(c, "sb-hc-token");
+	const char *h;
+
+	*in_auth = false;
+	if (t)
+		return t;
+	if ((h = http1_get(conn_head(c), "ServiceBusAuthorization")))
+		return xstrdup(h);
+	if ((h = http1_get(conn_head(c), "Authorization"))) {
+		*in_auth = true;
+		return xstrdup(h);
+	}
+	return NULL;
+}
+
+/* Body framing of the request, already checked at the head (rhead.c). */
+static void request_framing(struct hclient *hx)
+{
+	const struct http1_head *h = conn_head(hx->c);
+	const char *cl = http1_get(h, "Content-Length");
+	long v = 0;
+
+	if (http1_get(h, "Transfer-Encoding")) {
+		hx->chunked_in = hx->has_body = true;
+		return;
+	}
+	if (cl && azb_parse_int(cl, 0, (long)1 << 50, &v) == 0) {
+		hx->body_left = (uint64_t)v;
+		hx->has_body = v > 0;
 	}
 }
 
-void http_forget(struct rconn *rc)
+static bool client_authorized(struct conn *c, struct hclient *hx)
 {
-	if (rc->http) {
-		client_gone(rc->http);
-		rc->http = NULL;
+	char *tok;
+	int denied;
+
+	if (!hx->x.hc->requires_client_auth)
+		return true;
+	tok = client_token(c, &hx->token_in_auth);
+	denied = conn_authorize(c, hx->x.hc, tok, RIGHT_SEND, NULL);
+	azb_free_secret(tok);
+	return !denied;
+}
+
+void hclient_start(struct conn *c, const struct rroute *rt, uint8_t *rest, size_t n)
+{
+	struct hclient *hx = hx_get(c);
+	const struct http1_head *h = conn_head(c);
+
+	hx->x.hc = rt->hc;
+	request_framing(hx);
+	/* A rendezvous a listener of another hybrid connection opened never
+	 * carries this request: it goes, and the request finds its own listener. */
+	if (hx->x.rdv && hx->rdv_hc != hx->x.hc)
+		drop_rendezvous(hx, "the client moved to another hybrid connection");
+	if (!client_authorized(c, hx))
+		return;
+	hx->is_head = strcmp(h->method, "HEAD") == 0;
+	hx->keep_alive = h->minor_version >= 1 && !http1_has_token(h, "Connection", "close");
+	if (hx->has_body && http1_has_token(h, "Expect", "100-continue"))
+		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	arm(hx);
+	if (hx->x.rdv) {
+		hx->x.rdv->serving = &hx->x;
+		start_stream(hx);
+	} else if (!hx->chunked_in && h->len + hx->body_left <= INLINE_MAX) {
+		set_phase(hx, HX_BODY);
+		if (!hx->has_body)
+			dispatch_inline(hx);
+	} else {
+		ask_rendezvous(hx);
 	}
-	/* Any connection may have been a listener's channel or rendezvous. */
-	channel_gone(rc);
-	rc->serving = NULL;
-	rc->body_to = NULL;
+	if (conn_open(c))
+		hx_feed(hx, rest, n);
 }
