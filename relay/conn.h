@@ -21,8 +21,9 @@
 
 struct conn;
 
-/* A role's events; any may be NULL. They come only while the connection is
- * routed and open, except gone(), which comes once, last. */
+/* A role's events; any may be NULL. rx and the websocket events come only
+ * while the connection is routed and open; writeable whenever the stream
+ * drains (also while the next head is read); gone() once, last. */
 struct conn_role {
 	const char *name;
 	/* Bytes after a head this role took (plain HTTP). */
