@@ -104,7 +104,8 @@ fuzz: $(FUZZ_BINS)
 fuzz-run: $(FUZZ_BINS)
 	@BUILD=$(BUILD) tests/fuzz/run.sh
 
-$(BUILD)/fuzz/fuzz_ctlmsg: tests/fuzz/fuzz_ctlmsg.c relay/ctlmsg.c common/util.c
+$(BUILD)/fuzz/fuzz_hc_proto: tests/fuzz/fuzz_hc_proto.c common/hc_proto.c common/url.c \
+		common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c common/util.c
@@ -120,9 +121,6 @@ $(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c
 $(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c common/ctl_proto.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Idaemon $^ -o $@ -ljansson
-$(BUILD)/fuzz/fuzz_hcmsg: tests/fuzz/fuzz_hcmsg.c daemon/hcmsg.c common/url.c common/util.c
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson
 $(BUILD)/fuzz/fuzz_preamble: tests/fuzz/fuzz_preamble.c daemon/preamble.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@

@@ -2,11 +2,10 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "hcmsg.h"
+#include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
 #include "resolve.h"
@@ -41,7 +40,7 @@ struct hc_listener {
 	char last_why[128];
 	lws_sorted_usec_list_t retry_timer, ping_timer, renew_timer;
 	struct sbuf msg;              /* the text message being received */
-	bool msg_over;                /* ...is over HCMSG_MAX: skip to its end */
+	bool msg_over;                /* ...is over HCP_MSG_MAX: skip to its end */
 	unsigned n_malformed;         /* on this channel */
 	struct hc_out *out, **out_tail;
 	int64_t token_lifetime_us;
@@ -113,7 +112,6 @@ static void on_ping(lws_sorted_usec_list_t *sul)
 static void on_renew(lws_sorted_usec_list_t *sul)
 {
 	struct hc_listener *h = lws_container_of(sul, struct hc_listener, renew_timer);
-	json_t *j;
 	time_t expiry;
 	char *tok, *text;
 	struct log_ctx c;
@@ -124,11 +122,10 @@ static void on_renew(lws_sorted_usec_list_t *sul)
 	tok = token_for(&h->fr->relay, h->fr->fwd->relay, &expiry, &err);
 	if (!tok)
 		return;
-	j = json_pack("{s:{s:s}}", "renewToken", "token", tok);
-	text = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
+	text = hcp_renew_text(tok);
 	azb_free_secret(tok);
-	queue_text(h, text);
+	if (text)
+		queue_text(h, text);
 	c = fwd_ctx(h->fr);
 	log_ctx(LOG_DEBUG, &c, "%s: renewing the listener token", h->fr->fwd->name);
 	schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
@@ -143,7 +140,7 @@ static void cancel_timers(struct hc_listener *h)
 
 /* ---- messages from the relay ------------------------------------------- */
 
-static void on_accept(struct hc_listener *h, const struct hcmsg *m)
+static void on_accept(struct hc_listener *h, const struct hcp_msg *m)
 {
 	if (h->fr->state == FWD_DRAINING)
 		return;
@@ -152,13 +149,11 @@ static void on_accept(struct hc_listener *h, const struct hcmsg *m)
 
 /* HTTP requests belong to -H forwards; a plain forward answers as the
  * original does for a forwarder that cannot serve HTTP. */
-static void on_request(struct hc_listener *h, const struct hcmsg *m)
+static void on_request(struct hc_listener *h, const struct hcp_msg *m)
 {
-	json_t *j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", m->id,
-			      "statusCode", 501, "statusDescription", "Not Implemented", "body", 0);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	struct hcp_response r = { .id = m->id, .status = 501, .description = "Not Implemented" };
+	char *text = hcp_response_text(&r);
 
-	json_decref(j);
 	if (text)
 		queue_text(h, text);
 }
@@ -178,23 +173,23 @@ static void malformed(struct hc_listener *h, const char *why)
 
 static void dispatch(struct hc_listener *h)
 {
-	struct hcmsg m;
+	struct hcp_msg m;
 	char why[300];
 
 	if (h->msg_over) {
-		snprintf(why, sizeof(why), "message over the %d-byte limit", HCMSG_MAX);
+		snprintf(why, sizeof(why), "message over the %d-byte limit", HCP_MSG_MAX);
 		malformed(h, why);
 		return;
 	}
-	if (hcmsg_parse(h->msg.s, h->msg.len, &m, why, sizeof(why)) < 0) {
+	if (hcp_parse_from_relay(h->msg.s, h->msg.len, &m, why, sizeof(why)) < 0) {
 		malformed(h, why);
 		return;
 	}
-	if (m.kind == HCMSG_ACCEPT)
+	if (m.kind == HCP_ACCEPT)
 		on_accept(h, &m);
-	else if (m.kind == HCMSG_REQUEST)
+	else if (m.kind == HCP_REQUEST)
 		on_request(h, &m);
-	hcmsg_clear(&m);
+	hcp_clear(&m);
 }
 
 static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
@@ -205,7 +200,7 @@ static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 	 * for them. */
 	if (h->state == HC_STOPPED || op == WS_OP_BINARY)
 		return 0;
-	if (h->msg.len + n > HCMSG_MAX)
+	if (h->msg.len + n > HCP_MSG_MAX)
 		h->msg_over = true;
 	if (!h->msg_over)
 		sbuf_addn(&h->msg, (const char *)p, n);

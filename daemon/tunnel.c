@@ -898,7 +898,7 @@ int tunnel_start_sender(struct fwd_run *fr, size_t ep, int fd, const char *peer)
 	return 0;
 }
 
-int tunnel_start_listener(struct fwd_run *fr, const struct hcmsg_addr *rv, const char *peer)
+int tunnel_start_listener(struct fwd_run *fr, const struct hcp_addr *rv, const char *peer)
 {
 	struct tunnel *t = tunnel_new(fr, false, peer);
 

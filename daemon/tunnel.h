@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "fwd.h"
-#include "hcmsg.h"
+#include "hc_proto.h"
 #include "preamble.h"
 
 struct tunnel;
@@ -17,8 +17,8 @@ struct tunnel;
 /* -L: a client connected to our local socket. Takes fd. */
 int tunnel_start_sender(struct fwd_run *fr, size_t ep, int fd, const char *peer);
 /* -T: the relay offered a connection at this rendezvous address (checked by
- * hcmsg_parse); it is dialled with the forward's TLS settings. */
-int tunnel_start_listener(struct fwd_run *fr, const struct hcmsg_addr *rv, const char *peer);
+ * hcp_parse_from_relay); it is dialled with the forward's TLS settings. */
+int tunnel_start_listener(struct fwd_run *fr, const struct hcp_addr *rv, const char *peer);
 
 void tunnel_close(struct tunnel *t, const char *reason);
 /* Close every tunnel of a forward (stop or rebuild). */

@@ -1,5 +1,7 @@
-/* The hybrid connections a relay serves, found by the longest registered
- * name that prefixes a path. */
+/* The shared index of the relay: the hybrid connections it serves, found by
+ * the longest registered name that prefixes a path, and the HTTP requests
+ * under way, found by their ids. It calls no connection role: each finds
+ * the others here and talks to them through their ops. */
 #include "relay.h"
 
 #include <stdlib.h>
@@ -36,6 +38,30 @@ struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_aut
 	h->next = r->hcs;
 	r->hcs = h;
 	return h;
+}
+
+void relay_exchange_add(struct relay *r, struct relay_exchange *x)
+{
+	x->next = r->exchanges;
+	r->exchanges = x;
+}
+
+void relay_exchange_remove(struct relay *r, struct relay_exchange *x)
+{
+	struct relay_exchange **pp = &r->exchanges;
+
+	while (*pp && *pp != x)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = x->next;
+}
+
+struct relay_exchange *relay_exchange_find(struct relay *r, const char *id)
+{
+	for (struct relay_exchange *x = r->exchanges; x; x = x->next)
+		if (x->open && strcmp(x->id, id) == 0)
+			return x;
+	return NULL;
 }
 
 static void free_rules(struct relay_rule *rules, size_t n)

@@ -1,5 +1,5 @@
-/* azbridge-relayd internals: hybrid connections, their listeners, senders
- * waiting for a rendezvous, and spliced pairs. */
+/* azbridge-relayd: its settings, and the registry of hybrid connections
+ * that every connection role finds the others through. */
 #ifndef AZB_RELAY_H
 #define AZB_RELAY_H
 
@@ -28,14 +28,15 @@ struct relay_rule {
 	unsigned rights;
 };
 
-struct rconn;
+struct listener;
+struct relay_exchange;
 
 struct relay_hc {
 	char *path;
 	bool requires_client_auth;
 	struct relay_rule *rules;  /* entity-level rules */
 	size_t n_rules;
-	struct rconn *listeners;
+	struct listener *listeners;  /* open control channels (listener.c) */
 	size_t n_listeners;
 	size_t n_pending;          /* senders waiting for one of its listeners */
 	struct relay_hc *next;
@@ -67,6 +68,7 @@ struct relay {
 	size_t max_output_queue;   /* bytes queued to one connection that does not read */
 	size_t max_connections;    /* in total (0: from the descriptor limit) */
 	size_t max_per_source;     /* from one IPv4 address or IPv6 /64 */
+	struct relay_exchange *exchanges;  /* HTTP requests under way */
 };
 
 /* server.c */
@@ -79,6 +81,40 @@ struct relay_hc *relay_hc_find(struct relay *r, const char *path, size_t *matche
 struct relay_hc *relay_hc_add(struct relay *r, const char *path, bool client_auth);
 size_t relay_hc_count(const struct relay *r);
 void relay_free(struct relay *r);
+
+/* An HTTP client's request, found by its id by the channels a listener
+ * answers on (its control channel, or a rendezvous it opened for the
+ * request), which tell it what arrives through its ops. */
+struct channel;
+struct hcp_msg;
+struct relay_exchange_ops {
+	/* Its listener opened x->rdv for it. */
+	void (*rendezvous)(struct relay_exchange *x);
+	/* A response naming it arrived on ch: 1 when its body follows there, 0
+	 * when it is complete, -1 when x expects none from ch (it is dropped). */
+	int (*response)(struct relay_exchange *x, struct channel *ch, const struct hcp_msg *m);
+	/* A response naming it arrived on ch and could not be read. */
+	void (*bad_response)(struct relay_exchange *x, struct channel *ch, const char *why);
+	/* A piece of the response body; last: its end. */
+	void (*body)(struct relay_exchange *x, struct channel *ch, uint8_t *p, size_t n, bool last);
+	/* Its rendezvous ch took everything queued. */
+	void (*writeable)(struct relay_exchange *x, struct channel *ch);
+	/* ch is gone. Every exchange hears of every channel that goes. */
+	void (*channel_gone)(struct relay_exchange *x, struct channel *ch);
+};
+
+struct relay_exchange {
+	char id[37];
+	bool open;                 /* a request is under way: it is found by its id */
+	struct relay_hc *hc;       /* where the request goes */
+	struct channel *rdv;       /* the rendezvous its listener opened, once there is one */
+	const struct relay_exchange_ops *ops;
+	struct relay_exchange *next;
+};
+
+void relay_exchange_add(struct relay *r, struct relay_exchange *x);
+void relay_exchange_remove(struct relay *r, struct relay_exchange *x);
+struct relay_exchange *relay_exchange_find(struct relay *r, const char *id);
 
 /* auth.c: 0, or an HTTP status (401/403) with a reason in why. */
 int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char *token,

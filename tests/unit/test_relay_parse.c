@@ -1,5 +1,5 @@
-/* The relay's parsers of untrusted input: chunked bodies and the messages
- * listeners send (response heads must not be able to split). */
+/* Chunked request bodies as the relay reads them from HTTP clients. The
+ * messages listeners send are tested with the others in test_hc_proto.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../relay/ctlmsg.h"
 #include "http1.h"
 #include "util.h"
 
@@ -77,72 +76,11 @@ static void test_chunked_bad(void **state)
 	sbuf_free(&out);
 }
 
-static void test_response_message(void **state)
-{
-	const char *j = "{\"response\":{\"requestId\":\"r1\",\"statusCode\":\"201\","
-			"\"statusDescription\":\"Made\",\"responseHeaders\":{\"A\":\"b\",\"N\":5},"
-			"\"body\":true}}";
-	struct ctl_msg m;
-	char why[160];
-
-	(void)state;
-	assert_int_equal(ctl_parse(j, strlen(j), &m, why, sizeof(why)), 0);
-	assert_int_equal(m.kind, CTL_RESPONSE);
-	assert_string_equal(m.request_id, "r1");
-	assert_int_equal(m.status, 201);
-	assert_string_equal(m.description, "Made");
-	assert_true(m.body);
-	assert_int_equal(m.n_headers, 2);
-	assert_string_equal(m.headers[1].value, "5");
-	ctl_clear(&m);
-}
-
-static void test_bad_messages(void **state)
-{
-	static const char *const bad[] = {
-		"", "nope", "[1]", "{\"response\":1}",
-		"{\"response\":{\"statusCode\":200}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":99}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":\"2x\"}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"statusDescription\":\"a\\r\\nb\"}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A\":\"x\\ny\"}}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A B\":\"x\"}}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":200,\"responseHeaders\":{\"A\":[1]}}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":101}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":\"199\"}}",
-		"{\"response\":{\"requestId\":\"r\",\"statusCode\":600}}",
-		"{\"renewToken\":{}}",
-		"{\"a\":1,\"a\":2}",
-	};
-	struct ctl_msg m;
-	char why[160];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(ctl_parse(bad[i], strlen(bad[i]), &m, why, sizeof(why)), -EBADMSG);
-		assert_true(why[0] != '\0');
-		ctl_clear(&m);
-	}
-	/* a bad response that names its request keeps the id: that request fails */
-	{
-		const char *j = "{\"response\":{\"requestId\":\"r9\",\"statusCode\":100}}";
-
-		assert_int_equal(ctl_parse(j, strlen(j), &m, why, sizeof(why)), -EBADMSG);
-	}
-	assert_string_equal(m.request_id, "r9");
-	ctl_clear(&m);
-	/* kinds the relay does not act on are not errors */
-	assert_int_equal(ctl_parse("{\"accept\":{}}", 13, &m, why, sizeof(why)), 0);
-	assert_int_equal(m.kind, CTL_NONE);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_chunked_bad),
-		cmocka_unit_test(test_response_message),
-		cmocka_unit_test(test_bad_messages),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

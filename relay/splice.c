@@ -1,0 +1,110 @@
+#include "splice.h"
+
+#include <stdlib.h>
+
+#include "util.h"
+
+struct splice_end {
+	struct conn *c;
+	struct splice_end *peer;     /* NULL once it has gone */
+	bool mid_message;            /* forwarding: inside a fragmented message */
+	bool close_rcvd;             /* this side sent its close */
+	bool close_fwd;              /* a close was forwarded to this side */
+	bool paused_for_peer;        /* not read while the peer drains */
+};
+
+static void on_data(struct conn *c, enum ws_op op, uint8_t *p, size_t n, bool last)
+{
+	struct splice_end *e = conn_state(c), *peer = e->peer;
+
+	if (!peer || e->close_rcvd)
+		return;
+	conn_send_frame_at(peer->c, e->mid_message ? WS_OP_CONT : op, last, p, n);
+	e->mid_message = !last;
+	if (conn_choked(peer->c) && !e->paused_for_peer) {
+		/* A slow reader holds this side back: bounded memory. */
+		e->paused_for_peer = true;
+		conn_pause_rx(c, true);
+		conn_want_write(peer->c);
+	}
+}
+
+static void on_close_frame(struct conn *c, uint8_t *p, size_t n)
+{
+	struct splice_end *e = conn_state(c), *peer = e->peer;
+
+	if (!peer) {
+		if (!e->close_rcvd)
+			conn_send_control(c, WS_OP_CLOSE, p, n);
+		e->close_rcvd = true;
+		conn_close(c);
+		return;
+	}
+	e->close_rcvd = true;
+	conn_send_control(peer->c, WS_OP_CLOSE, p, n);
+	peer->close_fwd = true;
+	/* Both directions ended: the pair is done. */
+	if (peer->close_rcvd) {
+		conn_close(peer->c);
+		conn_close(c);
+	}
+}
+
+static void on_broken(struct conn *c)
+{
+	struct splice_end *e = conn_state(c), *peer = e->peer;
+
+	if (peer && !peer->close_fwd) {
+		conn_send_close(peer->c, WS_CLOSE_GOING_AWAY, "the other side went away");
+		peer->close_fwd = true;
+	}
+}
+
+static void on_writeable(struct conn *c)
+{
+	struct splice_end *e = conn_state(c), *peer = e->peer;
+
+	if (peer && peer->paused_for_peer && !conn_choked(c)) {
+		peer->paused_for_peer = false;
+		conn_pause_rx(peer->c, false);
+	}
+}
+
+/* Gone without its close frame: the other side is told, then ends. */
+static void on_gone(struct conn *c)
+{
+	struct splice_end *e = conn_state(c), *peer = e->peer;
+
+	if (peer) {
+		peer->peer = NULL;
+		if (!e->close_rcvd && !peer->close_fwd)
+			conn_send_close(peer->c, WS_CLOSE_GOING_AWAY, "the other side went away");
+		if (peer->paused_for_peer)
+			conn_pause_rx(peer->c, false);
+		conn_close(peer->c);
+	}
+	free(e);
+}
+
+static const struct conn_role splice_role = {
+	.name = "splice", .ws_data = on_data, .ws_close = on_close_frame, .ws_broken = on_broken,
+	.writeable = on_writeable, .gone = on_gone,
+};
+
+static struct splice_end *end_of(struct conn *c)
+{
+	struct splice_end *e = xcalloc(1, sizeof(*e));
+
+	e->c = c;
+	conn_set_role(c, &splice_role, e);
+	return e;
+}
+
+void splice_join(struct conn *a, struct conn *b)
+{
+	struct splice_end *ea = end_of(a), *eb = end_of(b);
+
+	ea->peer = eb;
+	eb->peer = ea;
+	conn_pause_rx(a, false);
+}
