@@ -12,7 +12,6 @@
 #include "dial.h"
 #include "log.h"
 #include "loop.h"
-#include "resolve.h"
 #include "token.h"
 #include "udpframe.h"
 #include "util.h"
@@ -28,16 +27,14 @@
 #define TUNNEL_UDP_IDLE_US (240LL * 1000000)
 
 enum tstate {
-	T_RESOLVING,     /* relay host name */
-	T_CONNECTING,    /* websocket upgrade */
+	T_CONNECTING,    /* relay host name, websocket upgrade */
 	T_HANDSHAKE,     /* preamble out / reply in (sender); preamble in (listener) */
 	T_DIALING,       /* listener: connecting to the target */
 	T_OPEN,
 	T_CLOSING,
 };
 
-static const char *state_names[] = { "resolving", "connecting", "handshake", "dialing", "open",
-				     "closing" };
+static const char *state_names[] = { "connecting", "handshake", "dialing", "open", "closing" };
 
 struct tunnel {
 	struct loop_obj local_obj;  /* the local socket's wsi points here */
@@ -49,7 +46,6 @@ struct tunnel {
 	int fd;                     /* local socket; owned until adopted */
 	struct lws *local;
 	struct wsc *ws;
-	struct resolve_req *rr;
 	struct dial *dial;
 	char *rv_host;              /* listener: the rendezvous address's host, */
 	uint16_t rv_port;           /* port */
@@ -191,8 +187,6 @@ void tunnel_close(struct tunnel *t, const char *reason)
 		quiet_shutdown(t->fd);
 	t->state = T_CLOSING;
 	lws_sul_cancel(&t->timer);
-	resolve_cancel(t->rr);
-	t->rr = NULL;
 	if (t->dial)
 		dial_cancel(t->dial);
 	t->dial = NULL;
@@ -829,15 +823,11 @@ static int dial_finished(struct tunnel *t)
 
 /* ---- opening the websocket --------------------------------------------- */
 
-static int open_ws(struct tunnel *t, const struct resolve_result *res)
+static void connect_relay(struct tunnel *t, const char *host)
 {
 	const struct fwd_relay *r = &t->fr->relay;
-	uint16_t port = t->sender ? r->port : t->rv_port;
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, port, &ss);
-	struct wsc_params p = { (struct sockaddr *)&ss, sl, port, t->rv_host ? t->rv_host : r->host,
-				r->tls, r->insecure, NULL, NULL,
-				t->fr->connect_timeout };
+	struct wsc_params p = { host, t->sender ? r->port : t->rv_port, r->tls, r->insecure, NULL,
+				NULL, t->fr->connect_timeout, 0 };
 	char *target = NULL, *token = NULL;
 	time_t expiry;
 	int err = 0;
@@ -852,37 +842,14 @@ static int open_ws(struct tunnel *t, const struct resolve_result *res)
 	p.target = target;
 	p.token = token;
 	if (err == 0)
-		t->ws = wsc_open(&p, &tunnel_ws_ops, t, &err);
+		t->ws = wsc_open(&p, &tunnel_ws_ops, t);
 	free(target);
 	azb_free_secret(token);
-	if (!t->ws)
-		return err;
-	t->state = T_CONNECTING;
-	return 0;
-}
-
-static void relay_resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct tunnel *t = arg;
-	char why[200];
-
-	t->rr = NULL;
-	if (err == 0)
-		err = open_ws(t, res);
-	if (err < 0) {
-		snprintf(why, sizeof(why), "cannot open a connection to the relay: %s",
-			 err == -ENOKEY ? "no credentials" : strerror(-err));
-		tunnel_close(t, why);
+	if (!t->ws) {
+		tunnel_close(t, "cannot open a connection to the relay: no credentials");
+		return;
 	}
-}
-
-static void connect_relay(struct tunnel *t, const char *host)
-{
-	struct resolve_result res;
-
-	t->state = T_RESOLVING;
-	if (resolve_host(host, &res, relay_resolved, t, &t->rr) == 1)
-		relay_resolved(t, 0, &res);
+	t->state = T_CONNECTING;
 }
 
 int tunnel_start_sender(struct fwd_run *fr, size_t ep, int fd, const char *peer)

@@ -10,7 +10,6 @@
 #include "log.h"
 #include "loop.h"
 #include "preamble.h"
-#include "resolve.h"
 #include "token.h"
 #include "udpframe.h"
 #include "util.h"
@@ -40,7 +39,6 @@ struct udp_route {
 	socklen_t srclen;
 	enum route_state state;
 	struct wsc *ws;
-	struct resolve_req *rr;
 	struct dgram *q, **q_tail;
 	size_t q_bytes;
 	uint8_t reply[PRE_REPLY_LEN];
@@ -116,8 +114,6 @@ static void route_close(struct udp_route *r, const char *why)
 	}
 	r->state = R_CLOSING;
 	lws_sul_cancel(&r->idle);
-	resolve_cancel(r->rr);
-	r->rr = NULL;
 	if (r->ws) {
 		wsc_abort(r->ws);   /* route_free from ws_gone */
 		return;
@@ -247,6 +243,8 @@ static void ws_gone(void *owner, int status, const char *why)
 	}
 	if (status > 0)
 		snprintf(msg, sizeof(msg), "the relay answered %d (%s)", status, why ? why : "");
+	else if (status < 0)
+		snprintf(msg, sizeof(msg), "cannot reach the relay (%s)", why ? why : "");
 	else
 		snprintf(msg, sizeof(msg), "relay connection lost (%s)", why ? why : "closed");
 	route_close(r, msg);
@@ -257,14 +255,11 @@ static const struct wsc_ops route_ws_ops = { ws_open, ws_data, ws_peer_closed, w
 
 /* ---- routes ------------------------------------------------------------ */
 
-static void route_connect(struct udp_route *r, const struct resolve_result *res)
+static void route_connect(struct udp_route *r)
 {
 	const struct fwd_relay *rl = &r->uf->fr->relay;
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, rl->port, &ss);
-	struct wsc_params p = { (struct sockaddr *)&ss, sl, rl->port, rl->host, rl->tls, rl->insecure,
-				NULL, NULL,
-				r->uf->fr->connect_timeout };
+	struct wsc_params p = { rl->host, rl->port, rl->tls, rl->insecure, NULL, NULL,
+				r->uf->fr->connect_timeout, 0 };
 	char *target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s",
 				 r->uf->fr->fwd->relay, r->id);
 	char *token = NULL;
@@ -276,22 +271,11 @@ static void route_connect(struct udp_route *r, const struct resolve_result *res)
 	p.target = target;
 	p.token = token;
 	if (err == 0)
-		r->ws = wsc_open(&p, &route_ws_ops, r, &err);
+		r->ws = wsc_open(&p, &route_ws_ops, r);
 	free(target);
 	azb_free_secret(token);
 	if (!r->ws)
-		route_close(r, err == -ENOKEY ? "no credentials" : strerror(-err));
-}
-
-static void relay_resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct udp_route *r = arg;
-
-	r->rr = NULL;
-	if (err < 0)
-		route_close(r, "cannot resolve the relay's host name");
-	else
-		route_connect(r, res);
+		route_close(r, "no credentials");
 }
 
 static struct udp_route *route_new(struct udp_fwd *uf, const struct sockaddr_storage *src,
@@ -325,10 +309,7 @@ static struct udp_route *route_new(struct udp_fwd *uf, const struct sockaddr_sto
 /* May fail at once and free r: the caller must not touch r afterwards. */
 static void route_start(struct udp_route *r)
 {
-	struct resolve_result res;
-
-	if (resolve_host(r->uf->fr->relay.host, &res, relay_resolved, r, &r->rr) == 1)
-		route_connect(r, &res);
+	route_connect(r);
 }
 
 static struct udp_route *route_find(struct udp_fwd *uf, const struct sockaddr_storage *src,
