@@ -10,7 +10,6 @@
 #include "log.h"
 #include "loop.h"
 #include "token.h"
-#include "tunnel.h"
 #include "util.h"
 #include "wsc.h"
 
@@ -30,6 +29,7 @@ enum hc_state { HC_CONNECTING, HC_ONLINE, HC_WAITING, HC_STOPPED };
 
 struct hc_listener {
 	struct fwd_run *fr;
+	const struct hc_listener_ops *ops;
 	enum hc_state state;
 	struct wsc *ws;
 	unsigned attempt;
@@ -126,17 +126,19 @@ static void cancel_timers(struct hc_listener *h)
 
 static void on_accept(struct hc_listener *h, const struct hcmsg *m)
 {
-	if (h->fr->state == FWD_DRAINING)
-		return;
-	tunnel_start_listener(h->fr, &m->addr, m->peer);
+	h->ops->accept(h->fr, m->addr.host, m->addr.port, m->addr.target, m->peer);
 }
 
-/* HTTP requests belong to -H forwards; a plain forward answers as the
- * original does for a forwarder that cannot serve HTTP. */
+/* The forward answers, with hc_listener_respond(). */
 static void on_request(struct hc_listener *h, const struct hcmsg *m)
 {
-	json_t *j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", m->id,
-			      "statusCode", 501, "statusDescription", "Not Implemented", "body", 0);
+	h->ops->request(h->fr, h, m->id);
+}
+
+void hc_listener_respond(struct hc_listener *h, const char *id, int status, const char *desc)
+{
+	json_t *j = json_pack("{s:{s:s,s:i,s:s,s:b}}", "response", "requestId", id,
+			      "statusCode", status, "statusDescription", desc, "body", 0);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -306,11 +308,13 @@ static void hc_connect(struct hc_listener *h)
 		ws_gone(h, -1, err == -ENOKEY ? "no credentials for this relay" : strerror(-err));
 }
 
-struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime)
+struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
+				      const struct hc_listener_ops *ops)
 {
 	struct hc_listener *h = xcalloc(1, sizeof(*h));
 
 	h->fr = fr;
+	h->ops = ops;
 	h->last_status = HC_NO_STATUS;
 	h->token_lifetime_us = (int64_t)token_lifetime * 1000000;
 	sbuf_init(&h->msg);

@@ -444,3 +444,14 @@ int64_t wsc_last_rx(const struct wsc *c)
 {
 	return c->last_rx;
 }
+
+const char *wsc_gone_text(char *buf, size_t len, int status, const char *why)
+{
+	if (status > 0)
+		snprintf(buf, len, "the relay answered %d (%s)", status, why ? why : "");
+	else if (status < 0)
+		snprintf(buf, len, "cannot reach the relay (%s)", why ? why : "");
+	else
+		snprintf(buf, len, "relay connection lost (%s)", why ? why : "closed");
+	return buf;
+}

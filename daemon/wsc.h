@@ -75,5 +75,7 @@ bool wsc_can_send(const struct wsc *c);
 bool wsc_close_sent(const struct wsc *c);
 /* Monotonic microseconds of the last frame of any kind from the peer. */
 int64_t wsc_last_rx(const struct wsc *c);
+/* What gone()'s status and why mean, as a tunnel's failure: in buf. */
+const char *wsc_gone_text(char *buf, size_t len, int status, const char *why);
 
 #endif
