@@ -335,8 +335,3 @@ void hc_listener_stop(struct hc_listener *h)
 	}
 	free(h);
 }
-
-bool hc_listener_online(const struct hc_listener *h)
-{
-	return h && h->state == HC_ONLINE;
-}

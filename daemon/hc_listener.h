@@ -23,7 +23,6 @@ struct hc_listener_ops {
 struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
 				      const struct hc_listener_ops *ops);
 void hc_listener_stop(struct hc_listener *h);
-bool hc_listener_online(const struct hc_listener *h);
 /* A response without a body to request id. */
 void hc_listener_respond(struct hc_listener *h, const char *id, int status, const char *desc);
 

@@ -422,15 +422,18 @@ static int up_message(struct tunnel *t)
 	if (!t->local)
 		return 0;   /* a flow: its datagrams come by tunnel_send() */
 	n = t->kind->end->from_local(&t->end, buf, LOOP_CHUNK);
+	if (n == 0) {
+		up_ended(t);
+		return 0;
+	}
+	if (n < 0 && n != -EAGAIN)
+		return (int)n;
 	if (n > 0)
 		wsc_send(t->ws, WS_OP_BINARY, true, buf, (size_t)n);
 	if (n == LOOP_CHUNK)
 		return 1;
-	if (n == 0)
-		up_ended(t);
-	else if (n > 0 || n == -EAGAIN)
-		local_pause(t, false);   /* the socket is empty: poll it again */
-	return n < 0 && n != -EAGAIN ? (int)n : 0;
+	local_pause(t, false);   /* a short read: the socket is empty, poll it again */
+	return 0;
 }
 
 /* The relay side cannot take more now: stop reading the local side until

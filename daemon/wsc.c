@@ -13,6 +13,9 @@
 #include "util.h"
 
 #define WSC_HEAD_LIMIT 16384
+/* A closing connection whose peer takes nothing is aborted after this
+ * (the stream's own default, kept when a queue limit is set). */
+#define WSC_LINGER_S 10
 #define WSC_VERSION_UA "azbridge/" AZB_VERSION
 
 enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
@@ -315,7 +318,7 @@ static void connect_to(struct wsc *c, const struct resolve_result *res)
 		return;
 	}
 	if (c->max_queued)
-		stream_set_limits(c->st, c->max_queued, 10);
+		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
 	if (c->timeout_s > 0)
 		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
 				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
@@ -424,20 +427,10 @@ void wsc_abort(struct wsc *c)
 		fail_later(c, "aborted");
 }
 
-bool wsc_is_open(const struct wsc *c)
-{
-	return c->state == WSC_OPEN;
-}
-
 bool wsc_can_send(const struct wsc *c)
 {
 	return c->state == WSC_OPEN && c->st && !c->close_sent && !c->close_pending &&
 	       !stream_choked(c->st);
-}
-
-bool wsc_close_sent(const struct wsc *c)
-{
-	return c->close_sent || c->close_pending;
 }
 
 int64_t wsc_last_rx(const struct wsc *c)

@@ -69,10 +69,8 @@ void wsc_pause_rx(struct wsc *c, bool pause);
 /* Drop the connection now; gone() follows from the loop. */
 void wsc_abort(struct wsc *c);
 
-bool wsc_is_open(const struct wsc *c);
 /* Can a data frame go out now without queueing? */
 bool wsc_can_send(const struct wsc *c);
-bool wsc_close_sent(const struct wsc *c);
 /* Monotonic microseconds of the last frame of any kind from the peer. */
 int64_t wsc_last_rx(const struct wsc *c);
 /* What gone()'s status and why mean, as a tunnel's failure: in buf. */
