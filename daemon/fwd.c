@@ -85,7 +85,10 @@ static int listen_one(struct fwd_run *fr, size_t i)
 	char where[300];
 	int r = k->listen ? k->listen(fr, i, &fr->listens[i]) : -EOPNOTSUPP;
 
-	k->where(ep, where, sizeof(where));
+	if (k->where)
+		k->where(ep, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "port name %s", ep->port_name);
 	if (r < 0) {
 		fwd_error(fr, "cannot listen on %s: %s", where, strerror(-r));
 		return r;

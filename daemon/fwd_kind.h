@@ -2,7 +2,7 @@
  * one file each (fwd_tcp.c, fwd_unix.c, fwd_udp.c, fwd_http.c). The forward
  * and the tunnel call through the table and never test the kind.
  *
- * Adding a kind: a file with its table, its line in fwd.c's kind_of(), and
+ * Adding a kind: a file with its table, its entry in fwd.c's kinds[], and
  * the grammar in common/binding.c. */
 #ifndef AZB_FWD_KIND_H
 #define AZB_FWD_KIND_H
@@ -71,7 +71,7 @@ struct fwd_kind {
 	int64_t idle_us;            /* an open tunnel quiet this long ends; 0: never */
 
 	/* Local forwards: bind endpoint ep of fr and accept into tunnels;
-	 * -errno with nothing left behind. NULL: remote only. */
+	 * -errno with nothing left behind. NULL (with where): remote only. */
 	int (*listen)(struct fwd_run *fr, size_t ep, struct fwd_listen **out);
 	void (*unlisten)(struct fwd_listen *l);
 	/* Tune an accepted client's socket (TCP: no Nagle); NULL: nothing. */
