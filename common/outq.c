@@ -1,6 +1,7 @@
 #include "outq.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,20 @@ void outq_init(struct outq *q, size_t limit)
 	q->limit = limit;
 }
 
+void outq_share(struct outq *q, struct outq_pool *pool)
+{
+	q->pool = pool;
+}
+
+static bool fits(const struct outq *q, size_t n)
+{
+	const struct outq_pool *p = q->pool;
+
+	if (q->limit && (n > q->limit || q->len > q->limit - n))
+		return false;
+	return !p || !p->limit || (n <= p->limit && p->used <= p->limit - n);
+}
+
 /* Move what is left to the front: written bytes never hold memory. */
 static void compact(struct outq *q)
 {
@@ -22,14 +37,20 @@ static void compact(struct outq *q)
 	q->off = 0;
 }
 
-int outq_push(struct outq *q, const void *p, size_t n)
+/* An idle connection keeps no buffer. */
+static void release(struct outq *q)
+{
+	free(q->buf);
+	q->buf = NULL;
+	q->off = q->cap = 0;
+}
+
+uint8_t *outq_reserve(struct outq *q, size_t n)
 {
 	size_t want;
 
-	if (n == 0)
-		return 0;
-	if (q->limit && (n > q->limit || q->len > q->limit - n))
-		return -ENOBUFS;
+	if (n == 0 || !fits(q, n))
+		return NULL;
 	if (q->off + q->len + n > q->cap)
 		compact(q);
 	want = q->len + n;
@@ -41,8 +62,29 @@ int outq_push(struct outq *q, const void *p, size_t n)
 		q->buf = xrealloc(q->buf, cap);
 		q->cap = cap;
 	}
-	memcpy(q->buf + q->off + q->len, p, n);
+	return q->buf + q->off + q->len;
+}
+
+void outq_commit(struct outq *q, size_t n)
+{
 	q->len += n;
+	if (q->pool)
+		q->pool->used += n;
+	if (q->len == 0)
+		release(q);
+}
+
+int outq_push(struct outq *q, const void *p, size_t n)
+{
+	uint8_t *at;
+
+	if (n == 0)
+		return 0;
+	at = outq_reserve(q, n);
+	if (!at)
+		return -ENOBUFS;
+	memcpy(at, p, n);
+	outq_commit(q, n);
 	return 0;
 }
 
@@ -58,14 +100,12 @@ void outq_pop(struct outq *q, size_t n)
 		n = q->len;
 	q->off += n;
 	q->len -= n;
-	if (q->len == 0) {
-		/* An idle connection keeps no buffer. */
-		free(q->buf);
-		q->buf = NULL;
-		q->off = q->cap = 0;
-	} else if (q->off >= q->cap / 2) {
+	if (q->pool)
+		q->pool->used -= n;
+	if (q->len == 0)
+		release(q);
+	else if (q->off >= q->cap / 2)
 		compact(q);
-	}
 }
 
 size_t outq_len(const struct outq *q)
@@ -75,6 +115,11 @@ size_t outq_len(const struct outq *q)
 
 void outq_free(struct outq *q)
 {
+	struct outq_pool *pool = q->pool;
+
+	if (pool)
+		pool->used -= q->len;
 	free(q->buf);
 	outq_init(q, q->limit);
+	q->pool = pool;
 }

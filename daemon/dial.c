@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "binding.h"
 #include "log.h"
 #include "loop.h"
 #include "resolve.h"
@@ -130,26 +130,6 @@ static int connect_inet(const struct resolve_result *res, uint16_t port, int sot
 	return fd;
 }
 
-static int connect_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 static void finish(struct dial *d, int fd)
 {
 	d->cb(d->arg, fd < 0 ? -1 : fd, fd < 0 ? fd : 0);
@@ -195,24 +175,18 @@ static void target_resolved(void *arg, int err, const struct resolve_result *res
 	target_done(arg, err, res);
 }
 
-struct dial *dial_start(const struct azb_ep *ep, const char *bind_address, dial_cb cb, void *arg)
+struct dial *dial_inet(const char *host, uint16_t port, int type, const char *bind_address,
+		       dial_cb cb, void *arg)
 {
 	struct resolve_result res;
-	struct dial *d;
-	int fd;
+	struct dial *d = xcalloc(1, sizeof(*d));
 
-	if (ep->kind == AZB_KIND_UNIX) {
-		fd = connect_unix(ep->socket_path);
-		cb(arg, fd < 0 ? -1 : fd, fd < 0 ? fd : 0);
-		return NULL;
-	}
-	d = xcalloc(1, sizeof(*d));
-	d->sotype = ep->kind == AZB_KIND_UDP ? SOCK_DGRAM : SOCK_STREAM;
-	d->port = ep->port;
+	d->sotype = type;
+	d->port = port;
 	d->bind_name = bind_address ? xstrdup(bind_address) : NULL;
 	d->cb = cb;
 	d->arg = arg;
-	if (resolve_host(ep->host, &res, target_resolved, d, &d->rr) == 1 && target_done(d, 0, &res))
+	if (resolve_host(host, &res, target_resolved, d, &d->rr) == 1 && target_done(d, 0, &res))
 		return NULL;
 	return d;
 }

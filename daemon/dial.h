@@ -1,10 +1,11 @@
-/* Outbound connections of remote forwards to their targets: resolve off the
- * loop, then a non-blocking connect whose completion the caller sees as the
- * socket becoming writeable. */
+/* Outbound connections of remote forwards to their targets over IP: resolve
+ * off the loop, then a non-blocking connect whose completion the caller sees
+ * as the socket becoming writeable. */
 #ifndef AZB_DIAL_H
 #define AZB_DIAL_H
 
-#include "binding.h"
+#include <stddef.h>
+#include <stdint.h>
 
 struct dial;
 /* fd >= 0: connect started (or done); err < 0: failed before that. */
@@ -18,8 +19,11 @@ typedef void (*dial_cb)(void *arg, int fd, int err);
  * another address. */
 int dial_check_source(const char *name, char *why, size_t len);
 
-/* Returns NULL when cb was already called (numeric host or a failure). */
-struct dial *dial_start(const struct azb_ep *ep, const char *bind_address, dial_cb cb, void *arg);
+/* A socket of type (SOCK_STREAM, SOCK_DGRAM) connected to host:port, from
+ * bind_address if set. Returns NULL when cb was already called (numeric
+ * host or a failure). */
+struct dial *dial_inet(const char *host, uint16_t port, int type, const char *bind_address,
+		       dial_cb cb, void *arg);
 void dial_cancel(struct dial *d);
 /* After writeable: 0 when connected, else -errno of the failed connect. */
 int dial_result(int fd);

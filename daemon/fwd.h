@@ -1,4 +1,9 @@
-/* A running forward: a config forward plus what it holds at run time. */
+/* One forward at run time: a config forward, the relay it uses, and what it
+ * holds while it runs (its listeners or its control channel, its tunnels).
+ * fwd.c owns its lifetime: a reference count, one reference for running and
+ * one per open tunnel, and a release callback from the forward's owner (the
+ * supervisor) when the last one goes. Its parts hold a pointer to it for its
+ * settings and counters; they never call into fwd.c. */
 #ifndef AZB_FWD_H
 #define AZB_FWD_H
 
@@ -9,22 +14,13 @@
 
 #include "binding.h"
 #include "config.h"
+#include "fwd_status.h"
 #include "log.h"
 
 struct tunnel;
 struct hc_listener;
 struct fwd_listen;
-
-struct fwd_stats {
-	uint64_t bytes_up;        /* local side -> relay */
-	uint64_t bytes_down;      /* relay -> local side */
-	uint64_t tunnels_total;
-	uint64_t tunnels_failed;
-	uint32_t tunnels_open;
-	uint32_t reconnects;
-	uint64_t datagrams_dropped;  /* UDP: over the queue budget or the route limit */
-	char last_error[256];
-};
+struct fwd_kind;
 
 /* Relay coordinates resolved from the config for one forward. */
 struct fwd_relay {
@@ -36,19 +32,9 @@ struct fwd_relay {
 	int token_lifetime;            /* seconds, for tokens made from a key */
 };
 
-/* What list/show report; changed only through fwd_set_state(). */
-enum fwd_state {
-	FWD_STARTING,
-	FWD_LISTENING,     /* local: every endpoint bound */
-	FWD_CONNECTING,    /* remote: opening the control channel */
-	FWD_ONLINE,        /* remote: control channel up */
-	FWD_RECONNECTING,  /* remote: waiting for the next attempt */
-	FWD_FAILED,        /* not running; reason says why */
-	FWD_DRAINING,      /* removed or replaced; open tunnels may finish */
-};
-
 struct fwd_run {
 	struct azb_fwd *fwd;          /* owned copy */
+	const struct fwd_kind **kinds;  /* the ops of each endpoint's kind */
 	struct fwd_relay relay;
 	struct azb_cred cred;         /* effective credentials (own over global) */
 	int keep_alive;               /* seconds */
@@ -56,32 +42,48 @@ struct fwd_run {
 	char *bind_address;           /* -b: source for outbound dials */
 	struct fwd_listen **listens;  /* local: one per endpoint */
 	struct hc_listener *hc;       /* remote: the control channel */
-	struct tunnel *tunnels;       /* open tunnels (list) */
+	struct tunnel *tunnels;       /* open tunnels (tunnel.c's list) */
 	struct fwd_stats stats;
-	bool stopping;                /* freed by fwd_release() after the last tunnel */
 	enum fwd_state state;
 	double since;                 /* wall clock of the last state change */
 	double next_attempt;          /* reconnecting: wall clock of the next try */
 	char reason[256];             /* failed / reconnecting */
+	unsigned refs;
+	void (*release)(struct fwd_run *fr);   /* the owner's: the last reference went */
 	lws_sorted_usec_list_t drain_timer;
 };
 
-const char *fwd_state_name(enum fwd_state s);
-/* reason may be NULL; next_in_us is for FWD_RECONNECTING. */
-void fwd_set_state(struct fwd_run *fr, enum fwd_state s, const char *reason, int64_t next_in_us);
+/* A forward of c, not started, holding its running reference. Touches
+ * neither the loop nor the network. */
+struct fwd_run *fwd_new(const struct azb_config *c, const struct azb_fwd *f,
+			void (*release)(struct fwd_run *fr));
+/* Listen (local) or open the control channel (remote). A forward that lacks
+ * a relay endpoint or credentials stays down (FWD_FAILED) and returns 0;
+ * -errno when a local endpoint cannot listen (FWD_FAILED too). */
+int fwd_start(struct fwd_run *fr, const struct azb_config *c);
+/* Stop accepting; open tunnels get grace seconds, then are closed. Drops
+ * the running reference, so fr may be gone when this returns. */
+void fwd_drain(struct fwd_run *fr, int grace);
+/* Close every open tunnel now (fr may be gone afterwards). */
+void fwd_close_tunnels(struct fwd_run *fr);
+/* Free a released forward (from its release callback). */
+void fwd_free(struct fwd_run *fr);
 
-void fwd_release(struct fwd_run *fr);
+static inline void fwd_hold(struct fwd_run *fr)
+{
+	fr->refs++;
+}
+
+static inline void fwd_put(struct fwd_run *fr)
+{
+	if (--fr->refs == 0)
+		fr->release(fr);
+}
 
 /* Journald fields of a forward's events. */
 static inline struct log_ctx fwd_ctx(const struct fwd_run *fr)
 {
 	return (struct log_ctx){ .binding = fr->fwd->name, .relay = fr->fwd->relay };
 }
-
-/* Record an error for stats/ctl and log it once at warning. */
-void fwd_error(struct fwd_run *fr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The same with a tunnel's context (journald fields AZB_TUNNEL, AZB_PEER). */
-void fwd_error_ctx(struct fwd_run *fr, const struct log_ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 #endif

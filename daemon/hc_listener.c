@@ -8,9 +8,7 @@
 #include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
-#include "resolve.h"
 #include "token.h"
-#include "tunnel.h"
 #include "util.h"
 #include "wsc.h"
 
@@ -23,18 +21,16 @@ static const int backoff_s[] = { 0, 1, 2, 5, 10, 30 };
 /* No failure reported yet: the first one is always logged. */
 #define HC_NO_STATUS INT_MIN
 
-enum hc_state { HC_RESOLVING, HC_CONNECTING, HC_ONLINE, HC_WAITING, HC_STOPPED };
+/* What the relay may leave unread on the channel before it is dropped. */
+#define HC_QUEUE_MAX (1024 * 1024)
 
-struct hc_out {
-	char *text;
-	struct hc_out *next;
-};
+enum hc_state { HC_CONNECTING, HC_ONLINE, HC_WAITING, HC_STOPPED };
 
 struct hc_listener {
 	struct fwd_run *fr;
+	const struct hc_listener_ops *ops;
 	enum hc_state state;
 	struct wsc *ws;
-	struct resolve_req *rr;
 	unsigned attempt;
 	int last_status;              /* of the last failure; HC_NO_STATUS before one */
 	char last_why[128];
@@ -42,7 +38,6 @@ struct hc_listener {
 	struct sbuf msg;              /* the text message being received */
 	bool msg_over;                /* ...is over HCP_MSG_MAX: skip to its end */
 	unsigned n_malformed;         /* on this channel */
-	struct hc_out *out, **out_tail;
 	int64_t token_lifetime_us;
 	char id[37];
 };
@@ -56,27 +51,13 @@ static struct log_ctx hctx(const struct hc_listener *h)
 	return c;
 }
 
-static void queue_text(struct hc_listener *h, char *text)
+/* Sent at once: the connection's own queue keeps what the relay does not
+ * take yet, up to HC_QUEUE_MAX. The text may hold a token. */
+static void send_text(struct hc_listener *h, char *text)
 {
-	struct hc_out *o = xcalloc(1, sizeof(*o));
-
-	o->text = text;
-	*h->out_tail = o;
-	h->out_tail = &o->next;
-	if (h->ws)
-		wsc_want_write(h->ws);
-}
-
-static void drop_queue(struct hc_listener *h)
-{
-	while (h->out) {
-		struct hc_out *o = h->out;
-
-		h->out = o->next;
-		azb_free_secret(o->text);
-		free(o);
-	}
-	h->out_tail = &h->out;
+	if (h->ws && h->state == HC_ONLINE)
+		wsc_send_copy(h->ws, WS_OP_TEXT, text, strlen(text));
+	azb_free_secret(text);
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -125,7 +106,7 @@ static void on_renew(lws_sorted_usec_list_t *sul)
 	text = hcp_renew_text(tok);
 	azb_free_secret(tok);
 	if (text)
-		queue_text(h, text);
+		send_text(h, text);
 	c = fwd_ctx(h->fr);
 	log_ctx(LOG_DEBUG, &c, "%s: renewing the listener token", h->fr->fwd->name);
 	schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
@@ -142,20 +123,22 @@ static void cancel_timers(struct hc_listener *h)
 
 static void on_accept(struct hc_listener *h, const struct hcp_msg *m)
 {
-	if (h->fr->state == FWD_DRAINING)
-		return;
-	tunnel_start_listener(h->fr, &m->addr, m->peer);
+	h->ops->accept(h->fr, m->addr.host, m->addr.port, m->addr.target, m->peer);
 }
 
-/* HTTP requests belong to -H forwards; a plain forward answers as the
- * original does for a forwarder that cannot serve HTTP. */
+/* The forward answers, with hc_listener_respond(). */
 static void on_request(struct hc_listener *h, const struct hcp_msg *m)
 {
-	struct hcp_response r = { .id = m->id, .status = 501, .description = "Not Implemented" };
+	h->ops->request(h->fr, h, m->id);
+}
+
+void hc_listener_respond(struct hc_listener *h, const char *id, int status, const char *desc)
+{
+	struct hcp_response r = { .id = id, .status = status, .description = desc };
 	char *text = hcp_response_text(&r);
 
 	if (text)
-		queue_text(h, text);
+		send_text(h, text);
 }
 
 /* Dropped whole, logged at warning once per channel (a relay repeating it
@@ -211,32 +194,6 @@ static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 	h->msg.len = 0;
 	h->msg.s[0] = '\0';
 	return 0;
-}
-
-static int ws_writeable(void *owner)
-{
-	struct hc_listener *h = owner;
-	struct hc_out *o = h->out;
-	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
-	size_t n;
-	int r;
-
-	if (!o)
-		return 0;
-	n = strlen(o->text);
-	if (n > LOOP_CHUNK)
-		n = 0;   /* never happens with our messages; drop rather than overrun */
-	memcpy(buf, o->text, n);
-	h->out = o->next;
-	if (!h->out)
-		h->out_tail = &h->out;
-	azb_free_secret(o->text);
-	free(o);
-	r = wsc_send(h->ws, WS_OP_TEXT, true, buf, n);
-	explicit_bzero(buf, n);
-	if (h->out)
-		wsc_want_write(h->ws);
-	return r < 0 ? -1 : 0;
 }
 
 static int ws_open(void *owner)
@@ -300,7 +257,6 @@ static void ws_gone(void *owner, int status, const char *why)
 	int64_t delay;
 
 	h->ws = NULL;
-	drop_queue(h);
 	lws_sul_cancel(&h->ping_timer);
 	lws_sul_cancel(&h->renew_timer);
 	if (h->state == HC_STOPPED) {
@@ -319,69 +275,41 @@ static void ws_gone(void *owner, int status, const char *why)
 	schedule(&h->retry_timer, on_retry, delay);
 }
 
-static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
-					  ws_gone };
+static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone };
 
 /* ---- connecting -------------------------------------------------------- */
 
-static void open_channel(struct hc_listener *h, const struct resolve_result *res)
+static void hc_connect(struct hc_listener *h)
 {
 	const struct fwd_relay *r = &h->fr->relay;
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, r->port, &ss);
-	struct wsc_params p = { (struct sockaddr *)&ss, sl, r->port, r->host, r->tls, r->insecure,
-				NULL, NULL,
-				h->fr->connect_timeout };
+	struct wsc_params p = { r->host, r->port, r->tls, r->insecure, NULL, NULL,
+				h->fr->connect_timeout, HC_QUEUE_MAX };
 	char *target;
 	time_t expiry;
 	int err = 0;
 
+	h->state = HC_CONNECTING;
+	if (h->fr->state != FWD_RECONNECTING)
+		fwd_set_state(h->fr, FWD_CONNECTING, NULL, 0);
 	azb_uuid(h->id);
 	target = xasprintf("/$hc/%s?sb-hc-action=listen&sb-hc-id=%s", h->fr->fwd->relay, h->id);
 	p.target = target;
 	p.token = token_for(r, h->fr->fwd->relay, &expiry, &err);
 	if (p.token)
-		h->ws = wsc_open(&p, &hc_ws_ops, h, &err);
+		h->ws = wsc_open(&p, &hc_ws_ops, h);
 	free(target);
 	azb_free_secret((char *)p.token);
-	if (h->ws) {
-		h->state = HC_CONNECTING;
-		return;
-	}
-	h->state = HC_CONNECTING;
-	ws_gone(h, -1, err == -ENOKEY ? "no credentials for this relay" : strerror(-err));
+	if (!h->ws)
+		ws_gone(h, -1, err == -ENOKEY ? "no credentials for this relay" : strerror(-err));
 }
 
-static void resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct hc_listener *h = arg;
-
-	h->rr = NULL;
-	if (err == 0) {
-		open_channel(h, res);
-		return;
-	}
-	h->state = HC_CONNECTING;
-	ws_gone(h, -1, "cannot resolve the relay's host name");
-}
-
-static void hc_connect(struct hc_listener *h)
-{
-	struct resolve_result res;
-
-	h->state = HC_RESOLVING;
-	if (h->fr->state != FWD_RECONNECTING)
-		fwd_set_state(h->fr, FWD_CONNECTING, NULL, 0);
-	if (resolve_host(h->fr->relay.host, &res, resolved, h, &h->rr) == 1)
-		open_channel(h, &res);
-}
-
-struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime)
+struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
+				      const struct hc_listener_ops *ops)
 {
 	struct hc_listener *h = xcalloc(1, sizeof(*h));
 
 	h->fr = fr;
-	h->out_tail = &h->out;
+	h->ops = ops;
 	h->last_status = HC_NO_STATUS;
 	h->token_lifetime_us = (int64_t)token_lifetime * 1000000;
 	sbuf_init(&h->msg);
@@ -395,17 +323,10 @@ void hc_listener_stop(struct hc_listener *h)
 		return;
 	h->state = HC_STOPPED;
 	cancel_timers(h);
-	resolve_cancel(h->rr);
-	drop_queue(h);
 	sbuf_free(&h->msg);
 	if (h->ws) {
 		wsc_abort(h->ws);   /* freed in ws_gone */
 		return;
 	}
 	free(h);
-}
-
-bool hc_listener_online(const struct hc_listener *h)
-{
-	return h && h->state == HC_ONLINE;
 }

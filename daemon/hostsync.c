@@ -8,11 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "control.h"
 #include "hostsfile.h"
 #include "log.h"
 #include "loop.h"
-#include "supervisor.h"
 #include "util.h"
 
 #define RETRY_FIRST_MS 250
@@ -24,6 +22,9 @@
  * opens the hosts file, yet clears what a killed earlier run left. */
 static struct {
 	bool ready;
+	char *dir;                /* the runtime directory */
+	char *path;               /* the config's hosts_file, or NULL */
+	struct hosts_list want;   /* the entries the running forwards want */
 	char *lock, *marker;
 	char **dirty;             /* hosts files that may hold our entries */
 	size_t n_dirty;
@@ -33,9 +34,17 @@ static struct {
 
 const char *hostsync_path(void)
 {
-	const struct azb_config *c = sup_config();
+	return H.path ? H.path : AZB_HOSTS_FILE;
+}
 
-	return c && c->hosts_file ? c->hosts_file : AZB_HOSTS_FILE;
+static const char *rundir(void)
+{
+	return H.dir ? H.dir : AZB_RUNTIME_DIR;
+}
+
+void hostsync_set_dir(const char *dir)
+{
+	azb_set_str(&H.dir, dir);
 }
 
 /* ---- the marker -------------------------------------------------------------- */
@@ -108,7 +117,7 @@ static void marker_save(void)
 	for (size_t i = 0; i < H.n_dirty; i++)
 		sbuf_printf(&b, "%s\n", H.dirty[i]);
 	if (H.n_dirty) {
-		r = mkdir(ctl_runtime_dir(), 0755) < 0 && errno != EEXIST ? -errno : 0;
+		r = mkdir(rundir(), 0755) < 0 && errno != EEXIST ? -errno : 0;
 		if (r == 0)
 			r = azb_write_atomic(H.marker, b.s, 0600);
 	} else {
@@ -122,7 +131,7 @@ static void marker_save(void)
 
 static void init(void)
 {
-	const char *dir = ctl_runtime_dir();
+	const char *dir = rundir();
 
 	if (H.ready)
 		return;
@@ -146,14 +155,19 @@ static const char *entry_ip(const struct azb_ep *e)
 	return hosts_valid_ip(e->host) ? e->host : NULL;
 }
 
-static size_t collect(struct hosts_entry **out)
+static void want(const char *ip, const char *name, const char *owner)
 {
-	struct fwd_run *const *runs;
-	size_t n_cur = sup_n_current(), n = 0;
-	struct hosts_entry *e = NULL;
+	struct hosts_list *l = &H.want;
 
-	sup_runs(&runs);
-	for (size_t i = 0; i < n_cur; i++) {
+	l->e = xrealloc(l->e, (l->n + 1) * sizeof(*l->e));
+	l->e[l->n++] = (struct hosts_entry){ xstrdup(ip), xstrdup(name), xstrdup(owner) };
+}
+
+/* Copies: the forwards may be gone when a retry writes them. */
+static void collect(struct fwd_run *const *runs, size_t n_runs)
+{
+	hosts_list_free(&H.want);
+	for (size_t i = 0; i < n_runs; i++) {
 		const struct fwd_run *fr = runs[i];
 
 		if (fr->fwd->dir != AZB_DIR_LOCAL || fr->state != FWD_LISTENING)
@@ -169,12 +183,9 @@ static size_t collect(struct hosts_entry **out)
 					    "address", fr->fwd->name, ep->host_name, ep->host);
 				continue;
 			}
-			e = xrealloc(e, (n + 1) * sizeof(*e));
-			e[n++] = (struct hosts_entry){ (char *)ip, ep->host_name, fr->fwd->name };
+			want(ip, ep->host_name, fr->fwd->name);
 		}
 	}
-	*out = e;
-	return n;
 }
 
 /* -EAGAIN (another writer has the lock) is for the retry timer to say. */
@@ -243,15 +254,13 @@ static void schedule_retry(void)
 static void attempt(void)
 {
 	const char *path = hostsync_path();
-	struct hosts_entry *e;
-	size_t n = collect(&e);
+	size_t n = H.want.n;
 	bool busy = false;
 
 	init();
 	if (n)
-		busy = write_entries(path, e, n) == -EAGAIN;
+		busy = write_entries(path, H.want.e, n) == -EAGAIN;
 	busy |= clear_dirty(n ? path : NULL);
-	free(e);
 	if (busy)
 		schedule_retry();
 	else if (H.delay_ms)
@@ -264,8 +273,10 @@ static void retry_fired(lws_sorted_usec_list_t *sul)
 	attempt();
 }
 
-void hostsync_apply(void)
+void hostsync_apply(const char *hosts_file, struct fwd_run *const *runs, size_t n)
 {
+	azb_set_str(&H.path, hosts_file);
+	collect(runs, n);
 	lws_sul_cancel(&H.retry);
 	attempt();
 }
@@ -278,7 +289,9 @@ const char *hostsync_lock(void)
 
 void hostsync_stop(void)
 {
-	hostsync_apply();
+	hosts_list_free(&H.want);
+	lws_sul_cancel(&H.retry);
+	attempt();
 	lws_sul_cancel(&H.retry);
 	if (H.delay_ms)
 		log_warning("%s: still busy at exit; the next start clears the entries left", H.lock);
@@ -287,5 +300,7 @@ void hostsync_stop(void)
 	free(H.dirty);
 	free(H.lock);
 	free(H.marker);
+	free(H.path);
+	free(H.dir);
 	memset(&H, 0, sizeof(H));
 }

@@ -7,8 +7,16 @@
 #ifndef AZB_HOSTSYNC_H
 #define AZB_HOSTSYNC_H
 
-/* Make the managed block's forward entries match the running forwards. */
-void hostsync_apply(void);
+#include <stddef.h>
+
+#include "fwd.h"
+
+/* Where the lock and the marker live (the control socket's directory);
+ * before the first apply. */
+void hostsync_set_dir(const char *dir);
+/* Make the managed block's forward entries in hosts_file (NULL: the
+ * default) match the running forwards runs[0, n). */
+void hostsync_apply(const char *hosts_file, struct fwd_run *const *runs, size_t n);
 /* The last apply, at exit; then the state is freed. */
 void hostsync_stop(void);
 /* The hosts file in use (the config's, or the default). */

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "control.h"
+#include "hostsync.h"
 #include "notify.h"
 #include "reload.h"
 #include "resolve.h"
@@ -85,6 +86,7 @@ static int start(struct azb_config *c)
 		cfg_free(c);
 		return AZB_EXIT_RUNTIME;
 	}
+	hostsync_set_dir(ctl_runtime_dir());
 	if (sup_start(c) < 0) {
 		log_error("a forward could not start and exit_on_forward_failure is set");
 		return AZB_EXIT_RUNTIME;

@@ -1,19 +1,13 @@
 #include "supervisor.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "fwd_local.h"
-#include "hc_listener.h"
 #include "hostsync.h"
 #include "log.h"
 #include "loop.h"
-#include "tunnel.h"
-#include "url.h"
 #include "util.h"
 
 /* Running forwards: [0, n_current) are the config's, in its order; the rest
@@ -29,93 +23,15 @@ static struct {
 	lws_sorted_usec_list_t stop_timer;
 } S;
 
-static const char *const state_names[] = {
-	[FWD_STARTING] = "starting",         [FWD_LISTENING] = "listening",
-	[FWD_CONNECTING] = "connecting",     [FWD_ONLINE] = "online",
-	[FWD_RECONNECTING] = "reconnecting", [FWD_FAILED] = "failed",
-	[FWD_DRAINING] = "draining",
-};
+/* ---- the set of runs ------------------------------------------------------ */
 
-const char *fwd_state_name(enum fwd_state s)
+static void push(struct fwd_run *fr)
 {
-	return state_names[s];
-}
-
-void fwd_set_state(struct fwd_run *fr, enum fwd_state s, const char *reason, int64_t next_in_us)
-{
-	if (fr->state == FWD_DRAINING && s != FWD_DRAINING)
-		return;
-	fr->since = fr->state == s && s != FWD_RECONNECTING ? fr->since : azb_clock_s(CLOCK_REALTIME);
-	fr->state = s;
-	snprintf(fr->reason, sizeof(fr->reason), "%s", reason ? reason : "");
-	fr->next_attempt = s == FWD_RECONNECTING ? fr->since + (double)next_in_us / 1e6 : 0;
-}
-
-static void fwd_verror(struct fwd_run *fr, const struct log_ctx *c, const char *fmt,
-		       va_list ap)
-{
-	vsnprintf(fr->stats.last_error, sizeof(fr->stats.last_error), fmt, ap);
-	log_ctx(LOG_WARNING, c, "%s: %s", fr->fwd->name, fr->stats.last_error);
-}
-
-void fwd_error(struct fwd_run *fr, const char *fmt, ...)
-{
-	struct log_ctx c = fwd_ctx(fr);
-	va_list ap;
-
-	va_start(ap, fmt);
-	fwd_verror(fr, &c, fmt, ap);
-	va_end(ap);
-}
-
-void fwd_error_ctx(struct fwd_run *fr, const struct log_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fwd_verror(fr, c, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- one run ------------------------------------------------------------ */
-
-static int relay_of(struct fwd_run *fr)
-{
-	struct fwd_relay *r = &fr->relay;
-	int err;
-
-	memset(r, 0, sizeof(*r));
-	r->cred = &fr->cred;
-	if (!fr->cred.endpoint)
-		return -EINVAL;
-	err = url_endpoint(fr->cred.endpoint, &r->host, &r->port);
-	if (err < 0)
-		return err;
-	r->tls = true;
-	return 0;
-}
-
-static struct fwd_run *run_new(const struct azb_config *c, const struct azb_fwd *f)
-{
-	struct fwd_run *fr = xcalloc(1, sizeof(*fr));
-
-	fr->fwd = bnd_fwd_dup(f);
-	cfg_effective_cred(c, f, &fr->cred);
-	fr->keep_alive = c->keep_alive_interval;
-	fr->connect_timeout = c->connect_timeout;
-	fr->bind_address = c->bind_address ? xstrdup(c->bind_address) : NULL;
-	fr->since = azb_clock_s(CLOCK_REALTIME);
-	return fr;
-}
-
-static void run_destroy(struct fwd_run *fr)
-{
-	lws_sul_cancel(&fr->drain_timer);
-	free(fr->relay.host);
-	cfg_cred_clear(&fr->cred);
-	free(fr->bind_address);
-	bnd_fwd_free(fr->fwd);
-	free(fr);
+	if (S.n == S.cap) {
+		S.cap = S.cap ? 2 * S.cap : 16;
+		S.run = xrealloc(S.run, S.cap * sizeof(*S.run));
+	}
+	S.run[S.n++] = fr;
 }
 
 static void forget(struct fwd_run *fr)
@@ -129,85 +45,17 @@ static void forget(struct fwd_run *fr)
 	}
 }
 
-void fwd_release(struct fwd_run *fr)
+/* A forward's last reference has gone (it drained). */
+static void released(struct fwd_run *fr)
 {
-	if (!fr->stopping || fr->stats.tunnels_open != 0)
-		return;
 	forget(fr);
-	run_destroy(fr);
+	fwd_free(fr);
 	if (S.shutting_down && S.n == 0 && S.on_empty) {
 		void (*done)(void) = S.on_empty;
 
 		S.on_empty = NULL;
 		done();
 	}
-}
-
-static void drain_expired(lws_sorted_usec_list_t *sul)
-{
-	struct fwd_run *fr = lws_container_of(sul, struct fwd_run, drain_timer);
-	struct log_ctx c = fwd_ctx(fr);
-
-	if (fr->stats.tunnels_open)
-		log_ctx(LOG_INFO, &c, "%s: closing %u tunnel%s still open after the drain time",
-			fr->fwd->name, fr->stats.tunnels_open,
-			fr->stats.tunnels_open == 1 ? "" : "s");
-	tunnel_close_all(fr, NULL);
-}
-
-/* Stop accepting; open tunnels get `grace` seconds, then are closed. The run
- * is freed by fwd_release() with its last tunnel. */
-static void run_drain(struct fwd_run *fr, int grace)
-{
-	struct log_ctx c = fwd_ctx(fr);
-
-	fwd_local_stop(fr);
-	hc_listener_stop(fr->hc);
-	fr->hc = NULL;
-	fr->stopping = true;
-	fwd_set_state(fr, FWD_DRAINING, NULL, 0);
-	if (fr->stats.tunnels_open == 0) {
-		fwd_release(fr);
-		return;
-	}
-	log_ctx(LOG_INFO, &c, "%s: draining %u open tunnel%s (at most %d s)", fr->fwd->name,
-		fr->stats.tunnels_open, fr->stats.tunnels_open == 1 ? "" : "s", grace);
-	if (grace == 0)
-		tunnel_close_all(fr, NULL);
-	else
-		lws_sul_schedule(loop_context(), 0, &fr->drain_timer, drain_expired,
-				 (lws_usec_t)grace * LWS_US_PER_SEC);
-}
-
-static int run_start(const struct azb_config *c, struct fwd_run *fr)
-{
-	int r = relay_of(fr);
-
-	fr->relay.token_lifetime = c->token_lifetime;
-	/* Incomplete forwards stay down and say why; the others run. */
-	if (r < 0 || !cfg_fwd_has_credentials(c, fr->fwd)) {
-		fwd_error(fr, "not started: %s", r < 0 ? "no relay endpoint" : "no credentials");
-		fwd_set_state(fr, FWD_FAILED, fr->stats.last_error, 0);
-		return 0;
-	}
-	if (fr->fwd->dir == AZB_DIR_REMOTE) {
-		fr->hc = hc_listener_start(fr, c->token_lifetime);
-		return 0;
-	}
-	r = fwd_local_start(fr);
-	fwd_set_state(fr, r < 0 ? FWD_FAILED : FWD_LISTENING, r < 0 ? fr->stats.last_error : NULL, 0);
-	return r;
-}
-
-/* ---- the set of runs ------------------------------------------------------ */
-
-static void push(struct fwd_run *fr)
-{
-	if (S.n == S.cap) {
-		S.cap = S.cap ? 2 * S.cap : 16;
-		S.run = xrealloc(S.run, S.cap * sizeof(*S.run));
-	}
-	S.run[S.n++] = fr;
 }
 
 /* Do two configs run this forward the same way? */
@@ -245,72 +93,110 @@ void sup_diff_free(struct sup_diff *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static struct fwd_run *take_current(struct fwd_run **old, size_t n_old, const char *name)
+/* The run of the current set named name, if any. */
+static size_t find_run(struct fwd_run *const *old, size_t n_old, const char *name)
 {
-	for (size_t i = 0; i < n_old; i++) {
-		struct fwd_run *fr = old[i];
-
-		if (fr && strcmp(fr->fwd->name, name) == 0) {
-			old[i] = NULL;
-			return fr;
-		}
-	}
-	return NULL;
+	for (size_t i = 0; i < n_old; i++)
+		if (strcmp(old[i]->fwd->name, name) == 0)
+			return i;
+	return SIZE_MAX;
 }
 
-/* The run for f in the new config: the old one when nothing that matters
- * changed (a failed one is retried), else a new one after the old drains. */
-static struct fwd_run *place(const struct azb_config *c, const struct azb_fwd *f,
-			     struct fwd_run *old, struct sup_diff *d)
+size_t sup_plan(struct fwd_run *const *old, size_t n_old, const struct azb_config *c,
+		struct sup_step *out)
 {
-	struct fwd_run *fr;
+	size_t n = 0;
 
-	if (old && same_run(c, f, old) && old->state != FWD_FAILED) {
-		azb_set_str(&old->fwd->origin_file, f->origin_file);
-		old->fwd->origin_line = f->origin_line;
-		old->connect_timeout = c->connect_timeout;   /* for connections from now on */
-		d->n_unchanged++;
-		return old;
+	/* Removed ones first, so a changed forward's address is free again. */
+	for (size_t i = 0; i < n_old; i++)
+		if (!cfg_find_fwd(c, old[i]->fwd->name))
+			out[n++] = (struct sup_step){ SUP_REMOVE, i, SIZE_MAX };
+	for (size_t k = 0; k < c->n_fwd; k++) {
+		size_t i = find_run(old, n_old, c->fwd[k]->name);
+		enum sup_action a = SUP_ADD;
+
+		/* A failed one is retried. */
+		if (i != SIZE_MAX)
+			a = same_run(c, c->fwd[k], old[i]) && old[i]->state != FWD_FAILED ? SUP_KEEP :
+											     SUP_REPLACE;
+		out[n++] = (struct sup_step){ a, i, k };
 	}
-	if (old) {
-		note(&d->changed, &d->n_changed, f->name);
-		push(old);
-		run_drain(old, c->drain_timeout);
-	} else {
-		note(&d->added, &d->n_added, f->name);
-	}
-	fr = run_new(c, f);
-	if (run_start(c, fr) < 0 || fr->state == FWD_FAILED)
+	return n;
+}
+
+static void drain(struct fwd_run *fr, int grace)
+{
+	push(fr);
+	fwd_drain(fr, grace);
+}
+
+static struct fwd_run *start_new(struct azb_config *c, const struct azb_fwd *f,
+				 struct sup_diff *d)
+{
+	struct fwd_run *fr = fwd_new(c, f, released);
+
+	if (fwd_start(fr, c) < 0 || fr->state == FWD_FAILED)
 		note(&d->failed, &d->n_failed, f->name);
 	return fr;
 }
 
+static void keep(struct fwd_run *fr, const struct azb_config *c, const struct azb_fwd *f)
+{
+	azb_set_str(&fr->fwd->origin_file, f->origin_file);
+	fr->fwd->origin_line = f->origin_line;
+	fr->connect_timeout = c->connect_timeout;   /* for connections from now on */
+}
+
+/* Carry out one step; the forward that runs for c's forward, or NULL. */
+static struct fwd_run *step(const struct sup_step *s, struct fwd_run **old, struct azb_config *c,
+			    struct sup_diff *d)
+{
+	struct fwd_run *fr = s->run != SIZE_MAX ? old[s->run] : NULL;
+	const struct azb_fwd *f = s->fwd != SIZE_MAX ? c->fwd[s->fwd] : NULL;
+
+	switch (s->action) {
+	case SUP_REMOVE:
+		note(&d->removed, &d->n_removed, fr->fwd->name);
+		drain(fr, c->drain_timeout);
+		return NULL;
+	case SUP_KEEP:
+		keep(fr, c, f);
+		d->n_unchanged++;
+		return fr;
+	case SUP_REPLACE:
+		note(&d->changed, &d->n_changed, f->name);
+		drain(fr, c->drain_timeout);
+		return start_new(c, f, d);
+	case SUP_ADD:
+		note(&d->added, &d->n_added, f->name);
+		return start_new(c, f, d);
+	}
+	return NULL;
+}
+
 void sup_apply(struct azb_config *c, struct sup_diff *d)
 {
-	size_t n_old = S.n_current;
+	size_t n_old = S.n_current, n_draining = S.n - S.n_current, n_steps;
 	struct fwd_run **old = xmalloc((n_old ? n_old : 1) * sizeof(*old));
 	struct fwd_run **next = xmalloc((c->n_fwd ? c->n_fwd : 1) * sizeof(*next));
-	size_t n_draining = S.n - S.n_current;
+	struct sup_step *steps = xmalloc((n_old + c->n_fwd + 1) * sizeof(*steps));
 
 	memset(d, 0, sizeof(*d));
 	/* S.run is NULL before the first forward: no memcpy from it (UBSan). */
 	if (n_old)
 		memcpy(old, S.run, n_old * sizeof(*old));
+	n_steps = sup_plan(old, n_old, c, steps);
 	if (n_draining)
 		memmove(S.run, S.run + n_old, n_draining * sizeof(*S.run));
 	S.n = n_draining;
 	S.n_current = 0;
-	/* Removed ones first, so a changed forward's address is free again. */
-	for (size_t i = 0; i < n_old; i++) {
-		if (cfg_find_fwd(c, old[i]->fwd->name))
-			continue;
-		note(&d->removed, &d->n_removed, old[i]->fwd->name);
-		push(old[i]);
-		run_drain(old[i], c->drain_timeout);
-		old[i] = NULL;
+	for (size_t i = 0; i < n_steps; i++) {
+		struct fwd_run *fr = step(&steps[i], old, c, d);
+
+		if (fr)
+			next[steps[i].fwd] = fr;
 	}
-	for (size_t i = 0; i < c->n_fwd; i++)
-		next[i] = place(c, c->fwd[i], take_current(old, n_old, c->fwd[i]->name), d);
+	free(steps);
 	free(old);
 	/* The new current ones go in front of everything draining. */
 	S.cap = S.n + c->n_fwd;
@@ -324,7 +210,7 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	free(next);
 	cfg_free(S.cfg);
 	S.cfg = c;
-	hostsync_apply();
+	hostsync_apply(c->hosts_file, S.run, S.n_current);
 }
 
 int sup_start(struct azb_config *c)
@@ -360,9 +246,10 @@ static void stop_forced(lws_sorted_usec_list_t *sul)
 
 static void stop_expired(lws_sorted_usec_list_t *sul)
 {
+	/* Closing may free runs and shrink the array under us. */
 	for (size_t i = S.n; i-- > 0;)
 		if (i < S.n)
-			tunnel_close_all(S.run[i], NULL);
+			fwd_close_tunnels(S.run[i]);
 	if (S.on_empty)
 		lws_sul_schedule(loop_context(), 0, sul, stop_forced, LWS_US_PER_SEC);
 }
@@ -373,11 +260,11 @@ void sup_shutdown(void (*done)(void))
 
 	S.shutting_down = true;
 	S.n_current = 0;
-	/* run_drain() may free runs and shrink the array under us. */
+	/* Draining may free runs and shrink the array under us. */
 	for (size_t i = S.n; i-- > 0;)
-		if (i < S.n && !S.run[i]->stopping)
-			run_drain(S.run[i], grace);
-	hostsync_apply();
+		if (i < S.n && S.run[i]->state != FWD_DRAINING)
+			fwd_drain(S.run[i], grace);
+	hostsync_apply(S.cfg ? S.cfg->hosts_file : NULL, S.run, 0);
 	if (S.n == 0) {
 		done();
 		return;
@@ -395,19 +282,13 @@ void sup_stop(void)
 	while (S.n) {
 		struct fwd_run *fr = S.run[S.n - 1];
 
-		/* Tunnels still open are torn down with the loop; their runs go
-		 * with them or here, whichever is last. */
+		/* Tunnels still open are torn down with the loop; the last
+		 * one to go frees fr (released() no longer finds it here). */
 		S.n--;
-		if (!fr->stopping) {
-			fwd_local_stop(fr);
-			hc_listener_stop(fr->hc);
-			fr->hc = NULL;
-			fr->stopping = true;
-		}
-		if (fr->stats.tunnels_open == 0)
-			run_destroy(fr);
+		if (fr->state != FWD_DRAINING)
+			fwd_drain(fr, 0);
 		else
-			tunnel_close_all(fr, NULL);   /* the last tunnel to go frees fr */
+			fwd_close_tunnels(fr);
 	}
 	hostsync_stop();
 	free(S.run);

@@ -1,6 +1,7 @@
-/* Owns the running forwards and applies a new configuration as a keyed diff:
- * forwards are matched by name; unchanged ones keep their listeners and
- * tunnels, changed ones are rebuilt, removed ones stop accepting and drain. */
+/* Owns the set of running forwards and applies a new configuration as a
+ * keyed diff: forwards are matched by name; unchanged ones keep their
+ * listeners and tunnels, changed ones are rebuilt, removed ones stop
+ * accepting and drain. Each forward's own lifetime is fwd.c's. */
 #ifndef AZB_SUPERVISOR_H
 #define AZB_SUPERVISOR_H
 
@@ -9,6 +10,25 @@
 
 #include "config.h"
 #include "fwd.h"
+
+/* The keyed diff as data: what becomes of each current run and each
+ * forward of the new config. */
+enum sup_action {
+	SUP_REMOVE,    /* run: not in the new config; drains */
+	SUP_KEEP,      /* run keeps serving fwd */
+	SUP_REPLACE,   /* run drains; a new one starts for fwd */
+	SUP_ADD,       /* a new one starts for fwd */
+};
+struct sup_step {
+	enum sup_action action;
+	size_t run;    /* index into the current runs, or SIZE_MAX */
+	size_t fwd;    /* index into the new config's forwards, or SIZE_MAX */
+};
+/* Pure: the steps from the current runs to c, removals first (their
+ * addresses come free), then c's forwards in order. out has room for
+ * n_old + c->n_fwd steps; returns how many there are. */
+size_t sup_plan(struct fwd_run *const *old, size_t n_old, const struct azb_config *c,
+		struct sup_step *out);
 
 /* Names per outcome of one apply. */
 struct sup_diff {

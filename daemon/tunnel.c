@@ -1,20 +1,17 @@
 #include "tunnel.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "dial.h"
+#include "fwd_kind.h"
+#include "hc_sender.h"
 #include "log.h"
 #include "loop.h"
-#include "resolve.h"
-#include "token.h"
-#include "udpframe.h"
+#include "preamble.h"
 #include "util.h"
 #include "wsc.h"
 
@@ -24,94 +21,96 @@
 #define TUNNEL_SETUP_EXTRA_US (20LL * 1000000)
 /* How long a tunnel may take to finish a graceful close. */
 #define TUNNEL_LINGER_US (10LL * 1000000)
-/* A UDP flow with no datagram either way for this long ends (the original's). */
-#define TUNNEL_UDP_IDLE_US (240LL * 1000000)
+/* Local -> relay bytes read early: what a finished peer left in the socket
+ * (the kernel's receive buffer, a few MiB at most; the cap only guards
+ * against a broken kernel), or a flow's datagrams waiting for the relay. */
+#define TUNNEL_UP_MAX (64u * 1024 * 1024)
+/* Relay -> local bytes the local side did not take yet: the relay side is
+ * paused as soon as there are any, so about one read at most; a guard. */
+#define TUNNEL_DOWN_MAX (4u * 1024 * 1024)
+/* Messages moved local -> relay per wakeup, so others get their turn. */
+#define TUNNEL_PUMP_TURNS 8
 
-enum tstate {
-	T_RESOLVING,     /* relay host name */
-	T_CONNECTING,    /* websocket upgrade */
-	T_HANDSHAKE,     /* preamble out / reply in (sender); preamble in (listener) */
-	T_DIALING,       /* listener: connecting to the target */
-	T_OPEN,
-	T_CLOSING,
+static const char *const state_names[] = {
+	[TUNNEL_HANDSHAKE] = "handshake", [TUNNEL_DIALING] = "dialing",
+	[TUNNEL_OPEN] = "open",           [TUNNEL_UP_DONE] = "local_closed",
+	[TUNNEL_DOWN_DONE] = "relay_closed", [TUNNEL_DRAINING] = "draining",
+	[TUNNEL_CLOSED] = "closed",
 };
-
-static const char *state_names[] = { "resolving", "connecting", "handshake", "dialing", "open",
-				     "closing" };
 
 struct tunnel {
 	struct loop_obj local_obj;  /* the local socket's wsi points here */
 	struct fwd_run *fr;
+	const struct fwd_kind *kind;  /* a listener's: from the preamble on */
 	struct tunnel *next, **pprev;
-	enum tstate state;
-	bool sender;
+	enum tunnel_state state;
 	size_t ep;
-	int fd;                     /* local socket; owned until adopted */
-	struct lws *local;
-	struct wsc *ws;
-	struct resolve_req *rr;
-	struct dial *dial;
-	char *rv_host;              /* listener: the rendezvous address's host, */
-	uint16_t rv_port;           /* port */
-	char *rv_target;            /* and path with query */
+	int fd;                     /* the local socket, if it is ours */
+	struct lws *local;          /* ...once adopted */
+	struct fwd_end end;
+	struct wsc *ws;             /* the relay side, once open */
+	struct hc_sender *snd;      /* sender: the handshake in flight */
+	struct dial *dial;          /* listener: connecting to the target */
+	struct pre_parser pre;      /* listener: the preamble coming in */
+	struct outq down;           /* relay -> local, waiting for the local side */
+	struct outq up;             /* local -> relay, waiting for the relay side */
+	bool local_paused;          /* POLLIN off until the relay side can take more */
+	bool failed;                /* counted and logged once */
+	void (*gone)(void *arg);
+	void *gone_arg;
 	char *peer;
 	char id[37];
-	/* handshake */
-	uint8_t reply[PRE_REPLY_LEN];
-	size_t reply_have;
-	bool preamble_sent, reply_pending;
-	enum pre_verdict verdict;
-	struct pre_parser pre;
-	/* relay -> local bytes the local socket did not take yet */
-	uint8_t *down;
-	size_t down_len, down_off, down_cap;
-	bool local_readable;        /* UDP: POLLIN seen, read pending in ws writeable */
-	bool local_paused;          /* POLLIN off until the relay side can take more */
-	uint8_t *upbuf;             /* local -> relay bytes read early (the peer had finished) */
-	size_t up_len, up_off;
-	bool up_eof;                /* ...and their end */
-	bool local_eof;             /* local EOF: close frame sent */
-	bool peer_eof;              /* close frame received */
-	bool shut_wr;
-	bool failed;
-	bool dgram;                 /* UDP target: 2-byte length framing */
-	struct udpf_deframer df;
-	int64_t last_activity;
-	uint64_t up, down_total;
 	int64_t started;
 	lws_sorted_usec_list_t timer;
 	struct loop_rearm rearm;
 };
 
-static struct log_ctx tctx(const struct tunnel *t)
-{
-	struct log_ctx c = { t->fr->fwd->name, t->fr->fwd->relay, t->id, t->peer };
-
-	return c;
-}
+static void set_timer(struct tunnel *t, int64_t us);
+static void pump(struct tunnel *t);
+static const struct wsc_ops tunnel_ws_ops;
 
 static struct tunnel *from_local(struct loop_obj *o)
 {
 	return (struct tunnel *)((char *)o - offsetof(struct tunnel, local_obj));
 }
 
-static void set_timer(struct tunnel *t, int64_t us);
+const char *tunnel_state_name(enum tunnel_state s)
+{
+	return state_names[s];
+}
 
-static struct tunnel *tunnel_new(struct fwd_run *fr, bool sender, const char *peer)
+enum tunnel_state tunnel_state(const struct tunnel *t)
+{
+	return t->state;
+}
+
+struct fwd_end *tunnel_end(struct tunnel *t)
+{
+	return &t->end;
+}
+
+/* ---- life and death ---------------------------------------------------- */
+
+static struct tunnel *tunnel_new(struct fwd_run *fr, const char *peer)
 {
 	struct tunnel *t = xcalloc(1, sizeof(*t));
 
 	t->fr = fr;
-	t->sender = sender;
-	t->fd = -1;
+	t->fd = t->end.fd = -1;
+	t->end.stats = &fr->stats;
 	t->peer = xstrdup(peer ? peer : "-");
 	t->started = lws_now_usecs();
 	azb_uuid(t->id);
+	t->end.log = (struct log_ctx){ fr->fwd->name, fr->fwd->relay, t->id, t->peer };
+	udpf_init(&t->end.df);
+	outq_init(&t->down, TUNNEL_DOWN_MAX);
+	outq_init(&t->up, TUNNEL_UP_MAX);
 	t->next = fr->tunnels;
 	if (t->next)
 		t->next->pprev = &t->next;
 	t->pprev = &fr->tunnels;
 	fr->tunnels = t;
+	fwd_hold(fr);
 	fr->stats.tunnels_total++;
 	fr->stats.tunnels_open++;
 	set_timer(t, TUNNEL_SETUP_EXTRA_US + (int64_t)fr->connect_timeout * 1000000);
@@ -120,89 +119,73 @@ static struct tunnel *tunnel_new(struct fwd_run *fr, bool sender, const char *pe
 
 static void tunnel_free(struct tunnel *t)
 {
-	struct log_ctx c = tctx(t);
-	double secs = (double)(lws_now_usecs() - t->started) / 1e6;
+	struct fwd_run *fr = t->fr;
+	void (*gone)(void *arg) = t->gone;
+	void *arg = t->gone_arg;
 
-	log_ctx(LOG_DEBUG, &c, "tunnel closed%s: %llu bytes up, %llu down, %.3f s",
-		t->failed ? " after a failure" : "", (unsigned long long)t->up,
-		(unsigned long long)t->down_total, secs);
+	log_ctx(LOG_DEBUG, &t->end.log, "tunnel closed%s: %llu bytes up, %llu down, %.3f s",
+		t->failed ? " after a failure" : "", (unsigned long long)t->end.up,
+		(unsigned long long)t->end.down, (double)(lws_now_usecs() - t->started) / 1e6);
 	*t->pprev = t->next;
 	if (t->next)
 		t->next->pprev = t->pprev;
-	t->fr->stats.tunnels_open--;
-	fwd_release(t->fr);
+	fr->stats.tunnels_open--;
 	loop_rearm_cancel(&t->rearm);
-	udpf_clear(&t->df);
-	free(t->upbuf);
-	free(t->down);
-	free(t->rv_target);
-	free(t->rv_host);
+	udpf_clear(&t->end.df);
+	outq_free(&t->down);
+	outq_free(&t->up);   /* before gone(): it may share its owner's pool */
 	free(t->peer);
 	free(t);
-}
-
-static void tunnel_opened(struct tunnel *t)
-{
-	struct log_ctx c = tctx(t);
-
-	t->state = T_OPEN;
-	lws_sul_cancel(&t->timer);
-	log_ctx(LOG_DEBUG, &c, "tunnel open after %.3f s",
-		(double)(lws_now_usecs() - t->started) / 1e6);
+	if (gone)
+		gone(arg);
+	fwd_put(fr);
 }
 
 static void maybe_free(struct tunnel *t)
 {
-	if (t->state == T_CLOSING && !t->ws && !t->local && !t->dial)
+	if (t->state == TUNNEL_CLOSED && !t->ws && !t->local)
 		tunnel_free(t);
+}
+
+static const char *noun(const struct tunnel *t)
+{
+	return t->kind ? t->kind->noun : "tunnel";
 }
 
 /* Count and log a failure once: a tunnel fails on several paths at once. */
 static void tunnel_failed(struct tunnel *t, const char *why)
 {
-	struct log_ctx c = tctx(t);
-
 	if (t->failed)
 		return;
 	t->failed = true;
 	t->fr->stats.tunnels_failed++;
-	fwd_error_ctx(t->fr, &c, "tunnel %s (peer %s) failed while %s: %s", t->id, t->peer,
-		      state_names[t->state], why);
-}
-
-/* Close with FIN, not RST: the kernel resets a socket closed with unread
- * bytes, so discard what the client already sent first. */
-static void quiet_shutdown(int fd)
-{
-	char sink[4096];
-
-	shutdown(fd, SHUT_WR);
-	for (int i = 0; i < 64 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-		;
+	fwd_error_ctx(t->fr, &t->end.log, "%s %s from %s failed while %s: %s", noun(t), t->id,
+		      t->peer, state_names[t->state], why);
 }
 
 void tunnel_close(struct tunnel *t, const char *reason)
 {
-	if (t->state == T_CLOSING)
+	if (t->state == TUNNEL_CLOSED)
 		return;
 	if (reason)
 		tunnel_failed(t, reason);
-	if (t->fd >= 0 && !t->dgram)
-		quiet_shutdown(t->fd);
-	t->state = T_CLOSING;
+	t->state = TUNNEL_CLOSED;
 	lws_sul_cancel(&t->timer);
-	resolve_cancel(t->rr);
-	t->rr = NULL;
+	if (t->snd)
+		hc_sender_cancel(t->snd);
+	t->snd = NULL;
 	if (t->dial)
 		dial_cancel(t->dial);
 	t->dial = NULL;
 	if (t->ws)
 		wsc_abort(t->ws);
+	if (t->fd >= 0 && t->kind->end->close_local)
+		t->kind->end->close_local(t->fd);
 	if (t->local)
 		loop_kill(t->local);
 	else if (t->fd >= 0)
 		close(t->fd);
-	t->fd = -1;
+	t->fd = t->end.fd = -1;
 	maybe_free(t);
 }
 
@@ -210,29 +193,55 @@ void tunnel_close_all(struct fwd_run *fr, const char *reason)
 {
 	struct tunnel *t = fr->tunnels, *next;
 
+	/* The last one to go may take fr with it: nothing of fr after it. */
 	for (; t; t = next) {
 		next = t->next;
 		tunnel_close(t, reason);
 	}
 }
 
+static void opened(struct tunnel *t)
+{
+	t->state = TUNNEL_OPEN;
+	lws_sul_cancel(&t->timer);
+	log_ctx(LOG_DEBUG, &t->end.log, "tunnel open after %.3f s",
+		(double)(lws_now_usecs() - t->started) / 1e6);
+	t->end.active = lws_now_usecs();
+	if (t->kind->idle_us)
+		set_timer(t, t->kind->idle_us);
+}
+
+static void idle_check(struct tunnel *t)
+{
+	int64_t quiet = lws_now_usecs() - t->end.active;
+
+	if (quiet < t->kind->idle_us) {
+		set_timer(t, t->kind->idle_us - quiet);
+		return;
+	}
+	log_ctx(LOG_DEBUG, &t->end.log, "%s %s from %s idle for %lld minutes: closing", noun(t),
+		t->id, t->peer, (long long)(t->kind->idle_us / 60000000));
+	tunnel_close(t, NULL);
+}
+
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
 	struct tunnel *t = lws_container_of(sul, struct tunnel, timer);
 
-	if (t->state == T_OPEN && t->dgram) {
-		int64_t idle = lws_now_usecs() - t->last_activity;
-
-		if (idle < TUNNEL_UDP_IDLE_US)
-			set_timer(t, TUNNEL_UDP_IDLE_US - idle);
-		else
-			tunnel_close(t, NULL);
+	switch (t->state) {
+	case TUNNEL_OPEN:
+		idle_check(t);
 		return;
-	}
-	if (t->state == T_OPEN && t->local_eof && t->peer_eof)
+	case TUNNEL_UP_DONE:
+	case TUNNEL_DOWN_DONE:
+		tunnel_close(t, "close not completed in time");
+		return;
+	case TUNNEL_DRAINING:       /* both ends done; what is left may go */
 		tunnel_close(t, NULL);
-	else
-		tunnel_close(t, t->state == T_OPEN ? "close not completed in time" : "timed out");
+		return;
+	default:
+		tunnel_close(t, "timed out");
+	}
 }
 
 static void set_timer(struct tunnel *t, int64_t us)
@@ -242,248 +251,99 @@ static void set_timer(struct tunnel *t, int64_t us)
 
 /* ---- relay -> local ---------------------------------------------------- */
 
-static void down_append(struct tunnel *t, const uint8_t *p, size_t n)
+/* Both directions have ended and everything is out. */
+static void settle(struct tunnel *t)
 {
-	if (t->down_off == t->down_len)
-		t->down_off = t->down_len = 0;
-	if (t->down_len + n > t->down_cap) {
-		t->down_cap = t->down_len + n;
-		t->down = xrealloc(t->down, t->down_cap);
-	}
-	memcpy(t->down + t->down_len, p, n);
-	t->down_len += n;
-	/* The relay side waits until the local socket has taken this. */
-	wsc_pause_rx(t->ws, true);
-	if (t->local)
-		loop_want_write(t->local, &t->rearm);
-}
-
-static void maybe_finish(struct tunnel *t)
-{
-	if (t->down_off != t->down_len)
-		return;
-	if (t->peer_eof && !t->shut_wr && t->fd >= 0) {
-		shutdown(t->fd, SHUT_WR);
-		t->shut_wr = true;
-	}
-	if (t->local_eof && t->peer_eof && !t->ws)
+	if (t->state == TUNNEL_DRAINING && !t->ws && !outq_len(&t->down))
 		tunnel_close(t, NULL);
 }
 
-static void send_datagram(void *arg, const uint8_t *p, size_t n)
+/* Open, and the local socket still there to take relay -> local bytes. */
+static bool local_writable(const struct tunnel *t)
 {
-	struct tunnel *t = arg;
-	struct log_ctx c;
-
-	/* UDP may drop; so may we when the target's queue is full. */
-	if (send(t->fd, p, n, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ECONNREFUSED) {
-		c = tctx(t);
-		log_ctx(LOG_DEBUG, &c, "tunnel %s: udp send: %s", t->id, strerror(errno));
-	}
+	return t->state >= TUNNEL_OPEN && t->state < TUNNEL_CLOSED && t->end.fd >= 0;
 }
 
-/* Write straight from the caller's buffer when nothing is queued, so the
- * common case costs no copy. */
+static int down_queue(struct tunnel *t, const uint8_t *p, size_t n)
+{
+	if (outq_push(&t->down, p, n) < 0)
+		return -ENOBUFS;
+	/* The relay side waits until the local side has taken this. */
+	wsc_pause_rx(t->ws, true);
+	if (t->local)
+		loop_want_write(t->local, &t->rearm);
+	return 0;
+}
+
+/* Straight from the caller's buffer when nothing is queued, so the common
+ * case costs no copy. */
 static int down_write(struct tunnel *t, const uint8_t *p, size_t n)
 {
 	ssize_t w = 0;
 
-	if (t->dgram && t->state == T_OPEN) {
-		t->down_total += n;
-		t->fr->stats.bytes_down += n;
-		t->last_activity = lws_now_usecs();
-		udpf_feed(&t->df, p, n, send_datagram, t);
-		return 0;
-	}
-
-	t->down_total += n;
-	t->fr->stats.bytes_down += n;
-	if (t->down_off == t->down_len && t->state == T_OPEN && t->local) {
-		w = write(t->fd, p, n);
-		if (w < 0 && errno != EAGAIN)
-			return -errno;
+	if (t->state >= TUNNEL_OPEN && t->end.fd < 0)
+		return 0;   /* the local side has gone: nothing can take it */
+	if (local_writable(t) && !outq_len(&t->down)) {
+		w = t->kind->end->to_local(&t->end, p, n);
 		if (w < 0)
-			w = 0;
+			return (int)w;
 	}
-	if ((size_t)w < n)
-		down_append(t, p + w, n - (size_t)w);
-	return 0;
+	return (size_t)w < n ? down_queue(t, p + w, n - (size_t)w) : 0;
+}
+
+/* The relay's end goes on to the local side once all before it has. */
+static void pass_end(struct tunnel *t)
+{
+	if (t->end.fd >= 0)
+		t->kind->end->shut_local(&t->end);
 }
 
 static int flush_down(struct tunnel *t)
 {
-	ssize_t w = write(t->fd, t->down + t->down_off, t->down_len - t->down_off);
+	size_t n;
+	const uint8_t *p = outq_peek(&t->down, &n);
+	ssize_t w;
 
+	if (!p)
+		return 0;
+	w = t->kind->end->to_local(&t->end, p, n);
 	if (w < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	t->down_off += (size_t)w;
-	if (t->down_off < t->down_len) {
-		loop_want_write(t->local, &t->rearm);
+		return (int)w;
+	outq_pop(&t->down, (size_t)w);
+	if (outq_len(&t->down)) {
+		if (t->local)
+			loop_want_write(t->local, &t->rearm);
 		return 0;
 	}
-	/* Drained: give the memory back, idle tunnels hold no buffer. */
-	free(t->down);
-	t->down = NULL;
-	t->down_off = t->down_len = t->down_cap = 0;
+	/* Drained (and the memory given back): the relay side may go on. */
 	if (t->ws)
 		wsc_pause_rx(t->ws, false);
-	maybe_finish(t);
+	if (t->state == TUNNEL_DOWN_DONE || t->state == TUNNEL_DRAINING)
+		pass_end(t);
+	settle(t);
 	return 0;
 }
 
-/* ---- local side (adopted fd) ------------------------------------------- */
-
-static void pump(struct tunnel *t);
-static void local_pause(struct tunnel *t, bool pause);
-static void drain_local(struct tunnel *t);
-
-static int local_readable(struct loop_obj *o, struct lws *wsi)
+/* The relay sent its close frame. Datagram kinds have no half-close: that
+ * ends the flow. */
+static void relay_ended(struct tunnel *t, uint16_t code)
 {
-	struct tunnel *t = from_local(o);
-
-	(void)wsi;
-	if (t->dgram || t->state != T_OPEN) {
-		/* Read when the relay side can take it: stop polling until then. */
-		local_pause(t, true);
-		t->local_readable = true;
-		if (t->ws && t->state == T_OPEN)
-			wsc_want_write(t->ws);
-		return 0;
-	}
-	pump(t);
-	return 0;
-}
-
-static int dial_finished(struct tunnel *t);
-
-static int local_writeable(struct loop_obj *o, struct lws *wsi)
-{
-	struct tunnel *t = from_local(o);
-	int r;
-
-	(void)wsi;
-	if (t->state == T_DIALING)
-		return dial_finished(t);
-	if (t->down_off == t->down_len)
-		return 0;
-	r = flush_down(t);
-	if (r < 0) {
-		tunnel_close(t, strerror(-r));
-		return 0;
-	}
-	return 0;
-}
-
-static void local_close(struct loop_obj *o, struct lws *wsi)
-{
-	struct tunnel *t = from_local(o);
-
-	(void)wsi;
-	/* lws ends a raw fd on POLLHUP when it is not polling for input: the
-	 * peer hung up after we shut our side while we were paused. What it
-	 * sent last is still readable until the fd goes, after this call. */
-	if (t->state == T_OPEN && !t->dgram && !t->local_eof && !t->up_eof && t->fd >= 0)
-		drain_local(t);
-	t->local = NULL;
-	t->fd = -1;
-	loop_rearm_cancel(&t->rearm);
-	if (t->state == T_CLOSING) {
-		maybe_free(t);
-		return;
-	}
-	if (!t->local_eof && !t->up_eof && !t->dgram) {
-		tunnel_close(t, "the local socket closed abruptly");
-		return;
-	}
-	/* The local side is done: let the relay side finish what is queued
-	 * and its close handshake. */
-	if (!t->ws) {
+	if (code != WS_CLOSE_NORMAL && code != WS_CLOSE_NO_STATUS)
+		log_ctx(LOG_DEBUG, &t->end.log, "tunnel %s: peer closed with code %u", t->id, code);
+	if (!t->kind->end->shut_local) {
 		tunnel_close(t, NULL);
 		return;
 	}
-	if (t->up_off == t->up_len)
-		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
-	else
-		wsc_want_write(t->ws);
-	set_timer(t, TUNNEL_LINGER_US);
+	t->state = t->state == TUNNEL_UP_DONE ? TUNNEL_DRAINING : TUNNEL_DOWN_DONE;
+	if (!outq_len(&t->down))
+		pass_end(t);
 }
 
-static const struct loop_fd_ops local_ops = { "tunnel", local_readable, local_writeable,
-					      local_close };
+/* ---- local -> relay ---------------------------------------------------- */
 
-static int adopt_local(struct tunnel *t)
+static bool up_open(const struct tunnel *t)
 {
-	t->local_obj.fd_ops = &local_ops;
-	t->local = loop_adopt(t->fd, &t->local_obj);
-	if (!t->local) {
-		t->fd = -1;   /* lws closed it */
-		return -EIO;
-	}
-	return 0;
-}
-
-/* ---- websocket side ---------------------------------------------------- */
-
-static int send_preamble(struct tunnel *t)
-{
-	const struct azb_ep *ep = &t->fr->fwd->ep[t->ep];
-	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
-	int n = pre_encode(buf, ep->kind == AZB_KIND_UDP ? PRE_DGRAM : PRE_STREAM, ep->port_name);
-
-	t->preamble_sent = true;
-	return wsc_send(t->ws, WS_OP_BINARY, true, buf, (size_t)n);
-}
-
-static int send_reply(struct tunnel *t)
-{
-	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
-	int r;
-
-	pre_reply(buf, t->verdict, pre_mode_of(&t->pre));
-	t->reply_pending = false;
-	r = wsc_send(t->ws, WS_OP_BINARY, true, buf, PRE_REPLY_LEN);
-	if (r < 0)
-		return r;
-	if (t->verdict != PRE_OK) {
-		/* After the reply, not before: the sender reads why. */
-		wsc_close(t->ws, WS_CLOSE_NORMAL, "refused");
-		return 0;
-	}
-	tunnel_opened(t);
-	local_pause(t, false);
-	if (t->dgram) {
-		t->last_activity = lws_now_usecs();
-		set_timer(t, TUNNEL_UDP_IDLE_US);
-		/* Datagrams that came with the preamble. */
-		if (t->down_off != t->down_len)
-			down_write(t, t->down + t->down_off, t->down_len - t->down_off);
-		t->down_off = t->down_len = 0;
-	}
-	wsc_pause_rx(t->ws, t->down_off != t->down_len);
-	return 0;
-}
-
-/* One datagram from the target per websocket message, as the original. */
-static int pump_up_dgram(struct tunnel *t)
-{
-	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
-	ssize_t n = recv(t->fd, buf + UDPF_HDR, UDPF_MAX_PAYLOAD, MSG_DONTWAIT);
-
-	if (n < 0) {
-		if (errno != EAGAIN && errno != ECONNREFUSED)
-			return -errno;
-		t->local_readable = false;
-		local_pause(t, false);
-		return 0;
-	}
-	udpf_header(buf, (size_t)n);
-	t->up += (uint64_t)n;
-	t->fr->stats.bytes_up += (uint64_t)n;
-	t->last_activity = lws_now_usecs();
-	if (wsc_send(t->ws, WS_OP_BINARY, true, buf, UDPF_HDR + (size_t)n) < 0)
-		return -EIO;
-	wsc_want_write(t->ws);
-	return 0;
+	return t->state == TUNNEL_OPEN || t->state == TUNNEL_DOWN_DONE;
 }
 
 static void local_pause(struct tunnel *t, bool pause)
@@ -494,288 +354,243 @@ static void local_pause(struct tunnel *t, bool pause)
 	lws_rx_flow_control(t->local, pause ? 0 : 1);
 }
 
-/* Has the local peer sent FIN? Then what is left in the socket is finite and
- * may be read now: lws closes a raw fd on POLLHUP when POLLIN is off, and
- * unread bytes would be lost. */
-static bool peer_finished(int fd)
+/* The local side ended its direction: the close frame follows what it sent
+ * before (some of it may still be queued). */
+static void up_ended(struct tunnel *t)
 {
-	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
-
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP));
+	t->state = t->state == TUNNEL_DOWN_DONE ? TUNNEL_DRAINING : TUNNEL_UP_DONE;
+	local_pause(t, true);
+	if (!t->ws)
+		return;
+	if (!outq_len(&t->up))
+		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
+	else
+		wsc_want_write(t->ws);
 }
 
-/* What a finished peer left in the socket: the kernel's receive buffer,
- * a few MiB at most; the cap only guards against a broken kernel. */
-#define TUNNEL_DRAIN_MAX (64u * 1024 * 1024)
-
+/* Read what a finished peer left in the socket, straight into the queue:
+ * the socket may go with it (lws closes a raw fd on POLLHUP while POLLIN is
+ * off). */
 static void drain_local(struct tunnel *t)
 {
 	for (;;) {
+		uint8_t *at = outq_reserve(&t->up, LOOP_CHUNK);
 		ssize_t n;
 
-		if (t->up_len - t->up_off > TUNNEL_DRAIN_MAX)
+		if (!at)
 			return;
-		t->upbuf = xrealloc(t->upbuf, t->up_len + LOOP_CHUNK);
-		n = read(t->fd, t->upbuf + t->up_len, LOOP_CHUNK);
-		if (n > 0) {
-			t->up_len += (size_t)n;
+		n = t->kind->end->from_local(&t->end, at, LOOP_CHUNK);
+		outq_commit(&t->up, n > 0 ? (size_t)n : 0);
+		if (n > 0)
 			continue;
-		}
 		if (n == 0)
-			t->up_eof = true;
+			up_ended(t);
 		return;
 	}
 }
 
-static void send_up(struct tunnel *t, uint8_t *buf, size_t n)
+/* The next queued message, copied to the scratch buffer for its header. */
+static void send_queued(struct tunnel *t)
 {
-	t->up += n;
-	t->fr->stats.bytes_up += n;
-	wsc_send(t->ws, WS_OP_BINARY, true, buf, n);
+	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
+	size_t n;
+	const uint8_t *p = outq_peek(&t->up, &n);
+	size_t m = t->kind->end->message_len(p, n);
+
+	if (m > n || m > LOOP_CHUNK)
+		m = n < LOOP_CHUNK ? n : LOOP_CHUNK;   /* never with what we queue */
+	memcpy(buf, p, m);
+	outq_pop(&t->up, m);
+	wsc_send(t->ws, WS_OP_BINARY, true, buf, m);
 }
 
-/* Move one chunk local -> relay: 1 when more is likely, 0 when the socket
- * is empty or ended, or -errno. */
-static int up_chunk(struct tunnel *t)
+/* Move one message local -> relay: 1 when more is likely, 0 when nothing
+ * waits now or the direction has ended, or -errno. */
+static int up_message(struct tunnel *t)
 {
 	uint8_t *buf = loop_scratch() + LOOP_HEADROOM;
 	ssize_t n;
 
-	if (t->up_off < t->up_len) {
-		n = (ssize_t)(t->up_len - t->up_off < LOOP_CHUNK ? t->up_len - t->up_off : LOOP_CHUNK);
-		memcpy(buf, t->upbuf + t->up_off, (size_t)n);
-		t->up_off += (size_t)n;
-		if (t->up_off == t->up_len) {
-			free(t->upbuf);
-			t->upbuf = NULL;
-			t->up_off = t->up_len = 0;
-		}
-		send_up(t, buf, (size_t)n);
+	if (outq_len(&t->up)) {
+		send_queued(t);
 		return 1;
 	}
-	if (t->up_eof || t->fd < 0)
-		n = 0;
-	else
-		n = read(t->fd, buf, LOOP_CHUNK);
-	if (n > 0) {
-		send_up(t, buf, (size_t)n);
-		return n == LOOP_CHUNK;
-	}
-	if (n == 0) {
-		t->local_eof = true;
-		local_pause(t, true);
+	if (!up_open(t)) {
 		wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
-		maybe_finish(t);
 		return 0;
 	}
-	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (!t->local)
+		return 0;   /* a flow: its datagrams come by tunnel_send() */
+	n = t->kind->end->from_local(&t->end, buf, LOOP_CHUNK);
+	if (n == 0) {
+		up_ended(t);
+		return 0;
+	}
+	if (n < 0 && n != -EAGAIN)
+		return (int)n;
+	if (n > 0)
+		wsc_send(t->ws, WS_OP_BINARY, true, buf, (size_t)n);
+	if (n == LOOP_CHUNK)
+		return 1;
+	local_pause(t, false);   /* a short read: the socket is empty, poll it again */
+	return 0;
+}
+
+/* The relay side cannot take more now: stop reading the local side until
+ * it can, unless the peer has finished (then what it left is read now). */
+static void stall(struct tunnel *t)
+{
+	local_pause(t, true);
+	if (t->local && up_open(t) && t->kind->end->finished && t->kind->end->finished(&t->end))
+		drain_local(t);
+	wsc_want_write(t->ws);
 }
 
 /* Local -> relay without a buffer of our own: read straight into the frame
- * while the relay side takes it; when it does not, stop polling the local
- * socket until it does. */
+ * while the relay side takes it. */
 static void pump(struct tunnel *t)
 {
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; i < TUNNEL_PUMP_TURNS; i++) {
 		int r;
 
-		if (t->local_eof || !t->ws)
+		if (!t->ws || t->state < TUNNEL_OPEN || t->state == TUNNEL_CLOSED)
 			return;
 		if (!wsc_can_send(t->ws)) {
-			local_pause(t, true);
-			if (t->fd >= 0 && !t->up_eof && peer_finished(t->fd))
-				drain_local(t);
-			wsc_want_write(t->ws);
+			stall(t);
 			return;
 		}
-		r = up_chunk(t);
+		r = up_message(t);
 		if (r < 0) {
 			tunnel_close(t, strerror(-r));
 			return;
 		}
-		if (r == 0) {
-			if (!t->local_eof)
-				local_pause(t, false);
+		if (r == 0)
 			return;
-		}
 	}
 	/* Bounded turn: carry on when the relay side is writeable again. */
 	local_pause(t, true);
 	wsc_want_write(t->ws);
 }
 
-static int ws_writeable(void *owner)
+int tunnel_send(struct tunnel *t, uint8_t *msg, size_t n)
 {
-	struct tunnel *t = owner;
-	int r;
-
-	if (t->sender && t->state == T_HANDSHAKE && !t->preamble_sent)
-		return send_preamble(t) < 0;
-	if (!t->sender && t->reply_pending)
-		return send_reply(t) < 0;
-	if (t->state != T_OPEN)
-		return 0;
-	if (!t->dgram) {
-		pump(t);
+	if (t->state == TUNNEL_CLOSED)
+		return -EPIPE;
+	if (t->state == TUNNEL_OPEN && !outq_len(&t->up) && wsc_can_send(t->ws)) {
+		wsc_send(t->ws, WS_OP_BINARY, true, msg, n);
 		return 0;
 	}
-	r = t->local_readable ? pump_up_dgram(t) : 0;
+	if (outq_push(&t->up, msg, n) < 0)
+		return -ENOBUFS;
+	if (t->state == TUNNEL_OPEN)
+		wsc_want_write(t->ws);
+	return 0;
+}
+
+/* ---- the local socket (adopted) ---------------------------------------- */
+
+static int dial_finished(struct tunnel *t);
+
+static int local_readable(struct loop_obj *o, struct lws *wsi)
+{
+	struct tunnel *t = from_local(o);
+
+	(void)wsi;
+	if (t->state < TUNNEL_OPEN)
+		local_pause(t, true);   /* a target's first bytes wait for the reply */
+	else
+		pump(t);
+	return 0;
+}
+
+static int local_writeable(struct loop_obj *o, struct lws *wsi)
+{
+	struct tunnel *t = from_local(o);
+	int r;
+
+	(void)wsi;
+	if (t->state == TUNNEL_DIALING)
+		return dial_finished(t);
+	r = local_writable(t) ? flush_down(t) : 0;
 	if (r < 0)
 		tunnel_close(t, strerror(-r));
 	return 0;
 }
 
-static int ws_open(void *owner)
+/* The local socket went after the local side's end (or it is a datagram
+ * socket, which has no end of its own): the relay side finishes what is
+ * queued and its close handshake. */
+static void local_gone(struct tunnel *t)
 {
-	struct tunnel *t = owner;
-
-	t->state = T_HANDSHAKE;
-	if (t->sender)
-		wsc_want_write(t->ws);
-	return 0;
-}
-
-static int sender_reply(struct tunnel *t, const uint8_t *p, size_t n)
-{
-	size_t take = PRE_REPLY_LEN - t->reply_have;
-
-	if (take > n)
-		take = n;
-	memcpy(t->reply + t->reply_have, p, take);
-	t->reply_have += take;
-	if (t->reply_have < PRE_REPLY_LEN)
-		return 0;
-	if (pre_check_reply(t->reply, PRE_STREAM) < 0) {
-		tunnel_close(t, "the listener refused the port name or mode");
-		return 0;
+	if (up_open(t))
+		up_ended(t);
+	if (!t->ws) {
+		tunnel_close(t, NULL);
+		return;
 	}
-	wsc_ready(t->ws);
-	if (adopt_local(t) < 0) {
-		tunnel_close(t, "cannot adopt the client socket");
-		return 0;
-	}
-	tunnel_opened(t);
-	return n > take ? down_write(t, p + take, n - take) : 0;
-}
-
-static int start_dial(struct tunnel *t);
-
-/* Answer with an error reply, then close gracefully. */
-static int refuse(struct tunnel *t, enum pre_verdict v, const char *why)
-{
-	tunnel_failed(t, why);
-	t->verdict = v;
-	t->reply_pending = true;
-	wsc_want_write(t->ws);
 	set_timer(t, TUNNEL_LINGER_US);
-	return 0;
 }
 
-static int listener_preamble(struct tunnel *t, const uint8_t *p, size_t n)
+static void local_close(struct loop_obj *o, struct lws *wsi)
 {
-	size_t used;
-	int r = pre_feed(&t->pre, p, n, &used);
+	struct tunnel *t = from_local(o);
 
-	if (r == 0)
-		return 0;
-	if (r < 0)
-		return refuse(t, PRE_BAD_VERSION, "unsupported preamble version or mode");
-	wsc_ready(t->ws);
-	t->verdict = pre_select(t->fr->fwd, t->pre.name, pre_mode_of(&t->pre), &t->ep);
-	if (t->verdict == PRE_SILENT) {
-		char why[300];
-
-		snprintf(why, sizeof(why), "no binding for port name \"%s\"", t->pre.name);
-		tunnel_close(t, why);
-		return 0;
-	}
-	if (t->verdict != PRE_OK)
-		return refuse(t, t->verdict, t->verdict == PRE_WANT_DGRAM ?
-			      "port name is UDP but the sender asked for a stream" :
-			      "port name is a stream but the sender asked for UDP");
-	if (n > used)
-		down_append(t, p + used, n - used);
-	return start_dial(t);
-}
-
-static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
-{
-	struct tunnel *t = owner;
-	int r;
-
-	(void)op;
-	(void)last;
-	switch (t->state) {
-	case T_HANDSHAKE:
-		if (t->sender)
-			return sender_reply(t, p, n);
-		if (t->failed)
-			return 0;
-		return listener_preamble(t, p, n);
-	case T_DIALING:
-		down_append(t, p, n);
-		return 0;
-	case T_OPEN:
-		r = down_write(t, p, n);
-		if (r < 0)
-			tunnel_close(t, strerror(-r));
-		return 0;
-	default:
-		return 0;
-	}
-}
-
-static int ws_peer_closed(void *owner, uint16_t code)
-{
-	struct tunnel *t = owner;
-	struct log_ctx c = tctx(t);
-
-	if (t->state != T_OPEN) {
-		tunnel_close(t, "the peer closed the connection during set-up");
-		return 0;
-	}
-	if (code != WS_CLOSE_NORMAL && code != WS_CLOSE_NO_STATUS)
-		log_ctx(LOG_DEBUG, &c, "tunnel %s: peer closed with code %u", t->id, code);
-	t->peer_eof = true;
-	maybe_finish(t);
-	return 0;
-}
-
-static void ws_gone(void *owner, int status, const char *why)
-{
-	struct tunnel *t = owner;
-	char msg[200];
-
-	t->ws = NULL;
-	if (t->state == T_CLOSING) {
+	(void)wsi;
+	/* lws ends a raw fd on POLLHUP when it is not polling for input: the
+	 * peer hung up after we shut our side while we were paused. What it
+	 * sent last is still readable until the fd goes, after this call. */
+	if (up_open(t) && t->kind->end->finished)
+		drain_local(t);
+	t->local = NULL;
+	t->fd = t->end.fd = -1;
+	loop_rearm_cancel(&t->rearm);
+	if (t->state == TUNNEL_CLOSED) {
 		maybe_free(t);
 		return;
 	}
-	if (!t->local && t->state == T_OPEN) {
-		tunnel_close(t, NULL);   /* the local side had finished */
+	if (t->state < TUNNEL_OPEN || (up_open(t) && t->kind->end->shut_local)) {
+		tunnel_close(t, "the local socket closed abruptly");
 		return;
 	}
-	if (t->local_eof && t->peer_eof) {
-		/* Normal end; finish writing what the local side still owes. */
-		if (t->down_off == t->down_len)
-			tunnel_close(t, NULL);
-		else
-			set_timer(t, TUNNEL_LINGER_US);
-		return;
-	}
-	if (status > 0)
-		snprintf(msg, sizeof(msg), "the relay answered %d (%s)", status, why ? why : "");
-	else if (status < 0)
-		snprintf(msg, sizeof(msg), "cannot reach the relay (%s)", why ? why : "");
-	else
-		snprintf(msg, sizeof(msg), "relay connection lost (%s)", why ? why : "closed");
-	tunnel_close(t, msg);
+	local_gone(t);
 }
 
-static const struct wsc_ops tunnel_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
-					      ws_gone };
+static const struct loop_fd_ops local_ops = { "tunnel", local_readable, local_writeable,
+					      local_close };
 
-/* ---- listener: dialing the target -------------------------------------- */
+static int adopt_local(struct tunnel *t)
+{
+	t->local_obj.fd_ops = &local_ops;
+	t->local = loop_adopt(t->fd, &t->local_obj);
+	if (!t->local) {
+		t->fd = t->end.fd = -1;   /* lws closed it */
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- the websocket ----------------------------------------------------- */
+
+/* A buffer of its own: this may run inside the websocket's rx, whose bytes
+ * sit in the scratch buffer. */
+static void send_reply(struct tunnel *t, enum pre_verdict v)
+{
+	uint8_t buf[LOOP_HEADROOM + PRE_REPLY_LEN];
+
+	pre_reply(buf + LOOP_HEADROOM, v, pre_mode_of(&t->pre));
+	wsc_send(t->ws, WS_OP_BINARY, true, buf + LOOP_HEADROOM, PRE_REPLY_LEN);
+}
+
+/* Answer with an error reply, then close gracefully: the sender reads why. */
+static int refuse(struct tunnel *t, enum pre_verdict v, const char *why)
+{
+	tunnel_failed(t, why);
+	send_reply(t, v);
+	wsc_close(t->ws, WS_CLOSE_NORMAL, "refused");
+	t->state = TUNNEL_DRAINING;
+	set_timer(t, TUNNEL_LINGER_US);
+	return 0;
+}
 
 static void dialed(void *arg, int fd, int err)
 {
@@ -788,7 +603,7 @@ static void dialed(void *arg, int fd, int err)
 		tunnel_close(t, why);
 		return;
 	}
-	t->fd = fd;
+	t->fd = t->end.fd = fd;
 	if (adopt_local(t) < 0) {
 		tunnel_close(t, "cannot adopt the target socket");
 		return;
@@ -799,17 +614,16 @@ static void dialed(void *arg, int fd, int err)
 
 static int start_dial(struct tunnel *t)
 {
-	t->dgram = t->fr->fwd->ep[t->ep].kind == AZB_KIND_UDP;
-	udpf_init(&t->df);
-	t->state = T_DIALING;
+	t->state = TUNNEL_DIALING;
 	wsc_pause_rx(t->ws, true);
-	t->dial = dial_start(&t->fr->fwd->ep[t->ep], t->fr->bind_address, dialed, t);
+	/* NULL when dialed() has run already. */
+	t->dial = t->kind->dial(&t->fr->fwd->ep[t->ep], t->fr->bind_address, dialed, t);
 	return 0;
 }
 
 static int dial_finished(struct tunnel *t)
 {
-	int err = dial_result(t->fd);
+	int err = dial_result(t->fd), r = 0;
 	char why[200];
 
 	if (err < 0) {
@@ -819,92 +633,194 @@ static int dial_finished(struct tunnel *t)
 	}
 	/* The original answers before dialling; answering after means a client
 	 * never sees "accepted" for an unreachable target. */
-	t->state = T_HANDSHAKE;
-	t->reply_pending = true;
-	wsc_want_write(t->ws);
-	if (t->down_off != t->down_len)
-		loop_want_write(t->local, &t->rearm);
+	send_reply(t, PRE_OK);
+	opened(t);
+	local_pause(t, false);
+	if (outq_len(&t->down))
+		r = flush_down(t);   /* what came with the preamble */
+	else
+		wsc_pause_rx(t->ws, false);
+	if (r < 0)
+		tunnel_close(t, strerror(-r));
 	return 0;
 }
 
-/* ---- opening the websocket --------------------------------------------- */
-
-static int open_ws(struct tunnel *t, const struct resolve_result *res)
+static int listener_preamble(struct tunnel *t, const uint8_t *p, size_t n)
 {
-	const struct fwd_relay *r = &t->fr->relay;
-	uint16_t port = t->sender ? r->port : t->rv_port;
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, port, &ss);
-	struct wsc_params p = { (struct sockaddr *)&ss, sl, port, t->rv_host ? t->rv_host : r->host,
-				r->tls, r->insecure, NULL, NULL,
-				t->fr->connect_timeout };
-	char *target = NULL, *token = NULL;
-	time_t expiry;
-	int err = 0;
+	size_t used;
+	int r = pre_feed(&t->pre, p, n, &used);
+	enum pre_verdict v;
+	char why[300];
 
-	if (t->sender) {
-		target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s", t->fr->fwd->relay, t->id);
-		if (!t->fr->fwd->ep[t->ep].no_auth)
-			token = token_for(r, t->fr->fwd->relay, &expiry, &err);
-	} else {
-		target = xstrdup(t->rv_target);
-	}
-	p.target = target;
-	p.token = token;
-	if (err == 0)
-		t->ws = wsc_open(&p, &tunnel_ws_ops, t, &err);
-	free(target);
-	azb_free_secret(token);
-	if (!t->ws)
-		return err;
-	t->state = T_CONNECTING;
-	return 0;
-}
-
-static void relay_resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct tunnel *t = arg;
-	char why[200];
-
-	t->rr = NULL;
-	if (err == 0)
-		err = open_ws(t, res);
-	if (err < 0) {
-		snprintf(why, sizeof(why), "cannot open a connection to the relay: %s",
-			 err == -ENOKEY ? "no credentials" : strerror(-err));
+	if (r == 0)
+		return 0;
+	if (r < 0)
+		return refuse(t, PRE_BAD_VERSION, "unsupported preamble version or mode");
+	wsc_ready(t->ws);
+	v = pre_select(t->fr->fwd, t->pre.name, pre_mode_of(&t->pre), &t->ep);
+	if (v == PRE_SILENT) {
+		snprintf(why, sizeof(why), "no binding for port name \"%s\"", t->pre.name);
 		tunnel_close(t, why);
+		return 0;
+	}
+	if (v != PRE_OK)
+		return refuse(t, v, v == PRE_WANT_DGRAM ?
+			      "port name is UDP but the sender asked for a stream" :
+			      "port name is a stream but the sender asked for UDP");
+	t->kind = t->fr->kinds[t->ep];
+	if (n > used && down_queue(t, p + used, n - used) < 0)
+		return -1;
+	return start_dial(t);
+}
+
+static int ws_open(void *owner)
+{
+	(void)owner;   /* a listener waits for the preamble */
+	return 0;
+}
+
+static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
+{
+	struct tunnel *t = owner;
+	int r;
+
+	(void)op;
+	(void)last;
+	switch (t->state) {
+	case TUNNEL_HANDSHAKE:      /* a sender's handshake is hc_sender's */
+		return listener_preamble(t, p, n);
+	case TUNNEL_DIALING:
+		return down_queue(t, p, n) < 0 ? -1 : 0;
+	case TUNNEL_OPEN:
+	case TUNNEL_UP_DONE:
+		r = down_write(t, p, n);
+		if (r < 0)
+			tunnel_close(t, strerror(-r));
+		return 0;
+	default:
+		return 0;
 	}
 }
 
-static void connect_relay(struct tunnel *t, const char *host)
+static int ws_peer_closed(void *owner, uint16_t code)
 {
-	struct resolve_result res;
+	struct tunnel *t = owner;
 
-	t->state = T_RESOLVING;
-	if (resolve_host(host, &res, relay_resolved, t, &t->rr) == 1)
-		relay_resolved(t, 0, &res);
+	switch (t->state) {
+	case TUNNEL_HANDSHAKE:
+	case TUNNEL_DIALING:
+		tunnel_close(t, "the peer closed the connection during set-up");
+		return 0;
+	case TUNNEL_OPEN:
+	case TUNNEL_UP_DONE:
+		relay_ended(t, code);
+		return 0;
+	default:
+		return 0;   /* refused, or closing: the connection ends by itself */
+	}
 }
 
-int tunnel_start_sender(struct fwd_run *fr, size_t ep, int fd, const char *peer)
+static int ws_writeable(void *owner)
 {
-	struct tunnel *t = tunnel_new(fr, true, peer);
-	int one = 1;
+	pump(owner);
+	return 0;
+}
+
+static void ws_gone(void *owner, int status, const char *why)
+{
+	struct tunnel *t = owner;
+	char msg[200];
+
+	t->ws = NULL;
+	switch (t->state) {
+	case TUNNEL_CLOSED:
+		maybe_free(t);
+		return;
+	case TUNNEL_DRAINING:
+		/* The end of both; finish writing what the local side still owes. */
+		if (outq_len(&t->down))
+			set_timer(t, TUNNEL_LINGER_US);
+		else
+			tunnel_close(t, NULL);
+		return;
+	case TUNNEL_UP_DONE:
+		if (t->end.fd < 0) {
+			tunnel_close(t, NULL);   /* the local side had finished and gone */
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	tunnel_close(t, wsc_gone_text(msg, sizeof(msg), status, why));
+}
+
+static const struct wsc_ops tunnel_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
+					      ws_gone };
+
+/* ---- starting ---------------------------------------------------------- */
+
+static void sender_ready(void *owner, struct wsc *ws, uint8_t *rest, size_t n)
+{
+	struct tunnel *t = owner;
+	int r;
+
+	t->snd = NULL;
+	t->ws = ws;
+	if (t->fd >= 0 && adopt_local(t) < 0) {
+		tunnel_close(t, "cannot adopt the client socket");
+		return;
+	}
+	opened(t);
+	if (outq_len(&t->up))
+		wsc_want_write(ws);   /* a flow's datagrams that waited */
+	r = n ? down_write(t, rest, n) : 0;
+	if (r < 0)
+		tunnel_close(t, strerror(-r));
+}
+
+static void sender_failed(void *owner, const char *why)
+{
+	struct tunnel *t = owner;
+
+	t->snd = NULL;
+	tunnel_close(t, why);
+}
+
+static const struct hc_sender_ops sender_ops = { &tunnel_ws_ops, sender_ready, sender_failed };
+
+struct tunnel *tunnel_start_sender(struct fwd_run *fr, size_t ep, const struct tunnel_client *c)
+{
+	struct tunnel *t = tunnel_new(fr, c->peer);
+	const struct azb_ep *e = &fr->fwd->ep[ep];
+	struct hc_sender_params p = { &fr->relay, fr->fwd->relay, t->id, e->port_name,
+				      fr->kinds[ep]->mode, e->no_auth, fr->connect_timeout };
 
 	t->ep = ep;
-	t->fd = fd;
-	if (fr->fwd->ep[ep].kind == AZB_KIND_TCP)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	connect_relay(t, fr->relay.host);
-	return 0;
+	t->kind = fr->kinds[ep];
+	t->fd = c->fd;
+	t->end.fd = c->fd >= 0 ? c->fd : c->flow_fd;
+	t->end.to = c->to;
+	t->end.tolen = c->tolen;
+	t->end.active = lws_now_usecs();
+	t->gone = c->gone;
+	t->gone_arg = c->arg;
+	if (c->queue_max)
+		t->up.limit = c->queue_max;
+	if (c->pool)
+		outq_share(&t->up, c->pool);
+	t->snd = hc_sender_start(&p, &sender_ops, t);
+	return t;
 }
 
-int tunnel_start_listener(struct fwd_run *fr, const struct hcp_addr *rv, const char *peer)
+struct tunnel *tunnel_start_listener(struct fwd_run *fr, const char *host, uint16_t port,
+				     const char *target, const char *peer)
 {
-	struct tunnel *t = tunnel_new(fr, false, peer);
+	struct tunnel *t = tunnel_new(fr, peer);
+	const struct fwd_relay *r = &fr->relay;
+	struct wsc_params p = { host, port, r->tls, r->insecure, target, NULL, fr->connect_timeout,
+				0 };
 
-	t->rv_host = xstrdup(rv->host);
-	t->rv_port = rv->port;
-	t->rv_target = xstrdup(rv->target);
-	connect_relay(t, t->rv_host);
-	return 0;
+	t->ws = wsc_open(&p, &tunnel_ws_ops, t);
+	return t;
 }

@@ -8,16 +8,25 @@
 
 #include "log.h"
 #include "loop.h"
+#include "resolve.h"
 #include "stream.h"
 #include "util.h"
 
 #define WSC_HEAD_LIMIT 16384
+/* A closing connection whose peer takes nothing is aborted after this
+ * (the stream's own default, kept when a queue limit is set). */
+#define WSC_LINGER_S 10
 #define WSC_VERSION_UA "azbridge/" AZB_VERSION
 
-enum wsc_state { WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
+enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
 
 struct wsc {
 	struct stream *st;
+	struct resolve_req *rr;   /* while resolving */
+	char *host;               /* until connected */
+	uint16_t port;
+	bool tls, insecure;
+	size_t max_queued;
 	const struct wsc_ops *ops;
 	void *owner;
 	enum wsc_state state;
@@ -35,6 +44,7 @@ struct wsc {
 	int64_t last_rx;
 	int timeout_s;
 	lws_sorted_usec_list_t deadline;
+	lws_sorted_usec_list_t failed;   /* reports a failure before a stream exists */
 };
 
 static char *build_request(const struct wsc_params *p, const char *key)
@@ -147,7 +157,7 @@ static int on_writeable(void *owner)
 		stream_close(c->st);   /* both directions ended */
 		return 0;
 	}
-	if (c->close_sent)
+	if (c->close_sent || !c->ops->writeable)
 		return 0;
 	return c->ops->writeable(c->owner) ? -1 : 0;
 }
@@ -235,6 +245,7 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 {
 	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
 	static const char *const phase[] = {
+		[WSC_RESOLVING] = "resolving",     /* never: the deadline starts after */
 		[WSC_CONNECTING] = "connecting",   /* TCP and TLS */
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
@@ -254,7 +265,17 @@ static void wsc_free(struct wsc *c)
 		http1_clear(c->head);
 		free(c->head);
 	}
+	free(c->host);
 	free(c);
+}
+
+static void finish(struct wsc *c, const char *err)
+{
+	c->state = WSC_DONE;
+	lws_sul_cancel(&c->deadline);
+	lws_sul_cancel(&c->failed);
+	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err ? err : "closed");
+	wsc_free(c);
 }
 
 static void on_close(void *owner, const char *err)
@@ -262,39 +283,89 @@ static void on_close(void *owner, const char *err)
 	struct wsc *c = owner;
 
 	c->st = NULL;
-	c->state = WSC_DONE;
-	lws_sul_cancel(&c->deadline);
-	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err ? err : "closed");
-	wsc_free(c);
+	finish(c, err);
 }
 
 static const struct stream_ops wsc_stream_ops = { on_established, on_rx, on_writeable, on_close };
 
-struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner, int *err)
+static void on_failed(lws_sorted_usec_list_t *sul)
+{
+	finish(lws_container_of(sul, struct wsc, failed), NULL);
+}
+
+/* Before there is a stream: gone() from the loop, as for every other end. */
+static void fail_later(struct wsc *c, const char *why)
+{
+	if (!c->why[0])
+		snprintf(c->why, sizeof(c->why), "%s", why);
+	resolve_cancel(c->rr);
+	c->rr = NULL;
+	c->state = WSC_DONE;
+	loop_defer(&c->failed, on_failed);
+}
+
+static void connect_to(struct wsc *c, const struct resolve_result *res)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = resolve_sockaddr(res, c->port, &ss);
+	int err;
+
+	c->state = WSC_CONNECTING;
+	c->st = stream_connect((struct sockaddr *)&ss, sl, c->host, c->tls, c->insecure,
+			       &wsc_stream_ops, c, &err);
+	if (!c->st) {
+		fail_later(c, strerror(-err));
+		return;
+	}
+	if (c->max_queued)
+		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
+	if (c->timeout_s > 0)
+		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
+				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+}
+
+static void resolved(void *arg, int err, const struct resolve_result *res)
+{
+	struct wsc *c = arg;
+
+	c->rr = NULL;
+	if (err < 0)
+		fail_later(c, "cannot resolve the relay's host name");
+	else
+		connect_to(c, res);
+}
+
+struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner)
 {
 	struct wsc *c = xcalloc(1, sizeof(*c));
+	struct resolve_result res;
 
 	c->status = -1;
 	c->ops = ops;
 	c->owner = owner;
+	c->host = xstrdup(p->host);
+	c->port = p->port;
+	c->tls = p->tls;
+	c->insecure = p->insecure;
+	c->timeout_s = p->timeout_s;
+	c->max_queued = p->max_queued;
 	ws_parser_init(&c->parser, false);
 	c->head = xmalloc(sizeof(*c->head));
 	http1_init(c->head, WSC_HEAD_LIMIT);
-	*err = ws_client_key(c->key);
-	if (*err == 0) {
-		c->request = build_request(p, c->key);
-		c->st = stream_connect(p->sa, p->salen, p->host, p->tls, p->insecure, &wsc_stream_ops,
-				       c, err);
+	if (ws_client_key(c->key) < 0) {
+		fail_later(c, "no random numbers for the websocket key");
+		return c;
 	}
-	if (*err < 0) {
-		wsc_free(c);
-		return NULL;
-	}
-	c->timeout_s = p->timeout_s;
-	if (c->timeout_s > 0)
-		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
-				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+	c->request = build_request(p, c->key);
+	if (resolve_host(c->host, &res, resolved, c, &c->rr) == 1)
+		connect_to(c, &res);
 	return c;
+}
+
+void wsc_set_owner(struct wsc *c, const struct wsc_ops *ops, void *owner)
+{
+	c->ops = ops;
+	c->owner = owner;
 }
 
 void wsc_ready(struct wsc *c)
@@ -305,6 +376,18 @@ void wsc_ready(struct wsc *c)
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)
 {
 	return send_frame(c, op, fin, payload, n);
+}
+
+int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n)
+{
+	uint8_t *buf = xmalloc(LOOP_HEADROOM + n);
+	int r;
+
+	memcpy(buf + LOOP_HEADROOM, p, n);
+	r = send_frame(c, op, true, buf + LOOP_HEADROOM, n);
+	explicit_bzero(buf, LOOP_HEADROOM + n);
+	free(buf);
+	return r;
 }
 
 void wsc_close(struct wsc *c, uint16_t code, const char *reason)
@@ -340,11 +423,8 @@ void wsc_abort(struct wsc *c)
 {
 	if (c->st)
 		stream_abort(c->st);
-}
-
-bool wsc_is_open(const struct wsc *c)
-{
-	return c->state == WSC_OPEN;
+	else if (c->state != WSC_DONE)
+		fail_later(c, "aborted");
 }
 
 bool wsc_can_send(const struct wsc *c)
@@ -353,12 +433,18 @@ bool wsc_can_send(const struct wsc *c)
 	       !stream_choked(c->st);
 }
 
-bool wsc_close_sent(const struct wsc *c)
-{
-	return c->close_sent || c->close_pending;
-}
-
 int64_t wsc_last_rx(const struct wsc *c)
 {
 	return c->last_rx;
+}
+
+const char *wsc_gone_text(char *buf, size_t len, int status, const char *why)
+{
+	if (status > 0)
+		snprintf(buf, len, "the relay answered %d (%s)", status, why ? why : "");
+	else if (status < 0)
+		snprintf(buf, len, "cannot reach the relay (%s)", why ? why : "");
+	else
+		snprintf(buf, len, "relay connection lost (%s)", why ? why : "closed");
+	return buf;
 }

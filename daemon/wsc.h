@@ -6,7 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "ws.h"
 
@@ -19,7 +18,7 @@ struct wsc_ops {
 	int (*data)(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last);
 	/* The peer sent a close frame: no more data will come from it. */
 	int (*peer_closed)(void *owner, uint16_t code);
-	int (*writeable)(void *owner);
+	int (*writeable)(void *owner);   /* NULL: the owner never asks */
 	/* Final: the transport is gone. status is the HTTP status when the
 	 * upgrade was refused, 0 when a connection had been made, -1 when the
 	 * relay could not be reached at all. The wsc is freed after this. */
@@ -27,30 +26,41 @@ struct wsc_ops {
 };
 
 struct wsc_params {
-	const struct sockaddr *sa;   /* resolved, with the port set */
-	socklen_t salen;
+	const char *host;       /* looked up off the loop; also Host, SNI, certificate name */
 	uint16_t port;
-	const char *host;       /* Host header, SNI, certificate name */
 	bool tls;
 	bool insecure;
 	const char *target;     /* path and query */
 	const char *token;      /* ServiceBusAuthorization, or NULL */
-	/* Seconds from wsc_open() to wsc_ready(): TCP connect, TLS handshake,
-	 * upgrade response and whatever first reply the owner waits for. When
-	 * they pass, the connection is aborted (gone() says why). 0: none. */
+	/* Seconds from the connect to wsc_ready(): TCP connect, TLS handshake,
+	 * upgrade response and whatever first reply the owner waits for (the
+	 * name lookup comes before). When they pass, the connection is aborted
+	 * (gone() says why). 0: none. */
 	int timeout_s;
+	/* Bytes the connection may hold for a relay that reads too slowly;
+	 * past them it fails. 0: no limit (the owner sends only when
+	 * wsc_can_send() says so). */
+	size_t max_queued;
 };
 
-/* NULL and *err on immediate failure (no gone() then). */
-struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner, int *err);
+/* Look up host, connect, upgrade. Never fails at once: whatever happens,
+ * gone() follows exactly once, from the loop, never from inside wsc_open(). */
+struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner);
+/* Hand the connection to another owner (from inside a callback too: the
+ * next one goes to the new owner). */
+void wsc_set_owner(struct wsc *c, const struct wsc_ops *ops, void *owner);
 
 /* The owner has what it waited for (at the latest in open()): the
  * deadline no longer applies. */
 void wsc_ready(struct wsc *c);
 
-/* Send one frame from the owner's writeable(): payload must sit at
- * loop_scratch() + LOOP_HEADROOM or have as much headroom. Masks in place. */
+/* Send one frame: payload must sit at loop_scratch() + LOOP_HEADROOM or have
+ * as much headroom. Masks in place. From the owner's writeable(), or
+ * wherever the scratch buffer is not in use (not inside data()). */
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n);
+/* Send one whole message from anywhere, data() included: it is copied first
+ * (and the copy wiped: it may hold a token). */
+int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n);
 /* End our direction with a close frame (sent before any further data). */
 void wsc_close(struct wsc *c, uint16_t code, const char *reason);
 void wsc_ping(struct wsc *c);
@@ -59,11 +69,11 @@ void wsc_pause_rx(struct wsc *c, bool pause);
 /* Drop the connection now; gone() follows from the loop. */
 void wsc_abort(struct wsc *c);
 
-bool wsc_is_open(const struct wsc *c);
 /* Can a data frame go out now without queueing? */
 bool wsc_can_send(const struct wsc *c);
-bool wsc_close_sent(const struct wsc *c);
 /* Monotonic microseconds of the last frame of any kind from the peer. */
 int64_t wsc_last_rx(const struct wsc *c);
+/* What gone()'s status and why mean, as a tunnel's failure: in buf. */
+const char *wsc_gone_text(char *buf, size_t len, int status, const char *why);
 
 #endif

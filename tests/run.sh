@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit config cli docs install fuzz integration conformance"}
+SUITES=${SUITES:-"unit cycles config cli docs install fuzz integration conformance"}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 export BUILD
@@ -65,6 +65,7 @@ suite_script() {   # suite_script NAME SCRIPT
 for s in $SUITES; do
 	case $s in
 	unit) line=$(suite_unit) ;;
+	cycles) line=$(suite_script cycles tests/cycles.py) ;;
 	config) line=$(suite_script config tests/config/run.sh) ;;
 	cli) line=$(suite_script cli tests/cli/run.sh) ;;
 	docs) line=$(suite_script docs tests/docs/run.sh) ;;

@@ -1,0 +1,164 @@
+#include "hc_sender.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+#include "token.h"
+#include "util.h"
+
+struct hc_sender {
+	struct wsc *ws;
+	const struct hc_sender_ops *ops;
+	void *owner;                  /* NULL once cancelled */
+	enum pre_mode mode;
+	uint8_t pre[PRE_MAX];         /* the preamble, encoded */
+	size_t pre_len;
+	uint8_t reply[PRE_REPLY_LEN];
+	size_t reply_have;
+	char why[200];                /* a failure before the websocket */
+	lws_sorted_usec_list_t later;
+};
+
+/* ---- the websocket --------------------------------------------------------- */
+
+static void fail(struct hc_sender *s, const char *why)
+{
+	void *owner = s->owner;
+
+	s->owner = NULL;
+	if (owner)
+		s->ops->failed(owner, why);
+}
+
+/* From inside the upgrade's rx: the scratch buffer holds what is being
+ * parsed, so the preamble goes from a buffer of its own. */
+static int ws_open(void *arg)
+{
+	struct hc_sender *s = arg;
+	uint8_t buf[LOOP_HEADROOM + PRE_MAX];
+
+	if (!s->owner)
+		return -1;
+	memcpy(buf + LOOP_HEADROOM, s->pre, s->pre_len);
+	return wsc_send(s->ws, WS_OP_BINARY, true, buf + LOOP_HEADROOM, s->pre_len) < 0;
+}
+
+static void accepted(struct hc_sender *s, uint8_t *rest, size_t n)
+{
+	const struct hc_sender_ops *ops = s->ops;
+	struct wsc *ws = s->ws;
+	void *owner = s->owner;
+
+	wsc_ready(ws);
+	/* The websocket outlives us: the owner's from its next callback on. */
+	wsc_set_owner(ws, ops->ws_ops, owner);
+	free(s);
+	ops->ready(owner, ws, rest, n);
+}
+
+static int ws_data(void *arg, enum ws_op op, uint8_t *p, size_t n, bool last)
+{
+	struct hc_sender *s = arg;
+	size_t take = PRE_REPLY_LEN - s->reply_have;
+
+	(void)op;
+	(void)last;
+	if (!s->owner)
+		return -1;
+	if (take > n)
+		take = n;
+	memcpy(s->reply + s->reply_have, p, take);
+	s->reply_have += take;
+	if (s->reply_have < PRE_REPLY_LEN)
+		return 0;
+	if (pre_check_reply(s->reply, s->mode) < 0) {
+		fail(s, "the listener refused the port name or mode");
+		return -1;
+	}
+	accepted(s, p + take, n - take);
+	return 0;
+}
+
+static int ws_peer_closed(void *arg, uint16_t code)
+{
+	(void)code;
+	fail(arg, "the peer closed the connection during set-up");
+	return -1;
+}
+
+static void ws_gone(void *arg, int status, const char *why)
+{
+	struct hc_sender *s = arg;
+	char msg[200];
+
+	fail(s, wsc_gone_text(msg, sizeof(msg), status, why));
+	free(s);
+}
+
+static const struct wsc_ops sender_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone };
+
+/* ---- starting -------------------------------------------------------------- */
+
+static void failed_later(lws_sorted_usec_list_t *sul)
+{
+	struct hc_sender *s = lws_container_of(sul, struct hc_sender, later);
+
+	fail(s, s->why);
+	free(s);
+}
+
+static void open_ws(struct hc_sender *s, const struct hc_sender_params *p)
+{
+	const struct fwd_relay *r = p->relay;
+	struct wsc_params wp = { r->host, r->port, r->tls, r->insecure, NULL, NULL, p->timeout_s, 0 };
+	char *token = NULL;
+	time_t expiry;
+	int err = 0;
+
+	if (!p->no_auth)
+		token = token_for(r, p->path, &expiry, &err);
+	if (err < 0) {
+		snprintf(s->why, sizeof(s->why), "cannot open a connection to the relay: %s",
+			 err == -ENOKEY ? "no credentials" : strerror(-err));
+		loop_defer(&s->later, failed_later);
+		return;
+	}
+	wp.target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s", p->path, p->id);
+	wp.token = token;
+	s->ws = wsc_open(&wp, &sender_ws_ops, s);
+	free((char *)wp.target);
+	azb_free_secret(token);
+}
+
+struct hc_sender *hc_sender_start(const struct hc_sender_params *p,
+				  const struct hc_sender_ops *ops, void *owner)
+{
+	struct hc_sender *s = xcalloc(1, sizeof(*s));
+	int n = pre_encode(s->pre, p->mode, p->port_name);
+
+	s->ops = ops;
+	s->owner = owner;
+	s->mode = p->mode;
+	if (n < 0) {
+		snprintf(s->why, sizeof(s->why), "port name longer than 255 bytes");
+		loop_defer(&s->later, failed_later);
+		return s;
+	}
+	s->pre_len = (size_t)n;
+	open_ws(s, p);
+	return s;
+}
+
+void hc_sender_cancel(struct hc_sender *s)
+{
+	s->owner = NULL;
+	if (s->ws)
+		wsc_abort(s->ws);   /* freed in ws_gone */
+	else {
+		lws_sul_cancel(&s->later);
+		free(s);
+	}
+}
