@@ -1,6 +1,7 @@
 #!/bin/bash
 # Documentation checks: man pages render cleanly; every option in
-# azbridged --help and every configuration key azbridged prints is documented.
+# azbridged --help and every configuration key azbridged prints is documented;
+# every source file is placed in the README and docs/ARCHITECTURE.md.
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${BUILD:-build}/azbridged
@@ -57,6 +58,13 @@ for key in $(grep -oE '^[a-z_]+ =' tests/config/14-daemon.out | sed 's/ =//'); d
 done
 for sig in SIGHUP SIGTERM; do
 	check "azbridged.8 documents $sig" grep -q "^\.B.* $sig" man/azbridged.8
+done
+# Every source file has its place in the README's layout and in the
+# architecture document.
+for f in common/*.c daemon/*.c relay/*.c ctl/*.c; do
+	b=$(basename "$f" .c)
+	check "README's layout names $f" grep -qw -- "$b" README.md
+	check "docs/ARCHITECTURE.md names $f" grep -qw -- "$b" docs/ARCHITECTURE.md
 done
 echo "docs: $pass passed, $fail failed"
 [ "$fail" = 0 ]

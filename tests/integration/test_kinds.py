@@ -60,6 +60,19 @@ def udp_pair(env, target):
     return t, s, local
 
 
+def echoed(c, local, msg):
+    """Send msg until its echo comes back (the first may race the flow's
+    set-up); False after 40 tries."""
+    for _ in range(40):
+        c.sendto(msg, ("127.0.0.1", local))
+        try:
+            if c.recv(65535) == msg:
+                return True
+        except socket.timeout:
+            continue
+    return False
+
+
 def test_udp_flows_are_tunnels_counted_in_payload_bytes(env):
     env.start_relay()
     target = free_port(socket.SOCK_DGRAM)
@@ -69,16 +82,7 @@ def test_udp_flows_are_tunnels_counted_in_payload_bytes(env):
     c.settimeout(0.5)
     sizes = (0, 1, 100, 1400, 9000)
     for n in sizes:
-        msg = bytes([n % 251]) * n
-        for _ in range(40):            # the first may race the flow's set-up
-            c.sendto(msg, ("127.0.0.1", local))
-            try:
-                if c.recv(65535) == msg:
-                    break
-            except socket.timeout:
-                continue
-        else:
-            raise AssertionError(f"no echo of {n} bytes")
+        assert echoed(c, local, bytes([n % 251]) * n), f"no echo of {n} bytes"
     c.close()
     # Payloads, as the local sides see them, the same on both bridges (the
     # 2-byte frame of each datagram is not counted); retries may repeat some.
@@ -100,13 +104,7 @@ def test_sender_flow_stop_ends_both_tunnels(env):
     t, s, local = udp_pair(env, target)
     c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     c.settimeout(0.5)
-    for _ in range(40):
-        c.sendto(b"hi", ("127.0.0.1", local))
-        try:
-            if c.recv(100) == b"hi":
-                break
-        except socket.timeout:
-            continue
+    assert echoed(c, local, b"hi")
     c.close()
     assert stats(t, "ut")["tunnels_open"] == 1
     s.write_main("")
