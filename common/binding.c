@@ -89,7 +89,7 @@ int bnd_check_port_name(const char *s, char *err, size_t errlen)
 	return 0;
 }
 
-int bnd_check_binding_name(const char *s, char *err, size_t errlen)
+int bnd_check_forward_name(const char *s, char *err, size_t errlen)
 {
 	size_t n = strlen(s);
 

@@ -75,7 +75,7 @@ int bnd_check_port_name(const char *s, char *err, size_t errlen);
 /* A bind address must be a loopback or local unicast literal, 0.0.0.0 / ::,
  * or a host name (resolved when the binding starts). */
 int bnd_check_bind_address(const char *s, char *err, size_t errlen);
-int bnd_check_binding_name(const char *s, char *err, size_t errlen);
+int bnd_check_forward_name(const char *s, char *err, size_t errlen);
 /* A Unix socket path: names a file, holds no '[' or ']'. */
 int bnd_check_socket_path(const char *s, char *err, size_t errlen);
 /* An HTTP forward's base path: URL path characters but ':', no empty segment. */

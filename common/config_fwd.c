@@ -356,7 +356,7 @@ static struct azb_fwd *parse_forward(struct cfg_loader *ld, const config_setting
 	if ((expr ? from_expression(ld, g, dir, expr, ep_keys, &f) :
 		    from_keys(ld, g, dir, ep_keys, &f)) < 0)
 		return NULL;
-	if (name && bnd_check_binding_name(name, err, sizeof(err)) < 0)
+	if (name && bnd_check_forward_name(name, err, sizeof(err)) < 0)
 		cfg_error_at(ld, member(g, "name"), "%s", err);
 	f->name = name ? xstrdup(name) : bnd_derive_name(f);
 	if (has_cred_keys(g)) {

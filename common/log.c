@@ -284,7 +284,7 @@ void log_escape(struct sbuf *b, const char *s)
 static void ctx_suffix(struct sbuf *b, const struct log_ctx *c)
 {
 	const char *k[] = { "binding", "relay", "tunnel", "peer" };
-	const char *v[] = { c->binding, c->relay, c->tunnel, c->peer };
+	const char *v[] = { c->forward, c->relay, c->tunnel, c->peer };
 	bool first = true;
 
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(k); i++) {
@@ -325,7 +325,7 @@ static void emit_journal(int prio, const struct log_ctx *c, const char *msg)
 
 	if (!c)
 		c = &none;
-	val[0] = c->binding;
+	val[0] = c->forward;
 	val[1] = c->relay;
 	val[2] = c->tunnel;
 	val[3] = c->peer;

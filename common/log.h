@@ -17,7 +17,7 @@ enum log_target {
 
 /* Fields attached to one event; any member may be NULL. */
 struct log_ctx {
-	const char *binding;
+	const char *forward;    /* journald's AZB_BINDING, stderr's binding= (published names) */
 	const char *relay;
 	const char *tunnel;
 	const char *peer;

@@ -83,7 +83,7 @@ static inline void fwd_put(struct fwd_run *fr)
 /* Journald fields of a forward's events. */
 static inline struct log_ctx fwd_ctx(const struct fwd_run *fr)
 {
-	return (struct log_ctx){ .binding = fr->fwd->name, .relay = fr->fwd->relay };
+	return (struct log_ctx){ .forward = fr->fwd->name, .relay = fr->fwd->relay };
 }
 
 #endif

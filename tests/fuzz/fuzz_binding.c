@@ -36,7 +36,7 @@ static void round_trip(const struct azb_fwd *f)
 	if (bnd_parse(bnd_format_option(f), text, &g, err, sizeof(err)) < 0 || !bnd_fwd_equal(f, g))
 		__builtin_trap();
 	again = bnd_format(g);
-	if (strcmp(text, again) != 0 || bnd_check_binding_name(name, NULL, 0) < 0)
+	if (strcmp(text, again) != 0 || bnd_check_forward_name(name, NULL, 0) < 0)
 		__builtin_trap();
 	free(again);
 	free(name);

@@ -150,7 +150,7 @@ static void check_ok(const struct ok_case *c)
 	fmt2 = bnd_format(g);
 	assert_string_equal(fmt, fmt2);
 	name = bnd_derive_name(f);
-	assert_int_equal(bnd_check_binding_name(name, NULL, 0), 0);
+	assert_int_equal(bnd_check_forward_name(name, NULL, 0), 0);
 	free(name);
 	free(fmt);
 	free(fmt2);
@@ -277,7 +277,7 @@ static void test_derived_names(void **state)
 	assert_int_equal(bnd_parse_remote(longexpr, &f, NULL, 0), 0);
 	a = bnd_derive_name(f);
 	assert_int_equal(strlen(a), 64);
-	assert_int_equal(bnd_check_binding_name(a, NULL, 0), 0);
+	assert_int_equal(bnd_check_forward_name(a, NULL, 0), 0);
 	longexpr[strlen(longexpr) - 1] = '9';
 	assert_int_equal(bnd_parse_remote(longexpr, &g, NULL, 0), 0);
 	b = bnd_derive_name(g);
@@ -310,10 +310,10 @@ static void test_checks(void **state)
 	assert_int_equal(bnd_check_port_name(name, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "port name is 256 bytes long; at most 255 are allowed");
 	assert_int_equal(bnd_check_port_name("a b", err, sizeof(err)), -EINVAL);
-	assert_int_equal(bnd_check_binding_name("sql-1.db_x", err, sizeof(err)), 0);
-	assert_int_equal(bnd_check_binding_name("no/slash", err, sizeof(err)), -EINVAL);
+	assert_int_equal(bnd_check_forward_name("sql-1.db_x", err, sizeof(err)), 0);
+	assert_int_equal(bnd_check_forward_name("no/slash", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "name \"no/slash\" may hold only letters, digits, '.', '_' and '-'");
-	assert_int_equal(bnd_check_binding_name("", err, sizeof(err)), -EINVAL);
+	assert_int_equal(bnd_check_forward_name("", err, sizeof(err)), -EINVAL);
 }
 
 static void test_equal_and_dup(void **state)
