@@ -482,3 +482,68 @@ def test_https_target_verified_against_its_private_ca(env):
     assert re.search(r"insecure: insecure = true: the certificate of https://localhost:\d+ is "
                      r"not verified", d.proc.text())
     assert "ok: insecure" not in d.proc.text()
+
+
+# ---- streaming and bounded memory ------------------------------------------------
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+
+
+def test_bodies_stream_both_ways_in_bounded_memory(env):
+    from conftest import MEM_FACTOR
+    open_relay(env)
+    ng = Nginx(env)
+    size = 96 * 1024 * 1024
+    big = os.path.join(ng.dir, "www", "files", "sparse.bin")
+    with open(big, "wb") as f:
+        f.truncate(size)         # a hole: nginx serves zeros, nothing is held here
+    h = env.listener("h", "-H", f"web:http/127.0.0.1:{ng.port}")
+    r = subprocess.run(["curl", "-sS", "--max-time", "120", "--cacert", env.ca, "-o", "/dev/null",
+                        "-w", "%{http_code} %{size_download}",
+                        f"https://localhost:{env.relay_port}/web/files/sparse.bin"],
+                       capture_output=True, text=True, timeout=150)
+    assert r.stdout == f"200 {size}", r.stderr
+    st, _, _ = curl(env, "/upload/sparse.bin", "--data-binary", f"@{big}",
+                    "-H", "Transfer-Encoding: chunked")
+    assert st in (201, 204)
+    assert os.path.getsize(os.path.join(ng.dir, "www", "store", "sparse.bin")) == size
+    peak = peak_rss_kib(h.p.pid)
+    print(f"azbridged peak RSS {peak} KiB after {size} bytes each way")
+    assert peak < 40 * 1024 * MEM_FACTOR, f"azbridged peaked at {peak} KiB"
+
+
+class SlowBody:
+    """Sends a head and the first bytes of a chunked body, then finishes only
+    once told that the client has seen them."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.seen = threading.Event()
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(4)
+        threading.Thread(target=self.one, daemon=True).start()
+
+    def one(self):
+        c, _ = self.srv.accept()
+        with c:
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+            self.seen.wait(30)
+            c.sendall(b"4\r\nlast\r\n0\r\n\r\n")
+
+
+def test_a_body_that_stalls_reaches_the_client_before_it_ends(env):
+    open_relay(env)
+    slow = SlowBody()
+    env.listener("h", "-H", f"web:http/127.0.0.1:{slow.port}")
+    c = relay_conn(env)
+    c.request("GET", "/web/stream")
+    r = c.getresponse()
+    assert r.status == 200
+    assert r.read(5) == b"first"       # the target has not ended its body yet
+    slow.seen.set()
+    assert r.read() == b"last"
+    c.close()
