@@ -617,17 +617,9 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 			      bool tls, bool insecure, const struct stream_ops *ops, void *owner,
 			      int *err)
 {
-	return stream_connect_ctx(sa, len, host, tls, NULL, insecure, ops, owner, err);
-}
-
-struct stream *stream_connect_ctx(const struct sockaddr *sa, socklen_t len, const char *host,
-				  bool tls, SSL_CTX *ctx, bool insecure,
-				  const struct stream_ops *ops, void *owner, int *err)
-{
 	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port :
 				     ((const struct sockaddr_in6 *)sa)->sin6_port);
 	int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct stream *s;
 
 	*err = 0;
 	if (fd < 0) {
@@ -640,7 +632,16 @@ struct stream *stream_connect_ctx(const struct sockaddr *sa, socklen_t len, cons
 		close(fd);
 		return NULL;
 	}
-	s = stream_new(fd, ops, owner);
+	return stream_connect_fd(fd, port, host, tls, NULL, insecure, ops, owner, err);
+}
+
+struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool tls, SSL_CTX *ctx,
+				 bool insecure, const struct stream_ops *ops, void *owner,
+				 int *err)
+{
+	struct stream *s = stream_new(fd, ops, owner);
+
+	*err = 0;
 	s->state = S_CONNECTING;
 	if (tls)
 		*err = setup_client_tls(s, ctx, host, insecure, port);

@@ -41,10 +41,12 @@ void stream_tls_cleanup(void);
 struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const char *host,
 			      bool tls, bool insecure, const struct stream_ops *ops, void *owner,
 			      int *err);
-/* The same with ctx from stream_client_ctx() (NULL: the default one). */
-struct stream *stream_connect_ctx(const struct sockaddr *sa, socklen_t len, const char *host,
-				  bool tls, SSL_CTX *ctx, bool insecure,
-				  const struct stream_ops *ops, void *owner, int *err);
+/* The same over fd, a socket whose non-blocking connect to port has
+ * started (taken, closed on failure), with ctx from stream_client_ctx()
+ * (NULL: the default one). */
+struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool tls, SSL_CTX *ctx,
+				 bool insecure, const struct stream_ops *ops, void *owner,
+				 int *err);
 /* Server: an accepted fd; ctx NULL for plain. NULL when it cannot be
  * adopted (the fd is closed). */
 struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner);

@@ -472,8 +472,9 @@ static void target_start(struct http_exchange *hx, enum http_body_framing framin
 			 uint64_t length)
 {
 	bool tls = strcmp(hx->ep->port_name, "https") == 0;
-	struct http_target_params p = { hx->ep->host, hx->ep->port, tls, hx->ep->insecure,
-					hx->ctx, NULL, strcmp(hx->req.method, "HEAD") == 0 };
+	struct http_target_params p = { hx->ep->host, hx->ep->port, hx->fr->bind_address, tls,
+					hx->ep->insecure, hx->ctx, NULL,
+					strcmp(hx->req.method, "HEAD") == 0 };
 
 	if (framing == HTTP_BODY_NONE && bodyless_method_wants_length(hx->req.method))
 		framing = HTTP_BODY_LENGTH;

@@ -5,12 +5,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dial.h"
 #include "loop.h"
-#include "resolve.h"
 #include "stream.h"
 #include "util.h"
 
-enum ht_state { HT_RESOLVING, HT_CONNECTING, HT_HEAD, HT_BODY, HT_DONE };
+enum ht_state { HT_DIALING, HT_CONNECTING, HT_HEAD, HT_BODY, HT_DONE };
 
 enum ht_framing { HT_NONE, HT_LENGTH, HT_CHUNKED, HT_TO_CLOSE };
 
@@ -18,7 +18,7 @@ struct http_target {
 	const struct http_target_ops *ops;   /* NULL once the owner has its last call */
 	void *owner;
 	enum ht_state state;
-	struct resolve_req *rr;
+	struct dial *dial;             /* while dialing */
 	struct stream *st;
 	char *host, *head;
 	uint16_t port;
@@ -235,38 +235,27 @@ static void fail_later(struct http_target *t, const char *why)
 	lws_sul_schedule(loop_context(), 0, &t->later, fail_later_cb, 1);
 }
 
-static void connect_to(struct http_target *t, const struct resolve_result *res)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, t->port, &ss);
-	int err = 0;
-
-	t->state = HT_CONNECTING;
-	t->st = stream_connect_ctx((struct sockaddr *)&ss, sl, t->host, t->tls, t->ctx,
-				   t->insecure, &target_stream_ops, t, &err);
-	if (!t->st)
-		fail_later(t, strerror(-err));
-}
-
-static void resolved(void *arg, int err, const struct resolve_result *res)
+static void dialed(void *arg, int fd, int err)
 {
 	struct http_target *t = arg;
 
-	t->rr = NULL;
-	if (err < 0) {
-		ht_fail(t, HTF_CONNECT, err == -ENOENT ? "the target's host name does not resolve" :
-			"the target's host name cannot be looked up");
-		ht_free(t);
+	t->dial = NULL;
+	t->state = HT_CONNECTING;
+	if (fd < 0) {
+		fail_later(t, err == -ENOENT ? "its host name does not resolve" :
+			   err == -EHOSTUNREACH ? "its host name cannot be looked up" : strerror(-err));
 		return;
 	}
-	connect_to(t, res);
+	t->st = stream_connect_fd(fd, t->port, t->host, t->tls, t->ctx, t->insecure,
+				  &target_stream_ops, t, &err);
+	if (!t->st)
+		fail_later(t, strerror(-err));
 }
 
 struct http_target *http_target_open(const struct http_target_params *p,
 				     const struct http_target_ops *ops, void *owner)
 {
 	struct http_target *t = xcalloc(1, sizeof(*t));
-	struct resolve_result res;
 
 	t->ops = ops;
 	t->owner = owner;
@@ -278,8 +267,8 @@ struct http_target *http_target_open(const struct http_target_params *p,
 	t->ctx = p->ctx;
 	t->no_body = p->no_body;
 	http1_init(&t->resp, HTTP_TARGET_HEAD_MAX);
-	if (resolve_host(t->host, &res, resolved, t, &t->rr) == 1)
-		connect_to(t, &res);
+	/* Called back at once for a numeric host: failures are reported later. */
+	t->dial = dial_inet(t->host, t->port, SOCK_STREAM, p->bind_address, dialed, t);
 	return t;
 }
 
@@ -307,8 +296,8 @@ void http_target_pause(struct http_target *t, bool pause)
 void http_target_abort(struct http_target *t)
 {
 	t->ops = NULL;
-	if (t->state == HT_RESOLVING) {
-		resolve_cancel(t->rr);
+	if (t->dial) {
+		dial_cancel(t->dial);
 		ht_free(t);
 		return;
 	}
@@ -317,8 +306,5 @@ void http_target_abort(struct http_target *t)
 		stream_abort(t->st);   /* freed in on_close */
 		return;
 	}
-	if (t->state == HT_CONNECTING) {
-		ht_free(t);   /* only the deferred failure was left */
-		return;
-	}
+	ht_free(t);   /* only the deferred failure was left */
 }

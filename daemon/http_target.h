@@ -1,6 +1,6 @@
 /* One HTTP/1.1 request to an HTTP forward's target, over a stream of its
- * own (plain or TLS, verified unless the forward says insecure): resolve,
- * connect, send the head the caller built and the body it writes, read
+ * own (plain or TLS, verified unless the forward says insecure): dial (as
+ * every remote forward does, from -b's address), send the head the caller built and the body it writes, read
  * the response head and hand on the body, de-chunked, as it comes. One
  * request per connection; nothing is kept between requests. */
 #ifndef AZB_HTTP_TARGET_H
@@ -44,6 +44,7 @@ struct http_target_ops {
 struct http_target_params {
 	const char *host;       /* looked up off the loop; also SNI and the certificate name */
 	uint16_t port;
+	const char *bind_address;   /* -b: the source address, or NULL */
 	bool tls, insecure;
 	SSL_CTX *ctx;           /* TLS: the trust to verify with; NULL: the system's */
 	const char *head;       /* the request head, ending with the blank line */

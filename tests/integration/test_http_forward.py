@@ -20,7 +20,7 @@ import pytest
 from conftest import Proc, can_connect, free_port, wait_for
 from test_daemon import Daemon
 
-HCS = ("web", "api", "tls", "plain", "slow", "reset", "echo", "xff", "down")
+HCS = ("web", "api", "tls", "plain", "slow", "reset", "echo", "xff", "down", "dns")
 K64 = 64 * 1024
 MB20 = 20 * 1024 * 1024
 
@@ -382,6 +382,7 @@ def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
     d = http_bridge(env, ("down", "down", http_keys(free_port())),
                     ("slow", "slow", http_keys(slow, "http_timeout = 2;")),
                     ("reset", "reset", http_keys(reset)),
+                    ("dns", "dns", http_keys(80).replace("127.0.0.1", "nothing.invalid")),
                     ("web", "web", http_keys(ng.port)),
                     ("plain", "plain", f'host = "127.0.0.1"; host_port = {tcp}; '
                      'port_name = "db";'))
@@ -394,6 +395,8 @@ def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
     assert time.monotonic() - t0 < 40
     st, _, _ = request(env, "GET", "/x", hc="reset")
     assert st == 502
+    st, _, body = request(env, "GET", "/x", hc="dns")
+    assert st == 502 and b"does not resolve" in body
     # a -T forward still answers 501, the -H beside it serves
     assert request(env, "GET", "/x", hc="plain")[0] == 501
     ng.file("ok.txt", b"ok\n")
