@@ -99,17 +99,26 @@ static void hx_free(struct http_exchange *hx)
 	fwd_put(fr);
 }
 
+/* One line per request, and its parts as journald fields to match on. */
 static void access_log(struct http_exchange *hx)
 {
 	struct log_ctx c = hx_ctx(hx);
 	int64_t ms = (lws_now_usecs() - hx->start_us) / 1000;
+	const char *method = hx->req.method ? hx->req.method : "-";
+	const char *path = hx->req.target ? hx->req.target : "-";
+	char status[8], in[24], out[24], took[24];
+	const struct log_field f[] = { { "AZB_HTTP_METHOD", method }, { "AZB_HTTP_PATH", path },
+				       { "AZB_HTTP_STATUS", status }, { "AZB_HTTP_BYTES_IN", in },
+				       { "AZB_HTTP_BYTES_OUT", out }, { "AZB_HTTP_MS", took } };
 
+	snprintf(status, sizeof(status), "%d", hx->status);
+	snprintf(in, sizeof(in), "%llu", (unsigned long long)hx->bytes_in);
+	snprintf(out, sizeof(out), "%llu", (unsigned long long)hx->bytes_out);
+	snprintf(took, sizeof(took), "%lld", (long long)ms);
 	hx->fr->stats.bytes_down += hx->bytes_in;
 	hx->fr->stats.bytes_up += hx->bytes_out;
-	log_ctx(LOG_INFO, &c, "%s: \"%s %s\" %d, %llu bytes in, %llu bytes out, %lld ms",
-		hx->fr->fwd->name, hx->req.method ? hx->req.method : "-",
-		hx->req.target ? hx->req.target : "-", hx->status,
-		(unsigned long long)hx->bytes_in, (unsigned long long)hx->bytes_out, (long long)ms);
+	log_ctx_fields(LOG_INFO, &c, f, AZB_ARRAY_SIZE(f), "%s: \"%s %s\" %s, %s bytes in, %s bytes "
+		       "out, %s ms", hx->fr->fwd->name, method, path, status, in, out, took);
 }
 
 static void unlink_hx(struct http_exchange *hx)

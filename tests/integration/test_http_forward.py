@@ -550,3 +550,26 @@ def test_a_body_that_stalls_reaches_the_client_before_it_ends(env):
     slow.seen.set()
     assert r.read() == b"last"
     c.close()
+
+
+def test_access_log_lines_carry_journald_fields(env):
+    from test_systemd import Journal, journal_bridge
+    open_relay(env)
+    ng = Nginx(env)
+    ng.file("j.txt", b"journal\n")
+    jdir = os.path.join(env.tmp, "journal")
+    os.makedirs(jdir)
+    j = Journal(os.path.join(jdir, "socket"))
+    journal_bridge(env, "h", jdir, "-H", f"web:http/127.0.0.1:{ng.port}")
+    wait_for(lambda: j.find(r"listener online", AZB_RELAY="web"), what="the listener online")
+    assert request(env, "GET", "/files/j.txt?sig=secret")[0] == 200
+    # the signature is gone from the message and the field alike
+    wait_for(lambda: j.find(r'^h-web\S+: "GET /web/files/j.txt\?sig=REDACTED 200, 0 bytes in, 8 '
+                            r'bytes out, \d+ ms$'), what="the access log")
+    e = j.find(r'"GET /web/files/j.txt')[0]
+    assert e["PRIORITY"] == "6" and e["AZB_BINDING"] and e["AZB_PEER"].startswith("127.0.0.1:"), e
+    assert (e["AZB_HTTP_METHOD"], e["AZB_HTTP_STATUS"], e["AZB_HTTP_BYTES_IN"],
+            e["AZB_HTTP_BYTES_OUT"]) == ("GET", "200", "0", "8"), e
+    assert e["AZB_HTTP_PATH"] == "/web/files/j.txt?sig=REDACTED", e
+    assert int(e["AZB_HTTP_MS"]) >= 0
+    j.done = True
