@@ -51,6 +51,7 @@ struct http_exchange {
 	bool target_open, target_done;
 	char *resp_text;               /* the response message */
 	bool resp_body, resp_sent, buffering, frames_started, ended;
+	bool follow_on;                /* waits on a rendezvous for its next request */
 	uint8_t *out;                  /* response body not sent yet, after LOOP_HEADROOM */
 	size_t out_len;
 	int status;
@@ -60,6 +61,7 @@ struct http_exchange {
 };
 
 static void hx_end(struct http_exchange *hx, bool abort);
+static bool keep_rendezvous(struct http_exchange *hx);
 static void respond_error(struct http_exchange *hx, int status, const char *desc,
 			  const char *why);
 
@@ -147,7 +149,8 @@ static void hx_end(struct http_exchange *hx, bool abort)
 		return;
 	hx->ended = true;
 	unlink_hx(hx);
-	access_log(hx);
+	if (!hx->follow_on || hx->req.method)
+		access_log(hx);
 	lws_sul_cancel(&hx->flush);
 	if (hx->t)
 		http_target_abort(hx->t);
@@ -162,6 +165,10 @@ static void hx_end(struct http_exchange *hx, bool abort)
 		wsc_abort(hx->rdv);
 		return;
 	}
+	if (keep_rendezvous(hx)) {
+		hx_free(hx);
+		return;
+	}
 	wsc_close(hx->rdv, WS_CLOSE_NORMAL, "response complete");
 	lws_sul_schedule(loop_context(), 0, &hx->timer, on_close_timer, CLOSE_US);
 }
@@ -171,6 +178,10 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 	struct http_exchange *hx = lws_container_of(sul, struct http_exchange, timer);
 	char why[96];
 
+	if (hx->follow_on && !hx->req.method) {
+		hx_end(hx, false);   /* no next request came: the rendezvous closes */
+		return;
+	}
 	if (hx->resp_sent) {
 		hx_end(hx, true);
 		return;
@@ -536,7 +547,11 @@ static void rdv_request(struct http_exchange *hx)
 	}
 	hcp_clear(&hx->req);
 	hcp_move(&hx->req, &m);
+	free(hx->id);
+	hx->id = xstrdup(hx->req.id);
+	hx->start_us = lws_now_usecs();
 	sbuf_free(&hx->rdv_msg);
+	sbuf_init(&hx->rdv_msg);
 	hx->on_rdv = true;
 	hx->body_in = hx->req.body;
 	if (hx->body_in)
@@ -677,30 +692,60 @@ static void rdv_open(struct http_exchange *hx)
 
 /* ---- starting ---------------------------------------------------------------- */
 
-static struct http_exchange *hx_new(struct fwd_run *fr, size_t ep, struct hc_listener *h,
-				    struct hcp_msg *m, SSL_CTX *ctx)
+static struct http_exchange *hx_link(struct fwd_run *fr, const struct azb_ep *ep, SSL_CTX *ctx)
 {
 	struct http_exchange *hx = xcalloc(1, sizeof(*hx));
 
 	fwd_hold(fr);
 	hx->fr = fr;
-	hx->ep = &fr->fwd->ep[ep];
+	hx->ep = ep;
 	hx->ctx = ctx;
-	hx->chan = hc_listener_channel(h);
 	hx->start_us = lws_now_usecs();
 	hx->sink = (struct hc_body_sink){ sink_data, sink_lost };
 	sbuf_init(&hx->inbody);
 	sbuf_init(&hx->rdv_msg);
 	sbuf_init(&hx->early);
-	hx->id = xstrdup(m->id);
-	hx->addr = m->addr;
-	m->addr.host = m->addr.target = NULL;
 	hx->next = fr->http;
 	if (fr->http)
 		fr->http->pprev = &hx->next;
 	fr->http = hx;
 	hx->pprev = &fr->http;
 	return hx;
+}
+
+static struct http_exchange *hx_new(struct fwd_run *fr, size_t ep, struct hc_listener *h,
+				    struct hcp_msg *m, SSL_CTX *ctx)
+{
+	struct http_exchange *hx = hx_link(fr, &fr->fwd->ep[ep], ctx);
+
+	hx->chan = hc_listener_channel(h);
+	hx->id = xstrdup(m->id);
+	hx->addr = m->addr;
+	m->addr.host = m->addr.target = NULL;
+	return hx;
+}
+
+/* The relay sends a client connection's later requests over the rendezvous
+ * its first one came on (and drops the client when it closes): a whole
+ * response leaves it open for the next, which a new exchange waits for. */
+static bool keep_rendezvous(struct http_exchange *hx)
+{
+	struct http_exchange *next;
+
+	if (!hx->on_rdv || !hx->resp_sent || hx->body_in || !hx->fr->hc ||
+	    hx->fr->state == FWD_DRAINING)
+		return false;
+	next = hx_link(hx->fr, hx->ep, hx->ctx);
+	next->follow_on = true;
+	next->chan = hx->chan;
+	next->id = xstrdup(hx->id);
+	next->rdv = hx->rdv;
+	next->rdv_state = RDV_OPEN;
+	hx->rdv = NULL;
+	wsc_set_owner(next->rdv, &rdv_ops, next);
+	wsc_pause_rx(next->rdv, false);
+	arm(next);
+	return true;
 }
 
 struct hc_body_sink *http_exchange_start(struct fwd_run *fr, size_t ep, struct hc_listener *h,

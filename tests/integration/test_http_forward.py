@@ -573,3 +573,32 @@ def test_access_log_lines_carry_journald_fields(env):
     assert e["AZB_HTTP_PATH"] == "/web/files/j.txt?sig=REDACTED", e
     assert int(e["AZB_HTTP_MS"]) >= 0
     j.done = True
+
+
+def test_one_client_connection_carries_requests_over_the_rendezvous_and_inline(env):
+    """The relay sends a client's later requests over the rendezvous its
+    first large one came on; the bridge answers them there and keeps it."""
+    open_relay(env)
+    ng = Nginx(env)
+    small, large = b"small\n", os.urandom(100 * 1024)
+    ng.file("s.txt", small)
+    ng.file("l.bin", large)
+    env.listener("h", "-H", f"web:http/127.0.0.1:{ng.port}")
+    c = relay_conn(env)
+    up = os.urandom(200 * 1024)
+    steps = [("POST", "/upload/a.bin", up, (201, 204)), ("GET", "/files/s.txt", None, small),
+             ("GET", "/files/l.bin", None, large), ("POST", "/upload/b.bin", b"x" * 10, (201, 204)),
+             ("HEAD", "/files/l.bin", None, b""), ("GET", "/files/s.txt", None, small)]
+    first = None
+    for method, path, body, want in steps:
+        c.request(method, f"/web{path}", body=body)
+        r = c.getresponse()
+        got = r.read()
+        first = first or c.sock
+        assert c.sock is first, f"{method} {path}: the client connection was dropped"
+        if isinstance(want, tuple):
+            assert r.status in want, (method, path, r.status)
+        else:
+            assert (r.status, got) == (200, want), (method, path)
+    c.close()
+    assert ng.stored("a.bin") == up and ng.stored("b.bin") == b"x" * 10
