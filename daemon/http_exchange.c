@@ -330,14 +330,18 @@ static void t_open(void *owner)
 		wsc_pause_rx(hx->rdv, false);
 }
 
-/* The response headers to pass on: all but the hop-by-hop ones. */
+/* The response headers to pass on: all but the hop-by-hop ones, and a
+ * Content-Length that a Transfer-Encoding overrides (RFC 9112 6.3): the
+ * relay frames the body by what is left. */
 static size_t response_headers(const struct http1_head *h, struct http1_header *out)
 {
 	const char *conn = http1_get(h, "Connection");
+	bool te = http1_get(h, "Transfer-Encoding") != NULL;
 	size_t n = 0;
 
 	for (size_t i = 0; i < h->n_headers; i++)
-		if (!http_hop_header(h->h[i].name, conn))
+		if (!http_hop_header(h->h[i].name, conn) &&
+		    !(te && strcasecmp(h->h[i].name, "Content-Length") == 0))
 			out[n++] = h->h[i];
 	return n;
 }
@@ -398,7 +402,11 @@ static void t_body(void *owner, uint8_t *p, size_t n)
 		return;
 	}
 	if (hx->out_len + n > OUT_CAP) {
-		respond_error(hx, 500, "Internal Server Error", "response buffer overrun");
+		/* The target was paused a read ago: ours, never seen so far. */
+		if (hx->resp_sent)
+			hx_end(hx, true);
+		else
+			respond_error(hx, 500, "Internal Server Error", "response buffer overrun");
 		return;
 	}
 	memcpy(hx->out + LOOP_HEADROOM + hx->out_len, p, n);
