@@ -31,7 +31,8 @@ def open_relay(env):
     path = os.path.join(env.tmp, "relayd.conf")
     with open(path, "w") as f:
         f.write("hybrid_connections = (\n" + ",\n".join(
-            f'  {{ name = "{n}"; requires_client_authorization = false; }}' for n in HCS) + "\n);\n")
+            f'  {{ name = "{n}"; requires_client_authorization = false; }}' for n in HCS)
+            + ',\n  { name = "auth"; }\n);\n')
     os.chmod(path, 0o600)
     env.start_relay(extra=["--config", path])
 
@@ -330,6 +331,25 @@ def test_headers_reach_the_target_end_to_end_and_forwarded_ones_only_when_asked(
     assert got["x-forwarded-host"] == "localhost"
     # one access-log line per request, at info
     d.proc.wait_log(r'e: "POST /echo/p\?q=%41" 200, 2 bytes in, \d+ bytes out, \d+ ms')
+
+
+def test_the_applications_authorization_passes_the_relay_token_does_not(env):
+    from test_tunnels import sas_token
+    open_relay(env)
+    echo = EchoHead()
+    http_bridge(env, ("a", "auth", http_keys(echo.port)))
+    key = env.conn_str.split("SharedAccessKey=")[1]
+    token = sas_token("http://localhost/auth/", "RootManageSharedAccessKey", key,
+                      int(time.time()) + 600)
+    _, hs = echoed(env, "auth", headers={"ServiceBusAuthorization": token,
+                                         "Authorization": "Bearer bearbear"})
+    got = {n.lower(): v for n, v in hs}
+    assert got["authorization"] == "Bearer bearbear"
+    assert "servicebusauthorization" not in got
+    # the relay's token in Authorization stays with the relay
+    _, hs = echoed(env, "auth", headers={"Authorization": token})
+    assert "authorization" not in {n.lower() for n, _ in hs}
+    assert token.split("sig=")[1].split("&")[0] not in json.dumps(hs)
 
 
 # ---- errors --------------------------------------------------------------------
