@@ -48,7 +48,7 @@ struct http_exchange {
 	struct sbuf early;             /* ...framed, before the target took it */
 	SSL_CTX *ctx;
 	struct http_target *t;
-	bool target_open, target_done;
+	bool target_started, target_open, target_done;
 	char *resp_text;               /* the response message */
 	bool resp_body, resp_sent, buffering, frames_started, ended;
 	bool follow_on;                /* waits on a rendezvous for its next request */
@@ -184,6 +184,12 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 	}
 	if (hx->resp_sent) {
 		hx_end(hx, true);
+		return;
+	}
+	if (hx->req.method && !hx->target_started) {
+		snprintf(why, sizeof(why), "the request body did not arrive within %lld s",
+			 (long long)(timeout_us(hx) / 1000000));
+		respond_error(hx, 408, "Request Timeout", why);
 		return;
 	}
 	snprintf(why, sizeof(why), "the target did not answer within %lld s",
@@ -507,6 +513,7 @@ static void target_start(struct http_exchange *hx, enum http_body_framing framin
 	if (framing == HTTP_BODY_NONE && bodyless_method_wants_length(hx->req.method))
 		framing = HTTP_BODY_LENGTH;
 	p.head = request_head(hx, tls, framing, length);
+	hx->target_started = true;
 	hx->t = http_target_open(&p, &target_ops, hx);
 	free((char *)p.head);
 	arm(hx);
@@ -776,8 +783,10 @@ struct hc_body_sink *http_exchange_start(struct fwd_run *fr, size_t ep, struct h
 		respond_error(hx, 400, "Bad Request", "the request has no requestTarget");
 		return NULL;
 	}
-	if (hx->req.body)
+	if (hx->req.body) {
+		arm(hx);   /* for the body */
 		return &hx->sink;
+	}
 	target_start(hx, HTTP_BODY_NONE, 0);
 	return NULL;
 }

@@ -20,7 +20,8 @@ import pytest
 from conftest import Proc, can_connect, free_port, wait_for
 from test_daemon import Daemon
 
-HCS = ("web", "api", "tls", "plain", "slow", "reset", "echo", "xff", "down", "dns")
+HCS = ("web", "api", "tls", "plain", "slow", "reset", "echo", "xff", "down", "dns", "bighead",
+       "garbage")
 K64 = 64 * 1024
 MB20 = 20 * 1024 * 1024
 
@@ -393,16 +394,40 @@ def resetting_server():
     return port, srv
 
 
+def canned_server(reply):
+    """Reads a request, sends reply, closes."""
+    port = free_port()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.recv(65536)
+                c.sendall(reply)
+    threading.Thread(target=loop, daemon=True).start()
+    return port, srv
+
+
 def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
     open_relay(env)
     ng = Nginx(env)
     slow, _s = silent_server()
     reset, _r = resetting_server()
+    big, _b = canned_server(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n")
+    junk, _j = canned_server(b"SMTP ready\r\n\r\n")
     tcp = free_port()
     d = http_bridge(env, ("down", "down", http_keys(free_port())),
                     ("slow", "slow", http_keys(slow, "http_timeout = 2;")),
                     ("reset", "reset", http_keys(reset)),
                     ("dns", "dns", http_keys(80).replace("127.0.0.1", "nothing.invalid")),
+                    ("bighead", "bighead", http_keys(big)),
+                    ("garbage", "garbage", http_keys(junk)),
                     ("web", "web", http_keys(ng.port)),
                     ("plain", "plain", f'host = "127.0.0.1"; host_port = {tcp}; '
                      'port_name = "db";'))
@@ -417,6 +442,10 @@ def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
     assert st == 502
     st, _, body = request(env, "GET", "/x", hc="dns")
     assert st == 502 and b"does not resolve" in body
+    st, _, body = request(env, "GET", "/x", hc="bighead")
+    assert st == 502 and b"over 32 kB" in body
+    st, _, body = request(env, "GET", "/x", hc="garbage")
+    assert st == 502 and b"malformed" in body
     # a -T forward still answers 501, the -H beside it serves
     assert request(env, "GET", "/x", hc="plain")[0] == 501
     ng.file("ok.txt", b"ok\n")
