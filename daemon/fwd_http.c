@@ -13,8 +13,10 @@
 #include "stream.h"
 #include "util.h"
 
-/* One TLS context per CA file (NULL: the system's store alone), kept for
- * the daemon's life: loading a store costs more than a request. */
+/* One TLS context per CA file (NULL: the system's store alone): loading a
+ * store costs more than a request. Each start of a forward loads its file
+ * again, so a forward that restarts picks up a changed CA; requests under
+ * way keep a reference to the context they started with. */
 struct trust {
 	char *ca_file;
 	SSL_CTX *ctx;
@@ -23,23 +25,31 @@ struct trust {
 
 static struct trust *trusts;
 
-static struct trust *trust_for(const char *ca_file, char *err, size_t errlen)
+static struct trust *trust_find(const char *ca_file)
 {
-	struct trust *t;
-	SSL_CTX *ctx;
-
-	for (t = trusts; t; t = t->next)
+	for (struct trust *t = trusts; t; t = t->next)
 		if (azb_streq(t->ca_file, ca_file))
 			return t;
-	ctx = stream_client_ctx(ca_file, err, errlen);
+	return NULL;
+}
+
+static int trust_load(const char *ca_file, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = stream_client_ctx(ca_file, err, errlen);
+	struct trust *t = trust_find(ca_file);
+
 	if (!ctx)
-		return NULL;
-	t = xcalloc(1, sizeof(*t));
-	t->ca_file = ca_file ? xstrdup(ca_file) : NULL;
+		return -EINVAL;
+	if (!t) {
+		t = xcalloc(1, sizeof(*t));
+		t->ca_file = ca_file ? xstrdup(ca_file) : NULL;
+		t->next = trusts;
+		trusts = t;
+	}
+	if (t->ctx)
+		SSL_CTX_free(t->ctx);
 	t->ctx = ctx;
-	t->next = trusts;
-	trusts = t;
-	return t;
+	return 0;
 }
 
 static bool is_tls(const struct azb_ep *e)
@@ -55,7 +65,7 @@ static int http_start(struct fwd_run *fr, size_t ep)
 
 	if (!is_tls(e))
 		return 0;
-	if (!trust_for(e->ca_file, err, sizeof(err))) {
+	if (trust_load(e->ca_file, err, sizeof(err)) < 0) {
 		fwd_error(fr, "not started: ca_file %s: %s", e->ca_file ? e->ca_file : "(system)",
 			  err);
 		return -EINVAL;
@@ -70,10 +80,11 @@ static struct hc_body_sink *http_request(struct fwd_run *fr, size_t ep, struct h
 					 struct hcp_msg *m)
 {
 	const struct azb_ep *e = &fr->fwd->ep[ep];
-	char err[200];
-	/* Loaded at start; a failure since then leaves the default trust. */
-	struct trust *t = is_tls(e) ? trust_for(e->ca_file, err, sizeof(err)) : NULL;
+	/* Loaded when the forward started. */
+	struct trust *t = is_tls(e) ? trust_find(e->ca_file) : NULL;
 
+	if (t)
+		SSL_CTX_up_ref(t->ctx);
 	return http_exchange_start(fr, ep, h, m, t ? t->ctx : NULL);
 }
 

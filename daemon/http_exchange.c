@@ -88,6 +88,8 @@ static void hx_free(struct http_exchange *hx)
 
 	lws_sul_cancel(&hx->timer);
 	lws_sul_cancel(&hx->flush);
+	if (hx->ctx)
+		SSL_CTX_free(hx->ctx);
 	hcp_clear(&hx->req);
 	free(hx->addr.host);
 	free(hx->addr.target);
@@ -750,6 +752,8 @@ static bool keep_rendezvous(struct http_exchange *hx)
 	if (!hx->on_rdv || !hx->resp_sent || hx->body_in || !hx->fr->hc ||
 	    hx->fr->state == FWD_DRAINING)
 		return false;
+	if (hx->ctx)
+		SSL_CTX_up_ref(hx->ctx);
 	next = hx_link(hx->fr, hx->ep, hx->ctx);
 	next->follow_on = true;
 	next->chan = hx->chan;

@@ -16,7 +16,8 @@
 struct hcp_msg;
 
 /* A request m (taken) from h for endpoint ep of fr; ctx: the trust for an
- * https target. Returns where the body goes when m->body. */
+ * https target (a reference, taken too). Returns where the body goes when
+ * m->body. */
 struct hc_body_sink *http_exchange_start(struct fwd_run *fr, size_t ep, struct hc_listener *h,
 					 struct hcp_msg *m, SSL_CTX *ctx);
 /* End every request of fr now. */
