@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http_exchange.h"
 #include "log.h"
@@ -35,9 +36,12 @@ static struct trust *trust_find(const char *ca_file)
 
 static int trust_load(const char *ca_file, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = stream_client_ctx(ca_file, err, errlen);
 	struct trust *t = trust_find(ca_file);
+	SSL_CTX *ctx;
 
+	if (ca_file && access(ca_file, R_OK) < 0)
+		return azb_errn(err, errlen, -errno, "%s", strerror(errno));
+	ctx = stream_client_ctx(ca_file, err, errlen);
 	if (!ctx)
 		return -EINVAL;
 	if (!t) {

@@ -651,3 +651,15 @@ def test_one_client_connection_carries_requests_over_the_rendezvous_and_inline(e
             assert (r.status, got) == (200, want), (method, path)
     c.close()
     assert ng.stored("a.bin") == up and ng.stored("b.bin") == b"x" * 10
+
+
+def test_a_ca_file_that_cannot_be_read_stops_the_forward_naming_it(env):
+    open_relay(env)
+    d = Daemon(env, "h")
+    missing = os.path.join(env.tmp, "no-such-ca.pem")
+    d.write_main('remote_forward = ( { name = "w"; relay = "tls"; bindings = ( { '
+                 + http_keys(free_port(), f'ca_file = "{missing}";', scheme="https") + ' } ); } );\n')
+    p = d.start(wait=False)
+    p.ours = False                # it is meant to exit 3
+    assert p.p.wait(30) == 3
+    assert f"w: not started: ca_file {missing}: No such file or directory" in p.text()
