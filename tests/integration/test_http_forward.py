@@ -15,8 +15,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 from conftest import Proc, can_connect, free_port, wait_for
 from test_daemon import Daemon
 
@@ -192,7 +190,7 @@ def test_get_bodies_heads_and_statuses_as_nginx_serves_them(env):
     for name, data in files.items():
         st, hs, body = curl(env, f"/files/{name}")
         dst, dhs, dbody = curl_direct(ng.port, f"/files/{name}")
-        assert (st, sha(body)) == (200, sha(data)), name
+        assert (st, sha(body)) == (dst, sha(dbody)) == (200, sha(data)), name
         strip = lambda h: sorted((n.lower(), v) for n, v in h if n.lower() not in NOT_END_TO_END)
         assert strip(hs) == strip(dhs), name
         assert values(hs, "Via"), "the relay's Via is missing"
