@@ -3,3 +3,4 @@
 set -eu
 cd "$(dirname "$0")"
 ./tunnel.sh
+./http.sh

@@ -185,6 +185,7 @@ void bnd_ep_clear(struct azb_ep *e)
 	free(e->socket_path);
 	free(e->http_path);
 	free(e->host_name);
+	free(e->ca_file);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -228,6 +229,7 @@ struct azb_fwd *bnd_fwd_dup(const struct azb_fwd *f)
 		e->socket_path = dup_or_null(s->socket_path);
 		e->http_path = dup_or_null(s->http_path);
 		e->host_name = dup_or_null(s->host_name);
+		e->ca_file = dup_or_null(s->ca_file);
 	}
 	if (f->cred) {
 		d->cred = xcalloc(1, sizeof(*d->cred));
@@ -241,7 +243,10 @@ static bool ep_equal(const struct azb_ep *a, const struct azb_ep *b)
 	return a->kind == b->kind && a->port == b->port && a->no_auth == b->no_auth &&
 	       a->insecure == b->insecure && azb_streq(a->port_name, b->port_name) &&
 	       azb_streq(a->host, b->host) && azb_streq(a->socket_path, b->socket_path) &&
-	       azb_streq(a->http_path, b->http_path) && azb_streq(a->host_name, b->host_name);
+	       azb_streq(a->http_path, b->http_path) && azb_streq(a->host_name, b->host_name) &&
+	       azb_streq(a->ca_file, b->ca_file) && a->http_timeout == b->http_timeout &&
+	       a->xff_for == b->xff_for && a->xff_proto == b->xff_proto &&
+	       a->xff_host == b->xff_host;
 }
 
 bool bnd_fwd_equal(const struct azb_fwd *a, const struct azb_fwd *b)

@@ -36,7 +36,15 @@ struct azb_ep {
 	char *host_name;    /* local: name given a hosts-file entry while running */
 	bool no_auth;       /* local: open senders without a token */
 	bool insecure;      /* HTTP: do not verify the target's certificate */
+	char *ca_file;      /* HTTP: CAs trusted for the target besides the system's */
+	int http_timeout;   /* HTTP: seconds the target has to answer; 0: the default */
+	bool xff_for, xff_proto, xff_host;   /* HTTP: add X-Forwarded-For, -Proto, -Host */
 };
+
+/* An HTTP forward's http_timeout when none is set: under the relay
+ * service's own 60 s, so a client hears our 504 rather than the service's. */
+#define AZB_HTTP_TIMEOUT_DEFAULT 50
+#define AZB_HTTP_TIMEOUT_MAX 3600
 
 /* A named forward on one relay (hybrid connection) with one or more endpoints.
  * Immutable once built; the supervisor compares them with bnd_fwd_equal(). */

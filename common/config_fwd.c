@@ -12,7 +12,11 @@
 static const char *const local_ep_keys[] = { "bind_address", "bind_port", "udp",
 	"bind_local_socket", "port_name", "host_name", "no_authentication", NULL };
 static const char *const remote_ep_keys[] = { "host", "host_port", "port", "udp",
-	"local_socket", "port_name", "http", "insecure", "path", NULL };
+	"local_socket", "port_name", "http", "insecure", "path", "ca_file", "http_timeout",
+	"x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
+/* The keys only an HTTP forward has. */
+static const char *const http_only_keys[] = { "path", "ca_file", "http_timeout",
+	"x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
 static const char *const entry_keys[] = { "name", "relay", "expression", "bindings", NULL };
 
 static bool in_list(const char *const *list, const char *name)
@@ -162,6 +166,52 @@ static int local_ep(struct cfg_loader *ld, const config_setting_t *g, struct azb
 	return 0;
 }
 
+/* http_timeout: whole seconds, 1 to AZB_HTTP_TIMEOUT_MAX. */
+static int timeout_member(struct cfg_loader *ld, const config_setting_t *g, struct azb_ep *e)
+{
+	const config_setting_t *s = member(g, "http_timeout");
+	long long v;
+
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		cfg_error_at(ld, s, "http_timeout must be a number of seconds");
+		return -EINVAL;
+	}
+	v = config_setting_get_int64(s);
+	if (v < 1 || v > AZB_HTTP_TIMEOUT_MAX) {
+		cfg_error_at(ld, s, "http_timeout %lld is out of range 1..%d seconds", v,
+			     AZB_HTTP_TIMEOUT_MAX);
+		return -EINVAL;
+	}
+	e->http_timeout = (int)v;
+	return 0;
+}
+
+/* What an HTTP forward adds to the target and how it trusts it. */
+static int http_settings(struct cfg_loader *ld, const config_setting_t *g, struct azb_ep *e)
+{
+	const char *ca = str_member(ld, g, "ca_file");
+
+	if (member(g, "ca_file") && (!ca || ca[0] != '/')) {
+		cfg_error_at(ld, member(g, "ca_file"), "ca_file must be an absolute path in quotes");
+		return -EINVAL;
+	}
+	e->ca_file = ca ? xstrdup(ca) : NULL;
+	e->xff_for = bool_member(ld, g, "x_forwarded_for");
+	e->xff_proto = bool_member(ld, g, "x_forwarded_proto");
+	e->xff_host = bool_member(ld, g, "x_forwarded_host");
+	return timeout_member(ld, g, e);
+}
+
+static bool has_http_keys(const config_setting_t *g)
+{
+	for (const char *const *k = http_only_keys; *k; k++)
+		if (member(g, *k))
+			return true;
+	return false;
+}
+
 static int http_ep(struct cfg_loader *ld, const config_setting_t *g, struct azb_ep *e,
 		   bool has_port)
 {
@@ -173,6 +223,8 @@ static int http_ep(struct cfg_loader *ld, const config_setting_t *g, struct azb_
 		return -EINVAL;
 	}
 	e->kind = AZB_KIND_HTTP;
+	if (http_settings(ld, g, e) < 0)
+		return -EINVAL;
 	if (path && bnd_check_http_path(path, err, sizeof(err)) < 0) {
 		cfg_error_at(ld, member(g, "path"), "%s", err);
 		return -EINVAL;
@@ -199,10 +251,11 @@ static int remote_ep(struct cfg_loader *ld, const config_setting_t *g, struct az
 	e->port_name = pn ? xstrdup(pn) : NULL;
 	e->insecure = bool_member(ld, g, "insecure");
 	http = http || bool_member(ld, g, "http");
-	if (http || e->insecure || member(g, "path")) {
+	if (http || e->insecure || has_http_keys(g)) {
 		e->host = xstrdup(host ? host : "localhost");
 		if (!http) {
-			cfg_error_at(ld, g, "insecure and path belong to HTTP forwards (http = true)");
+			cfg_error_at(ld, g, "insecure, path, ca_file, http_timeout and x_forwarded_* "
+				     "belong to HTTP forwards (http = true)");
 			return -EINVAL;
 		}
 		return http_ep(ld, g, e, has_port);

@@ -90,6 +90,15 @@ static void print_remote_ep(struct sbuf *b, const struct azb_ep *e)
 			put_str(b, "", "path", e->http_path);
 			if (e->insecure)
 				sbuf_add(b, "insecure = true;\n");
+			put_str(b, "", "ca_file", e->ca_file);
+			if (e->http_timeout)
+				sbuf_printf(b, "http_timeout = %d;\n", e->http_timeout);
+			if (e->xff_for)
+				sbuf_add(b, "x_forwarded_for = true;\n");
+			if (e->xff_proto)
+				sbuf_add(b, "x_forwarded_proto = true;\n");
+			if (e->xff_host)
+				sbuf_add(b, "x_forwarded_host = true;\n");
 		}
 	}
 	put_str(b, "", "port_name", e->port_name);

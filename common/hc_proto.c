@@ -195,7 +195,30 @@ static int parse_peer(json_t *ep, struct hcp_msg *m, char *err, size_t errlen)
 		return fail(err, errlen, "remoteEndpoint port is not 0 to 65535", NULL);
 	snprintf(m->peer, sizeof(m->peer), v6 ? "[%s]:%d" : "%s:%d", addr,
 		 (int)json_integer_value(port));
+	snprintf(m->peer_ip, sizeof(m->peer_ip), "%s", addr);
 	return 0;
+}
+
+static int parse_headers(json_t *hdrs, const char *what, struct hcp_msg *m, char *err,
+			 size_t errlen);
+
+/* The whole request (inline, or the one on a rendezvous); without a method
+ * it only asks for a rendezvous. */
+static int parse_request_line(json_t *o, struct hcp_msg *m, char *err, size_t errlen)
+{
+	json_t *method = json_object_get(o, "method"), *target = json_object_get(o, "requestTarget");
+	const char *mt = json_string_value(method), *tg = json_string_value(target);
+
+	if (!method || json_is_null(method))
+		return 0;
+	if (!mt || strlen(mt) > HCP_METHOD_MAX || !hcp_header_name_ok(mt))
+		return fail(err, errlen, "method is not an HTTP token:", mt);
+	if (target && (!tg || tg[0] != '/' || strlen(tg) > HCP_TARGET_MAX || !visible(tg) ||
+		       strchr(tg, '#')))
+		return fail(err, errlen, "requestTarget is not a path with an optional query:", tg);
+	m->method = xstrdup(mt);
+	m->target = tg ? xstrdup(tg) : NULL;
+	return parse_headers(json_object_get(o, "requestHeaders"), "request", m, err, errlen);
 }
 
 static int parse_offer(json_t *o, enum hcp_kind kind, struct hcp_msg *m, char *err,
@@ -219,6 +242,8 @@ static int parse_offer(json_t *o, enum hcp_kind kind, struct hcp_msg *m, char *e
 		r = fail(why, sizeof(why), "no id", NULL);
 	if (r == 0)
 		r = parse_peer(json_object_get(o, "remoteEndpoint"), m, why, sizeof(why));
+	if (r == 0 && kind == HCP_REQUEST)
+		r = parse_request_line(o, m, why, sizeof(why));
 	if (r < 0)
 		return azb_errn(err, errlen, -EBADMSG, "%s: %s", what, why);
 	m->body = json_is_true(json_object_get(o, "body"));
@@ -289,39 +314,77 @@ static int parse_status(json_t *v, int *out)
 
 /* Header values are strings; numbers and booleans become text as a
  * JavaScript listener would print them. */
-static int parse_headers(json_t *hdrs, struct hcp_msg *m, char *err, size_t errlen)
+static const char *header_text(json_t *v, char *num, size_t len)
+{
+	if (json_is_string(v))
+		return json_string_value(v);
+	if (json_is_integer(v))
+		snprintf(num, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_boolean(v))
+		snprintf(num, len, "%s", json_is_true(v) ? "true" : "false");
+	else
+		return NULL;
+	return num;
+}
+
+/* "what headers ..." with value quoted, as fail() does. */
+static int fail_headers(char *err, size_t errlen, const char *what, const char *rule,
+			const char *value)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "%s %s", what, rule);
+	return fail(err, errlen, why, value);
+}
+
+static int add_header(struct hcp_msg *m, const char *what, const char *name, json_t *v,
+		      size_t *bytes, char *err, size_t errlen)
+{
+	char num[32];
+	const char *s = header_text(v, num, sizeof(num));
+
+	if (m->n_headers == HCP_HEADERS_MAX)
+		return fail_headers(err, errlen, what, "headers: too many", NULL);
+	if (!s)
+		return fail_headers(err, errlen, what, "header value is not a string:", name);
+	if (!hcp_header_name_ok(name) || !hcp_header_value_ok(s))
+		return fail_headers(err, errlen, what, "header has a character HTTP does not allow:",
+				    name);
+	*bytes += strlen(name) + strlen(s) + 4;
+	if (*bytes > HCP_HEADER_BYTES_MAX)
+		return fail_headers(err, errlen, what, "headers exceed 32 kB", NULL);
+	m->headers[m->n_headers].name = xstrdup(name);
+	m->headers[m->n_headers].value = xstrdup(s);
+	m->n_headers++;
+	return 0;
+}
+
+/* A name with a list of values (two Set-Cookie) is one entry per value. */
+static int parse_headers(json_t *hdrs, const char *what, struct hcp_msg *m, char *err,
+			 size_t errlen)
 {
 	const char *name;
-	json_t *v;
-	size_t bytes = 0;
+	json_t *v, *e;
+	size_t bytes = 0, i;
+	int r = 0;
 
 	if (!hdrs || json_is_null(hdrs))
 		return 0;
 	if (!json_is_object(hdrs))
-		return fail(err, errlen, "responseHeaders is not an object", NULL);
+		return fail_headers(err, errlen, what, "headers are not an object", NULL);
 	json_object_foreach(hdrs, name, v) {
-		char num[32];
-		const char *s = num;
-
-		if (m->n_headers == HCP_HEADERS_MAX)
-			return fail(err, errlen, "too many response headers", NULL);
-		if (json_is_string(v))
-			s = json_string_value(v);
-		else if (json_is_integer(v))
-			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		else if (json_is_boolean(v))
-			snprintf(num, sizeof(num), "%s", json_is_true(v) ? "true" : "false");
-		else
-			return fail(err, errlen, "a response header value is not a string", NULL);
-		if (!hcp_header_name_ok(name) || !hcp_header_value_ok(s))
-			return fail(err, errlen, "a response header has a character HTTP does not allow",
-				    NULL);
-		bytes += strlen(name) + strlen(s) + 4;
-		if (bytes > HCP_HEADER_BYTES_MAX)
-			return fail(err, errlen, "response headers exceed 32 kB", NULL);
-		m->headers[m->n_headers].name = xstrdup(name);
-		m->headers[m->n_headers].value = xstrdup(s);
-		m->n_headers++;
+		if (!json_is_array(v)) {
+			r = add_header(m, what, name, v, &bytes, err, errlen);
+		} else {
+			json_array_foreach(v, i, e)
+				if ((r = json_is_string(e) ? add_header(m, what, name, e, &bytes, err,
+									errlen) :
+					 fail_headers(err, errlen, what, "header value is not a "
+						      "string:", name)) < 0)
+					break;
+		}
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -353,7 +416,7 @@ static int parse_response(json_t *r, struct hcp_msg *m, char *err, size_t errlen
 	m->kind = HCP_RESPONSE;
 	m->description = json_is_string(desc) ? xstrdup(json_string_value(desc)) : NULL;
 	m->body = json_is_true(body);
-	return parse_headers(json_object_get(r, "responseHeaders"), m, err, errlen);
+	return parse_headers(json_object_get(r, "responseHeaders"), "response", m, err, errlen);
 }
 
 static int parse_renew(json_t *r, struct hcp_msg *m, char *err, size_t errlen)
@@ -403,7 +466,15 @@ void hcp_clear(struct hcp_msg *m)
 	free(m->addr.host);
 	free(m->addr.target);
 	free(m->description);
+	free(m->method);
+	free(m->target);
 	init_msg(m);
+}
+
+void hcp_move(struct hcp_msg *to, struct hcp_msg *from)
+{
+	*to = *from;
+	init_msg(from);
 }
 
 /* ---- builders ---------------------------------------------------------- */
@@ -433,6 +504,40 @@ static json_t *header_object(const struct http1_header *h, size_t n, bool join)
 		}
 		free(joined);
 	}
+	return o;
+}
+
+/* responseHeaders: Set-Cookie cannot be joined with commas (its dates
+ * hold them), so a repeated one becomes a list; other names are joined. */
+static int add_response_header(json_t *o, const struct http1_header *h)
+{
+	json_t *before = json_object_get(o, h->name), *list;
+	char *joined;
+	int r;
+
+	if (!before)
+		return json_object_set_new(o, h->name, json_string(h->value));
+	if (strcasecmp(h->name, "Set-Cookie") == 0) {
+		if (json_is_array(before))
+			return json_array_append_new(before, json_string(h->value));
+		list = json_pack("[O,s]", before, h->value);
+		return json_object_set_new(o, h->name, list);
+	}
+	joined = xasprintf("%s, %s", json_string_value(before), h->value);
+	r = json_object_set_new(o, h->name, json_string(joined));
+	free(joined);
+	return r;
+}
+
+static json_t *response_headers(const struct http1_header *h, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < n; i++)
+		if (add_response_header(o, &h[i]) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
 	return o;
 }
 
@@ -471,8 +576,8 @@ char *hcp_response_text(const struct hcp_response *r)
 	    json_object_set_new(o, "statusDescription", json_string(r->description)) < 0)
 		goto bad;
 	if (o && r->n_headers &&
-	    json_object_set_new(o, "responseHeaders", header_object(r->headers, r->n_headers,
-								    false)) < 0)
+	    json_object_set_new(o, "responseHeaders", response_headers(r->headers,
+								       r->n_headers)) < 0)
 		goto bad;
 	if (o && json_object_set_new(o, "body", json_boolean(r->body)) < 0)
 		goto bad;

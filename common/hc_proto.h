@@ -22,7 +22,9 @@
 #define HCP_HOST_MAX 253
 #define HCP_REQUEST_ID_MAX 64       /* a response's requestId */
 #define HCP_DESCRIPTION_MAX 512
-#define HCP_HEADERS_MAX 64
+#define HCP_HEADERS_MAX 128
+#define HCP_METHOD_MAX 64
+#define HCP_TARGET_MAX (16 * 1024)
 #define HCP_HEADER_BYTES_MAX (32 * 1024)
 
 enum hcp_kind {
@@ -51,10 +53,17 @@ struct hcp_msg {
 	char *id;
 	struct hcp_addr addr;     /* accept, request: host NULL when absent (inline) */
 	char peer[56];            /* remoteEndpoint as "1.2.3.4:5", "[::1]:5", or "-" */
+	char peer_ip[48];         /* ...its address alone, "" when absent */
+	/* request: method NULL when only a rendezvous is asked for; else an
+	 * HTTP token, and target (NULL when absent) an origin-form "/..." in
+	 * visible ASCII as the client sent it */
+	char *method, *target;
 	bool body;                /* request, response: a binary body message follows */
 	int status;               /* response: 200 to 599 */
 	char *description;        /* response: one line; NULL for the status's text */
-	struct hcp_header headers[HCP_HEADERS_MAX];   /* response: safe in a head */
+	/* request, response: safe in a head; a name given as a list is one
+	 * entry per value */
+	struct hcp_header headers[HCP_HEADERS_MAX];
 	size_t n_headers;
 	char *token;              /* renewToken (secret) */
 };
@@ -70,6 +79,8 @@ int hcp_parse_from_relay(const char *text, size_t n, struct hcp_msg *m, char *er
 int hcp_parse_from_listener(const char *text, size_t n, struct hcp_msg *m, char *err,
 			    size_t errlen);
 void hcp_clear(struct hcp_msg *m);
+/* Take what from holds into to (uninitialised); from is left empty. */
+void hcp_move(struct hcp_msg *to, struct hcp_msg *from);
 
 /* An HTTP token, and a value with no CR, LF or NUL to split a head. */
 bool hcp_header_name_ok(const char *s);
@@ -107,6 +118,8 @@ struct hcp_response {
 	const char *id;
 	int status;
 	const char *description;  /* NULL: none */
+	/* responseHeaders: a repeated name's values joined with ", ", except
+	 * Set-Cookie, which cannot be joined: a list, one cookie each */
 	const struct http1_header *headers;
 	size_t n_headers;
 	bool body;

@@ -314,12 +314,13 @@ static char *journal_field(const char *key, const char *v)
 	return sbuf_take(&b);
 }
 
-static void emit_journal(int prio, const struct log_ctx *c, const char *msg)
+static void emit_journal(int prio, const struct log_ctx *c, const struct log_field *more,
+			 size_t n_more, const char *msg)
 {
 	static const struct log_ctx none;
 	const char *key[] = { "AZB_BINDING", "AZB_RELAY", "AZB_TUNNEL", "AZB_PEER" };
 	const char *val[AZB_ARRAY_SIZE(key)];
-	char *f[3 + AZB_ARRAY_SIZE(key)];
+	char *f[3 + AZB_ARRAY_SIZE(key) + LOG_FIELDS_MAX];
 	struct iovec iov[AZB_ARRAY_SIZE(f)];
 	size_t n = 0;
 
@@ -335,6 +336,15 @@ static void emit_journal(int prio, const struct log_ctx *c, const char *msg)
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(key); i++)
 		if (val[i] && *val[i])
 			f[n++] = journal_field(key[i], val[i]);
+	for (size_t i = 0; i < n_more && i < LOG_FIELDS_MAX; i++) {
+		char *v;
+
+		if (!more[i].value || !*more[i].value)
+			continue;
+		v = log_redact(more[i].value);   /* a path may carry a signature */
+		f[n++] = journal_field(more[i].name, v);
+		free(v);
+	}
 	for (size_t i = 0; i < n; i++)
 		iov[i] = (struct iovec){ .iov_base = f[i], .iov_len = strlen(f[i]) };
 	sd_journal_sendv(iov, (int)n);
@@ -367,7 +377,8 @@ static void emit_text(FILE *f, bool stamp, int prio, const struct log_ctx *c, co
 
 /* Every event is redacted here too: the last line of defence for a
  * message built from text that slipped past cfg_errors_add. */
-static void log_emit(int prio, const struct log_ctx *c, const char *fmt, va_list ap)
+static void log_emit(int prio, const struct log_ctx *c, const struct log_field *more,
+		     size_t n_more, const char *fmt, va_list ap)
 {
 	struct sbuf b;
 	int saved = errno;
@@ -380,7 +391,7 @@ static void log_emit(int prio, const struct log_ctx *c, const char *fmt, va_list
 	sbuf_free(&b);
 	switch (L.target) {
 	case LOG_TARGET_JOURNAL:
-		emit_journal(prio, c, msg);
+		emit_journal(prio, c, more, n_more, msg);
 		break;
 	case LOG_TARGET_FILE:
 		emit_text(L.file, true, prio, c, msg);
@@ -400,7 +411,7 @@ void log_msg(int prio, const char *fmt, ...)
 	if (!log_enabled(prio))
 		return;
 	va_start(ap, fmt);
-	log_emit(prio, NULL, fmt, ap);
+	log_emit(prio, NULL, NULL, 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -411,7 +422,19 @@ void log_ctx(int prio, const struct log_ctx *ctx, const char *fmt, ...)
 	if (!log_enabled(prio))
 		return;
 	va_start(ap, fmt);
-	log_emit(prio, ctx, fmt, ap);
+	log_emit(prio, ctx, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_ctx_fields(int prio, const struct log_ctx *ctx, const struct log_field *f, size_t n,
+		    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(prio))
+		return;
+	va_start(ap, fmt);
+	log_emit(prio, ctx, f, n, fmt, ap);
 	va_end(ap);
 }
 

@@ -52,6 +52,16 @@ void log_escape(struct sbuf *b, const char *s);
 void log_msg(int prio, const char *fmt, ...) AZB_PRINTF(2, 3);
 void log_ctx(int prio, const struct log_ctx *ctx, const char *fmt, ...) AZB_PRINTF(3, 4);
 
+/* A field of its own an event gives journald ("AZB_HTTP_STATUS", "200");
+ * text targets leave it out, the message says it already. */
+struct log_field {
+	const char *name, *value;
+};
+#define LOG_FIELDS_MAX 8
+/* log_ctx with at most LOG_FIELDS_MAX more fields. */
+void log_ctx_fields(int prio, const struct log_ctx *ctx, const struct log_field *f, size_t n,
+		    const char *fmt, ...) AZB_PRINTF(5, 6);
+
 #define log_error(...)   log_msg(LOG_ERR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(LOG_NOTICE, __VA_ARGS__)

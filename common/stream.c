@@ -103,24 +103,44 @@ static void tune_ctx(SSL_CTX *ctx)
 			      SSL_MODE_RELEASE_BUFFERS);
 }
 
-int stream_client_tls_init(const char *ca_file)
+static void ssl_error_text(char *buf, size_t len, const char *fallback);
+
+static SSL_CTX *new_client_ctx(const char *ca_file)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (!ctx)
-		return -ENOMEM;
+		return NULL;
 	tune_ctx(ctx);
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
 	    (ca_file && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)) {
 		SSL_CTX_free(ctx);
-		return -EINVAL;
+		return NULL;
 	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+	return ctx;
+}
+
+int stream_client_tls_init(const char *ca_file)
+{
+	SSL_CTX *ctx = new_client_ctx(ca_file);
+
+	if (!ctx)
+		return -EINVAL;
 	if (client_ctx)
 		SSL_CTX_free(client_ctx);
 	client_ctx = ctx;
 	return 0;
+}
+
+SSL_CTX *stream_client_ctx(const char *ca_file, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = new_client_ctx(ca_file);
+
+	if (!ctx)
+		ssl_error_text(err, errlen, "cannot load the certificates");
+	return ctx;
 }
 
 static void ssl_error_text(char *buf, size_t len, const char *fallback)
@@ -560,15 +580,16 @@ static struct stream *stream_new(int fd, const struct stream_ops *ops, void *own
 	return s;
 }
 
-static int setup_client_tls(struct stream *s, const char *host, bool insecure, uint16_t port)
+static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bool insecure,
+			    uint16_t port)
 {
 	struct in6_addr ip;
 	bool literal = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
 	SSL_SESSION *sess;
 
-	if (!client_ctx && stream_client_tls_init(NULL) < 0)
+	if (!ctx && !client_ctx && stream_client_tls_init(NULL) < 0)
 		return -EINVAL;
-	s->ssl = SSL_new(client_ctx);
+	s->ssl = SSL_new(ctx ? ctx : client_ctx);
 	if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1)
 		return -ENOMEM;
 	SSL_set_app_data(s->ssl, s);
@@ -583,7 +604,9 @@ static int setup_client_tls(struct stream *s, const char *host, bool insecure, u
 			      SSL_set1_host(s->ssl, host) != 1)
 			return -EINVAL;
 	}
-	s->session_key = xasprintf("%s:%u:%d", host, port, insecure);
+	/* A session made under one set of trusted CAs is not resumed under another. */
+	s->session_key = ctx ? xasprintf("%s:%u:%d:%p", host, port, insecure, (void *)ctx) :
+			       xasprintf("%s:%u:%d", host, port, insecure);
 	sess = find_session(s->session_key);
 	if (sess)
 		SSL_set_session(s->ssl, sess);
@@ -597,7 +620,6 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 	uint16_t port = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port :
 				     ((const struct sockaddr_in6 *)sa)->sin6_port);
 	int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct stream *s;
 
 	*err = 0;
 	if (fd < 0) {
@@ -610,10 +632,19 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 		close(fd);
 		return NULL;
 	}
-	s = stream_new(fd, ops, owner);
+	return stream_connect_fd(fd, port, host, tls, NULL, insecure, ops, owner, err);
+}
+
+struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool tls, SSL_CTX *ctx,
+				 bool insecure, const struct stream_ops *ops, void *owner,
+				 int *err)
+{
+	struct stream *s = stream_new(fd, ops, owner);
+
+	*err = 0;
 	s->state = S_CONNECTING;
 	if (tls)
-		*err = setup_client_tls(s, host, insecure, port);
+		*err = setup_client_tls(s, ctx, host, insecure, port);
 	if (*err == 0) {
 		s->wsi = loop_adopt(fd, &s->obj);
 		if (!s->wsi)

@@ -28,6 +28,9 @@ struct stream_ops {
 
 /* TLS settings for client streams. ca_file NULL: the system store. */
 int stream_client_tls_init(const char *ca_file);
+/* A client context that trusts the system store and ca_file (NULL: the
+ * store alone), for stream_connect_ctx(); NULL with *err on failure. */
+SSL_CTX *stream_client_ctx(const char *ca_file, char *err, size_t errlen);
 /* A server context from PEM files; NULL with *err set on failure. */
 SSL_CTX *stream_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen);
 void stream_tls_cleanup(void);
@@ -38,6 +41,12 @@ void stream_tls_cleanup(void);
 struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const char *host,
 			      bool tls, bool insecure, const struct stream_ops *ops, void *owner,
 			      int *err);
+/* The same over fd, a socket whose non-blocking connect to port has
+ * started (taken, closed on failure), with ctx from stream_client_ctx()
+ * (NULL: the default one). */
+struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool tls, SSL_CTX *ctx,
+				 bool insecure, const struct stream_ops *ops, void *owner,
+				 int *err);
 /* Server: an accepted fd; ctx NULL for plain. NULL when it cannot be
  * adopted (the fd is closed). */
 struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner);

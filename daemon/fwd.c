@@ -8,6 +8,7 @@
 
 #include "fwd_kind.h"
 #include "hc_listener.h"
+#include "hc_proto.h"
 #include "log.h"
 #include "loop.h"
 #include "tunnel.h"
@@ -123,20 +124,43 @@ static void on_accept(struct fwd_run *fr, const char *host, uint16_t port, const
 
 /* The first endpoint whose kind serves HTTP answers; a forward without one
  * answers as the original does for a forwarder that cannot serve HTTP. */
-static void on_request(struct fwd_run *fr, struct hc_listener *h, const char *id)
+static struct hc_body_sink *on_request(struct fwd_run *fr, struct hc_listener *h,
+				       struct hcp_msg *m)
 {
-	for (size_t i = 0; i < fr->fwd->n_ep; i++) {
-		if (fr->kinds[i]->on_request) {
-			fr->kinds[i]->on_request(fr, h, id);
-			return;
-		}
-	}
-	hc_listener_respond(h, id, 501, "Not Implemented");
+	for (size_t i = 0; i < fr->fwd->n_ep; i++)
+		if (fr->kinds[i]->on_request)
+			return fr->kinds[i]->on_request(fr, i, h, m);
+	hc_listener_respond(h, m->id, 501, "Not Implemented");
+	return NULL;
 }
 
 static const struct hc_listener_ops hc_ops = { on_accept, on_request };
 
 /* ---- running ------------------------------------------------------------- */
+
+static int start_kinds(struct fwd_run *fr)
+{
+	for (size_t i = 0; i < fr->fwd->n_ep; i++) {
+		int r = fr->kinds[i]->start ? fr->kinds[i]->start(fr, i) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Each kind once: stop ends all of a forward's requests of that kind. */
+static void stop_kinds(struct fwd_run *fr)
+{
+	for (size_t i = 0; i < fr->fwd->n_ep; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < i; j++)
+			seen = seen || fr->kinds[j] == fr->kinds[i];
+		if (!seen && fr->kinds[i]->stop)
+			fr->kinds[i]->stop(fr);
+	}
+}
 
 int fwd_start(struct fwd_run *fr, const struct azb_config *c)
 {
@@ -149,6 +173,10 @@ int fwd_start(struct fwd_run *fr, const struct azb_config *c)
 		return 0;
 	}
 	if (fr->fwd->dir == AZB_DIR_REMOTE) {
+		if (start_kinds(fr) < 0) {
+			fwd_set_state(fr, FWD_FAILED, fr->stats.last_error, 0);
+			return 0;
+		}
 		fr->hc = hc_listener_start(fr, fr->relay.token_lifetime, &hc_ops);
 		return 0;
 	}
@@ -159,7 +187,10 @@ int fwd_start(struct fwd_run *fr, const struct azb_config *c)
 
 void fwd_close_tunnels(struct fwd_run *fr)
 {
+	fwd_hold(fr);
+	stop_kinds(fr);
 	tunnel_close_all(fr, NULL);
+	fwd_put(fr);
 }
 
 static void drain_expired(lws_sorted_usec_list_t *sul)
@@ -184,6 +215,9 @@ void fwd_drain(struct fwd_run *fr, int grace)
 	hc_listener_stop(fr->hc);
 	fr->hc = NULL;
 	fwd_set_state(fr, FWD_DRAINING, NULL, 0);
+	/* Requests under way finish within their own deadline, or now. */
+	if (grace == 0)
+		stop_kinds(fr);
 	if (fr->stats.tunnels_open) {
 		log_ctx(LOG_INFO, &c, "%s: draining %u open tunnel%s (at most %d s)", fr->fwd->name,
 			fr->stats.tunnels_open, fr->stats.tunnels_open == 1 ? "" : "s", grace);

@@ -21,6 +21,7 @@ struct tunnel;
 struct hc_listener;
 struct fwd_listen;
 struct fwd_kind;
+struct http_exchange;
 
 /* Relay coordinates resolved from the config for one forward. */
 struct fwd_relay {
@@ -43,6 +44,7 @@ struct fwd_run {
 	struct fwd_listen **listens;  /* local: one per endpoint */
 	struct hc_listener *hc;       /* remote: the control channel */
 	struct tunnel *tunnels;       /* open tunnels (tunnel.c's list) */
+	struct http_exchange *http;   /* HTTP requests under way (http_exchange.c's list) */
 	struct fwd_stats stats;
 	enum fwd_state state;
 	double since;                 /* wall clock of the last state change */

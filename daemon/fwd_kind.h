@@ -16,6 +16,7 @@
 #include "binding.h"
 #include "dial.h"
 #include "fwd.h"
+#include "hc_listener.h"
 #include "loop.h"
 #include "preamble.h"
 #include "udpframe.h"
@@ -83,9 +84,18 @@ struct fwd_kind {
 	 * was called already. */
 	struct dial *(*dial)(const struct azb_ep *ep, const char *bind_address, dial_cb cb,
 			     void *arg);
-	/* An HTTP request from the relay: answer it with hc_listener_respond().
-	 * NULL: the kind serves no HTTP (the forward answers 501). */
-	void (*on_request)(struct fwd_run *fr, struct hc_listener *h, const char *id);
+	/* An HTTP request from the relay for endpoint ep: answer it through
+	 * h (see hc_listener.h, which says what the return is). NULL: the
+	 * kind serves no HTTP (the forward answers 501). */
+	struct hc_body_sink *(*on_request)(struct fwd_run *fr, size_t ep, struct hc_listener *h,
+					   struct hcp_msg *m);
+	/* A remote forward's endpoint ep is about to go online: check and
+	 * load what it needs, say what a user must know; -errno and a
+	 * message (fwd_error) stop the forward. NULL: nothing. */
+	int (*start)(struct fwd_run *fr, size_t ep);
+	/* The forward goes now: end what the kind holds besides tunnels
+	 * (HTTP requests under way). NULL: nothing. */
+	void (*stop)(struct fwd_run *fr);
 
 	/* The data functions of the tunnel's local end. */
 	const struct fwd_end_ops *end;

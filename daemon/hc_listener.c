@@ -38,6 +38,8 @@ struct hc_listener {
 	struct sbuf msg;              /* the text message being received */
 	bool msg_over;                /* ...is over HCP_MSG_MAX: skip to its end */
 	unsigned n_malformed;         /* on this channel */
+	unsigned chan;                /* counts the connections of the channel */
+	struct hc_body_sink *body_to; /* takes the binary message that comes next */
 	int64_t token_lifetime_us;
 	char id[37];
 };
@@ -126,10 +128,50 @@ static void on_accept(struct hc_listener *h, const struct hcp_msg *m)
 	h->ops->accept(h->fr, m->addr.host, m->addr.port, m->addr.target, m->peer);
 }
 
-/* The forward answers, with hc_listener_respond(). */
-static void on_request(struct hc_listener *h, const struct hcp_msg *m)
+/* The forward answers, with hc_listener_respond() or _send(). */
+static void on_request(struct hc_listener *h, struct hcp_msg *m)
 {
-	h->ops->request(h->fr, h, m->id);
+	bool body = m->body;
+	struct hc_body_sink *s = h->ops->request(h->fr, h, m);
+
+	h->body_to = body ? s : NULL;
+}
+
+/* The body in progress will not be whole. */
+static void body_lost(struct hc_listener *h)
+{
+	struct hc_body_sink *s = h->body_to;
+
+	h->body_to = NULL;
+	if (s)
+		s->lost(s);
+}
+
+void hc_listener_forget(struct hc_listener *h, struct hc_body_sink *s)
+{
+	if (h && h->body_to == s)
+		h->body_to = NULL;
+}
+
+unsigned hc_listener_channel(const struct hc_listener *h)
+{
+	return h->chan;
+}
+
+bool hc_listener_can_send(const struct hc_listener *h)
+{
+	return h->ws && h->state == HC_ONLINE && wsc_can_send(h->ws);
+}
+
+int hc_listener_send(struct hc_listener *h, unsigned chan, const char *text, const uint8_t *body,
+		     size_t n, bool has_body)
+{
+	if (!h->ws || h->state != HC_ONLINE || chan != h->chan)
+		return -ENOTCONN;
+	wsc_send_copy(h->ws, WS_OP_TEXT, text, strlen(text));
+	if (has_body)
+		wsc_send_copy(h->ws, WS_OP_BINARY, body, n);
+	return 0;
 }
 
 void hc_listener_respond(struct hc_listener *h, const char *id, int status, const char *desc)
@@ -175,14 +217,28 @@ static void dispatch(struct hc_listener *h)
 	hcp_clear(&m);
 }
 
+static void binary_data(struct hc_listener *h, const uint8_t *p, size_t n, bool last)
+{
+	struct hc_body_sink *s = h->body_to;
+
+	if (!s)
+		return;   /* a body nobody asked for */
+	if (last)
+		h->body_to = NULL;
+	s->data(s, p, n, last);
+}
+
 static int ws_data(void *owner, enum ws_op op, uint8_t *p, size_t n, bool last)
 {
 	struct hc_listener *h = owner;
 
-	/* Only request bodies travel as binary here; a plain forward has no use
-	 * for them. */
-	if (h->state == HC_STOPPED || op == WS_OP_BINARY)
+	/* Only request bodies travel as binary here. */
+	if (h->state == HC_STOPPED)
 		return 0;
+	if (op == WS_OP_BINARY) {
+		binary_data(h, p, n, last);
+		return 0;
+	}
 	if (h->msg.len + n > HCP_MSG_MAX)
 		h->msg_over = true;
 	if (!h->msg_over)
@@ -203,6 +259,7 @@ static int ws_open(void *owner)
 
 	wsc_ready(h->ws);
 	h->state = HC_ONLINE;
+	h->chan++;
 	fwd_set_state(h->fr, FWD_ONLINE, NULL, 0);
 	h->attempt = 0;
 	h->n_malformed = 0;
@@ -259,6 +316,7 @@ static void ws_gone(void *owner, int status, const char *why)
 	h->ws = NULL;
 	lws_sul_cancel(&h->ping_timer);
 	lws_sul_cancel(&h->renew_timer);
+	body_lost(h);
 	if (h->state == HC_STOPPED) {
 		free(h);
 		return;
@@ -323,6 +381,7 @@ void hc_listener_stop(struct hc_listener *h)
 		return;
 	h->state = HC_STOPPED;
 	cancel_timers(h);
+	body_lost(h);
 	sbuf_free(&h->msg);
 	if (h->ws) {
 		wsc_abort(h->ws);   /* freed in ws_gone */

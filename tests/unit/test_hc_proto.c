@@ -469,6 +469,74 @@ static void test_response_limits(void **state)
 	sbuf_free(&b);
 }
 
+/* A whole request: method, target and headers as the relay sent them, a
+ * header given as a list one entry per value; what could steer a head is
+ * refused. */
+static void test_whole_request(void **state)
+{
+	static const char ok[] = "{\"request\":{\"address\":\"wss://r.test/$hc/web?sb-hc-id=1\","
+				 "\"id\":\"1\",\"method\":\"PATCH\",\"requestTarget\":\"/web/a%2Fb?x=%20\","
+				 "\"requestHeaders\":{\"Accept\":\"*/*\",\"X-L\":[\"a\",\"b\"]},"
+				 "\"remoteEndpoint\":{\"address\":\"::1\",\"port\":7},\"body\":false}}";
+	static const char *const bad[] = {
+		"{\"request\":{\"id\":\"1\",\"method\":\"G T\",\"requestTarget\":\"/x\"}}",
+		"{\"request\":{\"id\":\"1\",\"method\":\"GET\",\"requestTarget\":\"x\"}}",
+		"{\"request\":{\"id\":\"1\",\"method\":\"GET\",\"requestTarget\":\"/a b\"}}",
+		"{\"request\":{\"id\":\"1\",\"method\":\"GET\",\"requestTarget\":\"/a#f\"}}",
+		"{\"request\":{\"id\":\"1\",\"method\":\"GET\",\"requestTarget\":\"/\","
+		"\"requestHeaders\":{\"A\":\"x\\r\\nB: y\"}}}",
+		"{\"request\":{\"id\":\"1\",\"method\":\"GET\",\"requestTarget\":\"/\","
+		"\"requestHeaders\":{\"A\":[\"x\",2]}}}",
+	};
+	struct hcp_msg m, moved;
+	char err[300];
+
+	(void)state;
+	assert_int_equal(from_relay(ok, &m, err, sizeof(err)), 0);
+	assert_string_equal(m.method, "PATCH");
+	assert_string_equal(m.target, "/web/a%2Fb?x=%20");
+	assert_string_equal(m.peer_ip, "::1");
+	assert_int_equal(m.n_headers, 3);
+	assert_string_equal(m.headers[1].name, "X-L");
+	assert_string_equal(m.headers[1].value, "a");
+	assert_string_equal(m.headers[2].value, "b");
+	hcp_move(&moved, &m);
+	assert_null(m.method);
+	assert_string_equal(moved.addr.host, "r.test");
+	hcp_clear(&m);
+	hcp_clear(&moved);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (from_relay(bad[i], &m, err, sizeof(err)) != -EBADMSG)
+			fail_msg("accepted: %s", bad[i]);
+		assert_loggable(err);
+		hcp_clear(&m);
+	}
+}
+
+/* Set-Cookie cannot be joined: two stay two through the response message;
+ * other repeated names are one list. */
+static void test_response_repeated_headers(void **state)
+{
+	const struct http1_header h[] = { { "Set-Cookie", "a=1" }, { "X", "1" },
+					  { "Set-Cookie", "b=2; Expires=Wed, 21 Oct 2037" },
+					  { "X", "2" }, { "Set-Cookie", "c=3" } };
+	struct hcp_response r = { "r1", 200, NULL, h, 5, true };
+	char *text = hcp_response_text(&r), err[300];
+	struct hcp_msg m;
+
+	(void)state;
+	assert_int_equal(from_listener(text, &m, err, sizeof(err)), 0);
+	assert_int_equal(m.n_headers, 4);
+	assert_string_equal(m.headers[0].name, "Set-Cookie");
+	assert_string_equal(m.headers[0].value, "a=1");
+	assert_string_equal(m.headers[1].value, "b=2; Expires=Wed, 21 Oct 2037");
+	assert_string_equal(m.headers[2].value, "c=3");
+	assert_string_equal(m.headers[3].name, "X");
+	assert_string_equal(m.headers[3].value, "1, 2");
+	hcp_clear(&m);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +555,8 @@ int main(void)
 		cmocka_unit_test(test_response),
 		cmocka_unit_test(test_bad_from_listener),
 		cmocka_unit_test(test_response_limits),
+		cmocka_unit_test(test_whole_request),
+		cmocka_unit_test(test_response_repeated_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,193 @@
+#include "http_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+/* ---- the target path ---------------------------------------------------- */
+
+/* A dot in a segment as a server may read it: "." or "%2e". Returns its
+ * length in s, 0 when s does not start with one. */
+static size_t dot_at(const char *s, size_t n)
+{
+	if (n >= 1 && s[0] == '.')
+		return 1;
+	if (n >= 3 && s[0] == '%' && s[1] == '2' && (s[2] == 'e' || s[2] == 'E'))
+		return 3;
+	return 0;
+}
+
+/* 1 for ".", 2 for "..", 0 for anything else. */
+static int dots(const char *s, size_t n)
+{
+	size_t a = dot_at(s, n), b = a ? dot_at(s + a, n - a) : 0;
+
+	if (a && a == n)
+		return 1;
+	if (a && b && a + b == n)
+		return 2;
+	return 0;
+}
+
+/* What is left of path once "/relay" is taken off, when it is there as a
+ * whole segment. */
+static const char *after_relay(const char *relay, const char *path, size_t n)
+{
+	size_t r = strlen(relay);
+
+	if (n >= r + 1 && path[0] == '/' && strncasecmp(path + 1, relay, r) == 0 &&
+	    (n == r + 1 || path[r + 1] == '/'))
+		return path + r + 1;
+	return path;
+}
+
+/* Segments of rest onto out (which holds base, ending in '/'), never
+ * taking out below keep bytes. */
+static void add_segments(struct sbuf *out, size_t keep, const char *rest, size_t n)
+{
+	const char *p = rest, *end = rest + n;
+
+	if (p < end && *p == '/')
+		p++;
+	/* Each kept segment brings its '/' when one follows, so a trailing
+	 * slash, and the one a dot segment stands for, stay. */
+	while (p < end) {
+		const char *e = memchr(p, '/', (size_t)(end - p));
+		size_t len = (size_t)((e ? e : end) - p);
+		int d = dots(p, len);
+
+		if (d == 2 && out->len > keep) {
+			out->len--;   /* the '/' ending the last segment */
+			while (out->len > keep && out->s[out->len - 1] != '/')
+				out->len--;
+			out->s[out->len] = '\0';
+		} else if (d == 0) {
+			sbuf_addn(out, p, len);
+			if (e)
+				sbuf_addc(out, '/');
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+}
+
+char *http_map_target(const char *relay, const char *base, const char *raw)
+{
+	const char *q = strchr(raw, '?');
+	size_t plen = q ? (size_t)(q - raw) : strlen(raw);
+	const char *rest = after_relay(relay, raw, plen);
+	struct sbuf out;
+	size_t keep;
+
+	sbuf_init(&out);
+	sbuf_add(&out, base);
+	keep = out.len;
+	add_segments(&out, keep, rest, plen - (size_t)(rest - raw));
+	if (q)
+		sbuf_add(&out, q);
+	return sbuf_take(&out);
+}
+
+/* ---- headers ----------------------------------------------------------- */
+
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *e = p + strcspn(p, ",");
+		const char *a = p, *b = e;
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if ((size_t)(b - a) == n && strncasecmp(a, name, n) == 0)
+			return true;
+		p = *e ? e + 1 : e;
+	}
+	return false;
+}
+
+bool http_hop_header(const char *name, const char *connection)
+{
+	static const char *const hop[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+		"Transfer-Encoding", "Upgrade",
+	};
+
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(hop); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return true;
+	return listed(connection, name);
+}
+
+static const char *connection_of(const struct http_request_in *in)
+{
+	for (size_t i = 0; i < in->n_headers; i++)
+		if (strcasecmp(in->headers[i].name, "Connection") == 0)
+			return in->headers[i].value;
+	return NULL;
+}
+
+/* Ours to set: the client's own would contradict what we send. */
+static bool replaced(const struct http_request_in *in, const char *name)
+{
+	return strcasecmp(name, "Host") == 0 || strcasecmp(name, "Content-Length") == 0 ||
+	       strcasecmp(name, "Expect") == 0 ||
+	       (in->forwarded_proto && strcasecmp(name, "X-Forwarded-Proto") == 0) ||
+	       (in->forwarded_host && strcasecmp(name, "X-Forwarded-Host") == 0) ||
+	       (in->forwarded_for && strcasecmp(name, "X-Forwarded-For") == 0);
+}
+
+static void add_forwarded(struct sbuf *b, const struct http_request_in *in)
+{
+	const char *before = NULL;
+
+	for (size_t i = 0; in->forwarded_for && i < in->n_headers; i++)
+		if (strcasecmp(in->headers[i].name, "X-Forwarded-For") == 0)
+			before = in->headers[i].value;
+	if (in->forwarded_for)
+		sbuf_printf(b, "X-Forwarded-For: %s%s%s\r\n", before ? before : "",
+			    before ? ", " : "", in->forwarded_for);
+	if (in->forwarded_proto)
+		sbuf_printf(b, "X-Forwarded-Proto: %s\r\n", in->forwarded_proto);
+	if (in->forwarded_host)
+		sbuf_printf(b, "X-Forwarded-Host: %s\r\n", in->forwarded_host);
+}
+
+char *http_request_head(const struct http_request_in *in)
+{
+	const char *conn = connection_of(in);
+	struct sbuf b;
+
+	sbuf_init(&b);
+	sbuf_printf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", in->method, in->target, in->authority);
+	for (size_t i = 0; i < in->n_headers; i++) {
+		const struct http1_header *h = &in->headers[i];
+
+		if (!http_hop_header(h->name, conn) && !replaced(in, h->name))
+			sbuf_printf(&b, "%s: %s\r\n", h->name, h->value);
+	}
+	add_forwarded(&b, in);
+	if (in->framing == HTTP_BODY_LENGTH)
+		sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)in->length);
+	else if (in->framing == HTTP_BODY_CHUNKED)
+		sbuf_add(&b, "Transfer-Encoding: chunked\r\n");
+	/* One request per connection: nothing is kept between clients. */
+	sbuf_add(&b, "Connection: close\r\n\r\n");
+	return sbuf_take(&b);
+}
+
+char *http_authority(const char *host, uint16_t port, bool tls)
+{
+	bool v6 = strchr(host, ':') != NULL;
+
+	if (port == (tls ? 443 : 80))
+		return v6 ? xasprintf("[%s]", host) : xstrdup(host);
+	return v6 ? xasprintf("[%s]:%u", host, port) : xasprintf("%s:%u", host, port);
+}

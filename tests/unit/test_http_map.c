@@ -1,0 +1,123 @@
+/* What an HTTP forward makes of a request (daemon/http_map.c): the target
+ * path never leaves the base path nor the target, whatever the client
+ * writes; hop-by-hop headers stay behind; the head frames the body as
+ * asked. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../daemon/http_map.h"
+
+static void assert_maps(const char *relay, const char *base, const char *raw, const char *want)
+{
+	char *got = http_map_target(relay, base, raw);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("%s under %s: got %s, want %s", raw, base, got, want);
+	free(got);
+}
+
+static void test_prefix_only_as_a_whole_segment(void **state)
+{
+	(void)state;
+	assert_maps("api", "/", "/api/a/b?x=1", "/a/b?x=1");
+	assert_maps("api", "/p1/p2/", "/api", "/p1/p2/");
+	assert_maps("api", "/p1/", "/api?x", "/p1/?x");
+	assert_maps("api", "/p1/", "/API/x", "/p1/x");
+	/* The original took "/api" off "/apiv2" too. */
+	assert_maps("api", "/p1/", "/apiv2/x", "/p1/apiv2/x");
+	assert_maps("a/b", "/", "/a/b/c", "/c");
+	assert_maps("api", "/", "/other", "/other");
+}
+
+static void test_never_another_host_nor_above_base(void **state)
+{
+	(void)state;
+	assert_maps("r", "/base/", "/r//evil/x", "/base//evil/x");
+	assert_maps("r", "/base/", "/r/http://evil/x", "/base/http://evil/x");
+	assert_maps("r", "/base/", "/r/http:%2F%2Fevil%2Fx", "/base/http:%2F%2Fevil%2Fx");
+	assert_maps("r", "/base/", "/r/../../etc/passwd", "/base/etc/passwd");
+	assert_maps("r", "/base/", "/r/a/%2e%2E/../b", "/base/b");
+	assert_maps("r", "/base/", "/r/a/.%2e/b/", "/base/b/");
+	assert_maps("r", "/base/", "/r/a/./b/.", "/base/a/b/");
+	assert_maps("r", "/base/", "/r/a/b/..", "/base/a/");
+	assert_maps("r", "/base/", "/r/..", "/base/");
+	/* Dots that are not whole segments are names. */
+	assert_maps("r", "/base/", "/r/a..b/.x/...", "/base/a..b/.x/...");
+	/* The query is the client's, as sent: nothing in it is a path. */
+	assert_maps("r", "/base/", "/r/x?a=/../b&c=%2F", "/base/x?a=/../b&c=%2F");
+}
+
+static void test_hop_by_hop(void **state)
+{
+	(void)state;
+	assert_true(http_hop_header("connection", NULL));
+	assert_true(http_hop_header("Transfer-Encoding", NULL));
+	assert_true(http_hop_header("keep-alive", NULL));
+	assert_true(http_hop_header("X-Drop", "close, x-drop"));
+	assert_false(http_hop_header("X-Dropped", "close, x-drop"));
+	assert_false(http_hop_header("Authorization", "close"));
+	assert_false(http_hop_header("Content-Length", NULL));
+}
+
+static void test_request_head(void **state)
+{
+	const struct http1_header h[] = { { "Authorization", "Bearer t" }, { "Host", "relay" },
+					  { "Connection", "X-Hop" }, { "X-Hop", "1" },
+					  { "Content-Length", "9" }, { "X-Forwarded-For", "10.0.0.1" },
+					  { "Content-Type", "a/b;charset=utf-8;foo=bar" } };
+	struct http_request_in in = { "PUT", "/p/x", "127.0.0.1:8080", h, 7, HTTP_BODY_LENGTH, 42,
+				      NULL, NULL, NULL };
+	char *head = http_request_head(&in);
+
+	(void)state;
+	assert_string_equal(head, "PUT /p/x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+				  "Authorization: Bearer t\r\nX-Forwarded-For: 10.0.0.1\r\n"
+				  "Content-Type: a/b;charset=utf-8;foo=bar\r\nContent-Length: 42\r\n"
+				  "Connection: close\r\n\r\n");
+	free(head);
+	in.framing = HTTP_BODY_CHUNKED;
+	in.forwarded_for = "192.0.2.7";
+	in.forwarded_proto = "https";
+	in.forwarded_host = "ns.example";
+	head = http_request_head(&in);
+	assert_non_null(strstr(head, "X-Forwarded-For: 10.0.0.1, 192.0.2.7\r\n"));
+	assert_non_null(strstr(head, "X-Forwarded-Proto: https\r\nX-Forwarded-Host: ns.example\r\n"));
+	assert_non_null(strstr(head, "Transfer-Encoding: chunked\r\n"));
+	assert_null(strstr(head, "Content-Length"));
+	free(head);
+}
+
+static void test_authority(void **state)
+{
+	char *a;
+
+	(void)state;
+	a = http_authority("web.example", 443, true);
+	assert_string_equal(a, "web.example");
+	free(a);
+	a = http_authority("::1", 8443, true);
+	assert_string_equal(a, "[::1]:8443");
+	free(a);
+	a = http_authority("10.0.0.1", 443, false);
+	assert_string_equal(a, "10.0.0.1:443");
+	free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_prefix_only_as_a_whole_segment),
+		cmocka_unit_test(test_never_another_host_nor_above_base),
+		cmocka_unit_test(test_hop_by_hop),
+		cmocka_unit_test(test_request_head),
+		cmocka_unit_test(test_authority),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
