@@ -122,6 +122,11 @@ static int add_key(struct jwt_keyset *ks, EVP_PKEY *pk, const char *kid, const c
 		EVP_PKEY_free(pk);
 		return azb_err(err, errlen, "more than %d issuer keys", JWT_MAX_KEYS);
 	}
+	for (size_t i = 0; kid && i < ks->n; i++)
+		if (azb_streq(ks->keys[i].kid, kid)) {   /* one key per kid: one check per token */
+			EVP_PKEY_free(pk);
+			return azb_err(err, errlen, "key id \"%s\" is given twice", kid);
+		}
 	ks->keys = xrealloc(ks->keys, (ks->n + 1) * sizeof(*ks->keys));
 	ks->keys[ks->n++] = (struct jwt_key){ kid ? xstrdup(kid) : NULL, pk };
 	return 0;

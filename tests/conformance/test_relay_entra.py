@@ -94,29 +94,29 @@ def start(env):
     env.start_relay(extra=["--config", path])
 
 
-def upgrade(env, name, action, token=None, how="ServiceBusAuthorization"):
+def upgrade(env, name, action, token=None, how="ServiceBusAuthorization", extra=""):
     """A raw websocket upgrade: (conn, status, raw head)."""
     c = Conn(env)
     q = f"/$hc/{name}?sb-hc-action={action}"
-    extra = ""
     if how == "query":
         q += "&sb-hc-token=" + token
     elif how == "bearer":
-        extra = f"Authorization: Bearer {token}\r\n"
+        extra += f"Authorization: Bearer {token}\r\n"
     elif token:
-        extra = f"ServiceBusAuthorization: {token}\r\n"
+        extra += f"ServiceBusAuthorization: {token}\r\n"
     status, _, raw = c.upgrade(q, extra=extra)
     return c, status, raw
 
 
-def async_upgrade(env, name, action, token, how="ServiceBusAuthorization"):
+def async_upgrade(env, name, action, token, how="ServiceBusAuthorization", extra=""):
     """upgrade() in a thread, for a sender that waits for its listener:
     out["status"] once the relay has answered."""
     out = {}
 
     def run():
         try:
-            out["conn"], out["status"], out["raw"] = upgrade(env, name, action, token, how)
+            out["conn"], out["status"], out["raw"] = upgrade(env, name, action, token, how,
+                                                             extra)
         except (EOFError, OSError) as e:
             out["status"] = repr(e)
     threading.Thread(target=run, daemon=True).start()
@@ -150,11 +150,12 @@ def test_jwt_is_taken_where_a_sas_token_is(env, how):
     c, status, raw = upgrade(env, "hyco", "listen", jwt(oid=OWNER), how)
     assert status == 101, raw
     # A sender through the same header gets past the token check to the listener.
-    async_upgrade(env, "hyco", "connect", jwt(appid=SENDER_APP), how)
+    async_upgrade(env, "hyco", "connect", jwt(appid=SENDER_APP), how, extra="X-Probe: 1\r\n")
     accept = c.json()["accept"]
     assert accept["id"]
-    assert not any(k.lower() in ("authorization", "servicebusauthorization")
-                   for k in accept.get("connectHeaders", {})), accept
+    names = [k.lower() for k in accept["connectHeaders"]]
+    assert "x-probe" in names, accept                    # the sender's own headers go on
+    assert "authorization" not in names and "servicebusauthorization" not in names, accept
 
 
 def test_sas_and_jwt_side_by_side(env):

@@ -287,6 +287,15 @@ static void test_keys_load(void **state)
 	assert_null(ks.keys[2].kid);
 	jwt_keyset_clear(&ks);
 
+	load(&ks, "k.jwks", NULL);
+	{
+		char *p = path_of("k1.pem");
+
+		assert_int_equal(jwt_keyset_load(&ks, p, "k1", err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "key id \"k1\" is given twice"));
+		free(p);
+	}
+	jwt_keyset_clear(&ks);
 	assert_int_equal(load_err("nope.pem", NULL, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "nope.pem"));
 	assert_int_equal(load_err("k.jwks", "x", err, sizeof(err)), -EINVAL);
