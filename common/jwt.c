@@ -336,8 +336,7 @@ static json_t *decode_json(const char *s, size_t n, size_t max)
 	return j;
 }
 
-/* A claim value fit for a log line: printable ASCII, shortened. */
-static const char *shown(const char *v, char *buf, size_t len)
+const char *jwt_printable(const char *v, char *buf, size_t len)
 {
 	size_t k = 0;
 
@@ -359,7 +358,7 @@ static int check_header(json_t *h, const char **kid, char *why, size_t whylen)
 		return azb_errn(why, whylen, -EBADMSG, "the token's header names no algorithm");
 	if (strcmp(alg, "RS256") != 0)
 		return azb_errn(why, whylen, -EPROTONOSUPPORT, "the token's algorithm \"%s\" is "
-				"not RS256", shown(alg, buf, sizeof(buf)));
+				"not RS256", jwt_printable(alg, buf, sizeof(buf)));
 	if (crit)      /* extensions we would have to understand */
 		return azb_errn(why, whylen, -EBADMSG, "the token's header has \"crit\"");
 	if (k && !json_is_string(k))
@@ -405,7 +404,7 @@ static int check_signature(const struct jwt_keyset *ks, const char *kid, const s
 		return azb_errn(why, whylen, -ENOKEY, "the token names no key id");
 	if (!tried)
 		return azb_errn(why, whylen, -ENOKEY, "the token's key id \"%s\" is not a known "
-				"issuer key", shown(kid, buf, sizeof(buf)));
+				"issuer key", jwt_printable(kid, buf, sizeof(buf)));
 	if (rc)
 		azb_err(why, whylen, "the token's signature is not valid");
 	return rc;
@@ -438,7 +437,7 @@ static int check_audience(json_t *aud, const struct jwt_policy *p, char *why, si
 		if (listed(json_string_value(aud), p->audiences, p->n_audiences, true))
 			return 0;
 		return azb_errn(why, whylen, -EDESTADDRREQ, "the token's audience \"%s\" is not "
-				"accepted", shown(json_string_value(aud), buf, sizeof(buf)));
+				"accepted", jwt_printable(json_string_value(aud), buf, sizeof(buf)));
 	}
 	if (!json_is_array(aud) || json_array_size(aud) > JWT_MAX_AUDIENCES)
 		return azb_errn(why, whylen, -EDESTADDRREQ, "the token has no audience");
@@ -515,7 +514,7 @@ static int check_claims(json_t *c, const struct jwt_policy *p, time_t now,
 
 	if (!listed(iss, p->issuers, p->n_issuers, false))
 		return azb_errn(why, whylen, -EPERM, "the token's issuer \"%s\" is not accepted",
-				iss ? shown(iss, buf, sizeof(buf)) : "");
+				iss ? jwt_printable(iss, buf, sizeof(buf)) : "");
 	if ((rc = check_audience(json_object_get(c, "aud"), p, why, whylen)) < 0 ||
 	    (rc = check_times(c, p, now, &out->exp, why, whylen)) < 0)
 		return rc;

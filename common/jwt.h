@@ -62,6 +62,9 @@ bool jwt_is_jwt(const char *token);
 int jwt_verify(const char *token, const struct jwt_policy *p, time_t now,
 	       struct jwt_claims *out, char *why, size_t whylen);
 void jwt_claims_clear(struct jwt_claims *c);
+/* A claim value fit for a log line: printable ASCII but '"', shortened to
+ * fit len (at least 5) with "..."; buf is returned. */
+const char *jwt_printable(const char *v, char *buf, size_t len);
 
 /* base64url without padding, strictly (no '=', no stray bits); the result
  * is NUL-terminated beyond *outlen. 0 or -EINVAL. */

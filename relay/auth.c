@@ -120,10 +120,13 @@ static size_t audiences(const char *entity_resource,
 
 static void principal_name(const struct jwt_claims *c, char *out, size_t len)
 {
+	const char *app = c->appid ? c->appid : c->azp;
+	char buf[48];
+
 	if (c->oid)
-		snprintf(out, len, "oid %.40s", c->oid);
-	else if (c->appid || c->azp)
-		snprintf(out, len, "app %.40s", c->appid ? c->appid : c->azp);
+		snprintf(out, len, "oid %s", jwt_printable(c->oid, buf, sizeof(buf)));
+	else if (app)
+		snprintf(out, len, "app %s", jwt_printable(app, buf, sizeof(buf)));
 	else
 		snprintf(out, len, "a token with no oid or appid");
 }
@@ -144,8 +147,10 @@ static int authorize_jwt(const struct relay *r, const struct relay_hc *hc, const
 		snprintf(why, whylen, "Entra ID tokens are not accepted here (no issuer keys)");
 		return 401;
 	}
-	if (!e->n_audiences)
-		p.n_audiences = audiences(entity_resource, names, defaults), p.audiences = defaults;
+	if (!e->n_audiences) {
+		p.n_audiences = audiences(entity_resource, names, defaults);
+		p.audiences = defaults;
+	}
 	if (jwt_verify(token, &p, time(NULL), &c, why, whylen) < 0)
 		return 401;
 	rights = rights_of(&c, r->roles, r->n_roles) |
