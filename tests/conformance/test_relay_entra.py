@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import socket
 import threading
 import time
 
@@ -14,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import wait_for
+from conftest import echo_server, free_port, wait_for
 from hcraw import Conn, sas
 from test_relay import curl, node, node_token, relayd, root_creds, run_node, uri
 
@@ -321,3 +322,27 @@ def test_bad_entra_configuration_is_reported_with_lines(tmp_path):
     r = relayd("--check", "--config", str(conf))
     assert r.returncode == 2
     assert re.search(r"bad\.conf:3: role_assignments need entra_id", r.stderr), r.stderr
+
+
+def test_bridges_holding_fixed_jwts_tunnel_through(env):
+    """azbridged sends a token given as SharedAccessSignature verbatim: a JWT
+    there reaches the relay as the .NET SDK sends one."""
+    start(env)
+    target, local = free_port(), free_port()
+    srv = echo_server(target)
+    base = f"Endpoint=sb://localhost:{env.relay_port}/;SharedAccessSignature="
+    env.listener("t", "-T", f"db:{target}", cs=base + jwt(oid=DB_LISTENER))
+    env.sender("l", local, "-L", f"127.0.0.1:{local}:db", cs=base + jwt(appid=SENDER_APP))
+    data = os.urandom(1 << 20)
+    with socket.create_connection(("127.0.0.1", local), timeout=30) as c:
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+        back = b""
+        while len(back) < len(data):
+            b = c.recv(65536)
+            if not b:
+                break
+            back += b
+    assert back == data
+    assert "refused" not in env.relay.text()
+    srv.close()
