@@ -295,12 +295,12 @@ static bool b64url_run(const char *s, size_t *n)
 	return k > 0;
 }
 
+/* The form first, so that a long token of another kind is never taken for
+ * an oversized JWT. */
 static int split(const char *t, struct parts *p)
 {
 	size_t a, b;
 
-	if (strnlen(t, JWT_MAX_TOKEN + 1) > JWT_MAX_TOKEN)
-		return -EMSGSIZE;
 	if (!b64url_run(t, &a) || t[a] != '.' || !b64url_run(t + a + 1, &b) ||
 	    t[a + 1 + b] != '.')
 		return -EBADMSG;
@@ -309,7 +309,9 @@ static int split(const char *t, struct parts *p)
 	p->signed_len = a + 1 + b;
 	p->sig = t + a + 2 + b;
 	b64url_run(p->sig, &p->sig_len);
-	return p->sig[p->sig_len] == '\0' ? 0 : -EBADMSG;
+	if (p->sig[p->sig_len] != '\0')
+		return -EBADMSG;
+	return p->signed_len + 1 + p->sig_len > JWT_MAX_TOKEN ? -EMSGSIZE : 0;
 }
 
 bool jwt_is_jwt(const char *token)

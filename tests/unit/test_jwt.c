@@ -266,6 +266,15 @@ static void test_form(void **state)
 	assert_false(jwt_is_jwt("a.b.c.d"));
 	assert_false(jwt_is_jwt("a..c"));
 	assert_false(jwt_is_jwt("a.b.c "));
+	{       /* long, but a SAS: its form decides, not its length */
+		char *big = xmalloc(JWT_MAX_TOKEN + 64);
+
+		memset(big, 'A', JWT_MAX_TOKEN + 63);
+		memcpy(big, "SharedAccessSignature sr=", 25);
+		big[JWT_MAX_TOKEN + 63] = '\0';
+		assert_false(jwt_is_jwt(big));
+		free(big);
+	}
 	free(sas);
 }
 
