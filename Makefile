@@ -111,11 +111,14 @@ $(BUILD)/fuzz/fuzz_hc_proto: tests/fuzz/fuzz_hc_proto.c common/hc_proto.c common
 $(BUILD)/fuzz/fuzz_wire: tests/fuzz/fuzz_wire.c common/http1.c common/ws.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -lcrypto
+$(BUILD)/fuzz/fuzz_jwt: tests/fuzz/fuzz_jwt.c common/jwt.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson -lcrypto
 $(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c common/hostsfile.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 $(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c common/http1.c \
-		common/ws.c common/url.c common/util.c
+		common/ws.c common/url.c common/util.c common/jwt.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson -lcrypto
 $(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c common/ctl_proto.c

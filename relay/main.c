@@ -372,6 +372,11 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (r.entra.keys.n)
+		log_info("Entra ID tokens: %zu issuer key%s, %zu issuer%s, %zu role assignment%s at "
+			 "namespace scope", r.entra.keys.n, r.entra.keys.n == 1 ? "" : "s",
+			 r.entra.n_issuers, r.entra.n_issuers == 1 ? "" : "s", r.n_roles,
+			 r.n_roles == 1 ? "" : "s");
 	if (o.check) {
 		printf("configuration OK: %zu hybrid connection%s, %zu rule%s at namespace level\n",
 		       relay_hc_count(&r), relay_hc_count(&r) == 1 ? "" : "s", r.n_rules,
