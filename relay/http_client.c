@@ -425,11 +425,19 @@ static const char *reason_for(int status)
 	}
 }
 
-/* Status line and headers; decides how the body is framed. */
+/* Answers that carry no body to the client, whatever the listener sends
+ * (RFC 9110 6.4.1). */
+static bool bodiless(const struct hclient *hx, int status)
+{
+	return hx->is_head || status == 204 || status == 304;
+}
+
+/* Status line and headers; decides how the body is framed. A 204 has no
+ * length; HEAD and 304 keep the one a GET would have had. */
 static void write_head(struct hclient *hx, const struct hcp_msg *m)
 {
-	bool no_body = hx->is_head || m->status / 100 == 1 || m->status == 204 || m->status == 304;
-	const char *len = listener_length(m);
+	bool no_body = bodiless(hx, m->status);
+	const char *len = m->status == 204 ? NULL : listener_length(m);
 	struct sbuf b;
 	char via[300];
 
@@ -559,7 +567,7 @@ static int on_response(struct relay_exchange *x, struct channel *ch, const struc
 	 * its next request is read as one. */
 	if (hx->phase == HX_AWAIT_RDV)
 		body_goes(hx, HX_DISCARD);
-	if (!m->body || hx->is_head || m->status == 204 || m->status == 304) {
+	if (!m->body || bodiless(hx, m->status)) {
 		answer_done(hx);
 		return 0;
 	}

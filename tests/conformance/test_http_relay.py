@@ -90,6 +90,18 @@ def post_slowly(env, path, body, piece, pause):
     return c, c.getresponse()
 
 
+def raw_listener(env, name):
+    kn, key = root_creds(env)
+    return listen(env, name, sas(f"http://localhost/{name}", kn, key))
+
+
+def answer(chan, request_id, status, body):
+    chan.send_json({"response": {"requestId": request_id, "statusCode": status,
+                                 "responseHeaders": {"Content-Type": "text/plain"},
+                                 "body": True}})
+    chan.send(frame(2, body))
+
+
 SIZES = [64 * KIB - 1, 64 * KIB, 64 * KIB + 1, 3 * 1024 * KIB]
 
 
@@ -182,6 +194,26 @@ def test_head_204_and_304_carry_no_body_on_one_connection(env, web):
     c.close()
 
 
+def test_bodies_a_listener_sends_with_head_204_and_304_stay_with_the_relay(env):
+    start(env)
+    chan = raw_listener(env, "idle")
+    c = client(env, timeout=20)
+    for method, path, status in [("HEAD", "/idle/h", 200), ("GET", "/idle/n", 204),
+                                 ("GET", "/idle/m", 304), ("GET", "/idle/after", 200)]:
+        c.request(method, path)
+        rq = chan.json()["request"]
+        assert rq["requestTarget"] == path
+        chan.send_json({"response": {"requestId": rq["id"], "statusCode": status,
+                                     "responseHeaders": {"Content-Length": "4"}, "body": True}})
+        chan.send(frame(2, b"body"))
+        r = c.getresponse()
+        assert (r.status, r.read()) == (status, b"body" if path == "/idle/after" else b"")
+        # A 204 has no length (RFC 9110 8.6); HEAD and 304 keep the one a GET would have.
+        assert r.getheader("Content-Length") == (None if status == 204 else "4"), path
+    c.close()
+    chan.close()
+
+
 def test_curl_head_204_and_304_do_not_wait_for_a_body(env, web):
     for args, path, status in [(["-I"], "/web/big?n=100000", b"200"),
                                ([], "/web/status/204", b"204"),
@@ -266,18 +298,6 @@ def test_answer_before_the_body_then_keep_alive_with_http_client(env, web):
     c.close()
 
 
-def raw_listener(env, name):
-    kn, key = root_creds(env)
-    return listen(env, name, sas(f"http://localhost/{name}", kn, key))
-
-
-def answer(chan, request_id, status, body):
-    chan.send_json({"response": {"requestId": request_id, "statusCode": status,
-                                 "responseHeaders": {"Content-Type": "text/plain"},
-                                 "body": True}})
-    chan.send(frame(2, body))
-
-
 @pytest.mark.parametrize("chunked", [False, True])
 def test_answer_on_the_control_channel_instead_of_a_rendezvous(env, chunked):
     """A listener that answers a request too large to come inline without
@@ -340,6 +360,48 @@ def test_requests_after_a_rendezvous_carried_one_on_the_same_connection(env, web
         sock = c.sock
     c.close()
     assert web.text().count("request GET /web/two") == 1
+
+
+class _Shared:
+    """One buffered reader for every response of a pipelined connection."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def makefile(self, *args, **kw):
+        return self
+
+    def close(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+def chunked(body, piece):
+    return b"".join(b"%x\r\n%s\r\n" % (len(body[at:at + piece]), body[at:at + piece])
+                    for at in range(0, len(body), piece)) + b"0\r\n\r\n"
+
+
+def test_pipelined_requests_after_rendezvous_bodies_are_each_answered(env, web):
+    # Chunked goes through a rendezvous at any size, and 70 KiB does too; the
+    # whole pipeline fits in the sockets' buffers, so it is sent at once.
+    one, two = os.urandom(20 * KIB), os.urandom(70 * KIB)
+    wire = (b"POST /web/sink HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            chunked(one, 7000) +
+            b"GET /web/one HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+            b"POST /web/sink HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n" % len(two) +
+            two + b"GET /web/two HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    raw = socket.create_connection(("127.0.0.1", env.relay_port), timeout=30)
+    tls = ssl.create_default_context(cafile=env.ca).wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(wire)
+    shared = _Shared(tls.makefile("rb"))
+    for want in [f"{len(one)} {sha(one)}\n", "GET /web/one\n", f"{len(two)} {sha(two)}\n",
+                 "GET /web/two\n"]:
+        r = http.client.HTTPResponse(shared)
+        r.begin()
+        assert (r.status, r.read().decode()) == (200, want)
+    tls.close()
 
 
 # ---- memory stays bounded ------------------------------------------------------------------
