@@ -611,7 +611,11 @@ static void on_body(struct relay_exchange *x, struct channel *ch, uint8_t *p, si
 		return;
 	}
 	arm(hx);
-	if (conn_choked(hx->c) && !hx->chan_paused) {
+	/* A slow client holds back its own rendezvous only: pausing a control
+	 * channel would stall every other request on it. An inline body is at
+	 * most 64 kB (protocol guide §5); what the client does not take is
+	 * queued, and past max_output_queue its connection fails. */
+	if (!channel_shared(ch) && conn_choked(hx->c) && !hx->chan_paused) {
 		hx->chan_paused = true;
 		conn_pause_rx(ch->c, true);
 		conn_want_write(hx->c);

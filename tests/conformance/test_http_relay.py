@@ -434,6 +434,36 @@ def test_slow_reader_of_a_large_response_keeps_the_relay_small(env, web):
     assert grown < 24 * 1024 * MEM_FACTOR, f"relay grew {grown} KiB serving a slow reader"
 
 
+def test_a_client_that_reads_nothing_does_not_hold_up_the_control_channel(env):
+    """An answer on the control channel is queued for its client, bounded,
+    rather than pausing the channel that every other request is answered on."""
+    start(env)
+    chan = raw_listener(env, "idle")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", env.relay_port))
+    stuck = ssl.create_default_context(cafile=env.ca).wrap_socket(raw, server_hostname="localhost")
+    stuck.sendall(b"GET /idle/big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    rq = chan.json()["request"]
+    # 8 MB: more than the kernel holds for a client that reads nothing, and
+    # more than max_output_queue (the protocol wants a rendezvous past 64 kB).
+    chan.send_json({"response": {"requestId": rq["id"], "statusCode": 200, "body": True}})
+    piece = os.urandom(64 * KIB)
+    for i in range(128):
+        chan.send(frame(2 if i == 0 else 0, piece, fin=i == 127))
+    for n in range(3):
+        c = client(env, timeout=10)
+        c.request("GET", f"/idle/other{n}")
+        rq = chan.json()["request"]
+        assert rq["requestTarget"] == f"/idle/other{n}"
+        answer(chan, rq["id"], 200, b"other\n")
+        r = c.getresponse()
+        assert (r.status, r.read()) == (200, b"other\n")
+        c.close()
+    stuck.close()
+    chan.close()
+
+
 def test_large_upload_keeps_the_relay_small(env, web):
     size = 32 * 1024 * KIB
     base = relay_rss_kib(env)
