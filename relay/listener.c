@@ -21,11 +21,12 @@ struct listener {
 
 /* ---- picking one ------------------------------------------------------- */
 
-/* A listener that is closing, or has not read what it was sent, would only
- * sit on what it is given next. */
+/* A listener that is closing, or has stopped reading what it was sent,
+ * would only sit on what it is given next; one that is merely busy (its
+ * output waits a moment under load) is still given work. */
 static bool pickable(const struct listener *l)
 {
-	return conn_open(l->ch.c) && !conn_choked(l->ch.c);
+	return conn_open(l->ch.c) && !conn_stuck(l->ch.c);
 }
 
 struct channel *listener_pick(struct relay_hc *hc, int *status)

@@ -18,13 +18,19 @@ function pattern(n) {
   return out;
 }
 
+// hyco-https never sends a response ended with an empty buffer: end() alone.
+function endWith(res, body) {
+  if (body.length) res.end(body);
+  else res.end();
+}
+
 function answerBody(req, res, body) {
   const digest = crypto.createHash('sha256').update(body).digest('hex');
   res.setHeader('X-Body-Sha256', digest);
   res.setHeader('X-Body-Length', String(body.length));
   if (req.url.startsWith('/web/echo')) {
     res.setHeader('Content-Type', 'application/octet-stream');
-    res.end(body);
+    endWith(res, body);
     return;
   }
   res.setHeader('Content-Type', 'text/plain');
@@ -39,7 +45,7 @@ function answerGet(req, res) {
     res.setHeader('X-Body-Sha256', crypto.createHash('sha256').update(out).digest('hex'));
     res.setHeader('Content-Length', String(out.length));
     if (req.method === 'HEAD') res.end();
-    else res.end(out);
+    else endWith(res, out);
   } else if (status) {
     res.statusCode = parseInt(status[1], 10);
     res.setHeader('ETag', '"v1"');

@@ -142,6 +142,17 @@ def test_request_and_response_bodies_around_64k_with_curl(env, web, size):
         assert sha(f.read()) == sha(pattern(size))
 
 
+@pytest.mark.parametrize("args", [["--http1.0"], ["-H", "Connection: close"]])
+def test_a_response_without_length_ends_with_the_connection_when_not_kept_alive(env, web, args):
+    out = os.path.join(env.tmp, "out")
+    r = curl(env, *args, "-D", "-", "-o", out, url(env, "/web/big?n=200000"))
+    head = r.stdout.decode().lower()
+    assert " 200 " in head and "connection: close" in head, r.stdout + r.stderr
+    assert "transfer-encoding" not in head
+    with open(out, "rb") as f:
+        assert f.read() == pattern(200000)
+
+
 # ---- chunked uploads ----------------------------------------------------------------
 
 @pytest.mark.parametrize("total", [10, 64 * KIB + 1, 2 * 1024 * KIB + 77])
@@ -402,6 +413,36 @@ def test_pipelined_requests_after_rendezvous_bodies_are_each_answered(env, web):
         r.begin()
         assert (r.status, r.read().decode()) == (200, want)
     tls.close()
+
+
+def test_100_concurrent_requests_inline_and_through_rendezvous(env, web):
+    sizes = [(i * 7919) % (200 * KIB) for i in range(100)]
+    results = [None] * 100
+
+    def one(i):
+        body = os.urandom(sizes[i]) if i % 2 else None
+        c = client(env, timeout=60)
+        try:
+            if body is None:
+                c.request("GET", f"/web/big?n={sizes[i]}")
+            else:
+                c.request("POST", "/web/echo", body=body)
+            r = c.getresponse()
+            got = r.read()
+            results[i] = r.status == 200 and got == (pattern(sizes[i]) if body is None else body)
+            if not results[i]:
+                results[i] = (r.status, len(got))
+        except Exception as e:
+            results[i] = repr(e)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert all(ok is True for ok in results), [(i, ok) for i, ok in enumerate(results) if ok is not True]
 
 
 # ---- memory stays bounded ------------------------------------------------------------------
