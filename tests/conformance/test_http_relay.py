@@ -445,6 +445,52 @@ def test_100_concurrent_requests_inline_and_through_rendezvous(env, web):
     assert all(ok is True for ok in results), [(i, ok) for i, ok in enumerate(results) if ok is not True]
 
 
+def test_clients_that_go_away_mid_exchange_leave_nothing_behind(env, web):
+    before = relay_fds(env)
+    heads = [b"GET /web/big?n=20000000 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+             b"POST /web/sink HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5000000\r\n\r\n" +
+             os.urandom(1000000),
+             b"POST /web/hang HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"10\r\n0123456789abcdef\r\n",
+             b"GET /web/hang HTTP/1.1\r\nHost: localhost\r\n\r\n"]
+    for n, wire in enumerate(heads):
+        raw = socket.create_connection(("127.0.0.1", env.relay_port), timeout=30)
+        tls = ssl.create_default_context(cafile=env.ca).wrap_socket(raw, server_hostname="localhost")
+        tls.sendall(wire)
+        if n == 0:
+            got = 0
+            while got < 100000:
+                got += len(tls.recv(65536))
+        web.wait_log(r"request ", count=n + 1, timeout=20)
+        tls.close()
+    wait_for(lambda: relay_fds(env) <= before, timeout=20, what="the relay to close what it opened")
+    assert code(env, "/web/after", timeout=20) == b"200"
+
+
+@pytest.mark.parametrize("where", ["control channel", "rendezvous"])
+def test_a_listener_that_goes_away_before_it_answers_is_502(env, where):
+    start(env)
+    before = relay_fds(env)
+    chan = raw_listener(env, "idle")
+    c = client(env, timeout=20)
+    c.connect()
+    c.request("POST", "/idle/x", body=os.urandom(200 * KIB))
+    rq = chan.json()["request"]
+    if where == "rendezvous":
+        rdv, (status, _, _) = rendezvous(env, rq["address"])
+        assert status == 101
+        assert rdv.json()["request"]["method"] == "POST"
+        rdv.ws_message()                       # some of the body
+        rdv.close()
+    else:
+        chan.close()
+    r = c.getresponse()
+    assert (r.status, r.read()) == (502, b"the listener went away")
+    c.close()
+    chan.close()
+    wait_for(lambda: relay_fds(env) <= before, timeout=15, what="the relay to close what it opened")
+
+
 # ---- memory stays bounded ------------------------------------------------------------------
 
 def test_slow_reader_of_a_large_response_keeps_the_relay_small(env, web):
