@@ -102,13 +102,16 @@ bool conn_stuck(const struct conn *c)
 
 /* Every write goes here: what waits in the queue is timed from the write
  * that found it empty. */
-static void write_out(struct conn *c, const uint8_t *p, size_t n)
+static int write_out(struct conn *c, const uint8_t *p, size_t n)
 {
+	int r;
+
 	if (!stream_choked(c->st))
 		c->waiting_since = 0;
-	stream_write(c->st, p, n);
+	r = stream_write(c->st, p, n);
 	if (!c->waiting_since && stream_choked(c->st))
 		c->waiting_since = azb_clock_s(CLOCK_MONOTONIC);
+	return r;
 }
 
 void conn_pause_rx(struct conn *c, bool pause)
@@ -125,8 +128,9 @@ void conn_want_write(struct conn *c)
 
 void conn_write(struct conn *c, const void *p, size_t n)
 {
-	if (c->st)
-		write_out(c, p, n);
+	if (c->st && write_out(c, p, n) == -ENOBUFS)
+		log_info("connection from %s reads too slowly: over %zu bytes queued; dropped",
+			 stream_peer(c->st), c->relay->max_output_queue);
 }
 
 char *conn_query(const struct conn *c, const char *name)

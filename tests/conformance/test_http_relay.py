@@ -547,6 +547,8 @@ def test_a_client_that_reads_nothing_does_not_hold_up_the_control_channel(env):
         r = c.getresponse()
         assert (r.status, r.read()) == (200, b"other\n")
         c.close()
+    env.relay.wait_log(r"connection from 127\.0\.0\.1:\d+ reads too slowly: over 1048576 bytes "
+                       r"queued; dropped")
     stuck.close()
     chan.close()
 
