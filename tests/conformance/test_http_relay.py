@@ -17,6 +17,7 @@ import pytest
 
 from conftest import MEM_FACTOR, wait_for
 from hcraw import frame, listen, relay_fds, relay_rss_kib, rendezvous, sas
+from test_attacks import choke
 from test_relay import node, root_creds, uri
 
 KIB = 1024
@@ -272,6 +273,22 @@ def test_a_stalled_request_body_is_408_and_a_slow_one_goes_through(env):
     c, r = post_slowly(env, "/web/sink", body, 25 * KIB, 0.5)
     assert (r.status, r.read().decode()) == (200, f"{len(body)} {sha(body)}\n")
     c.close()
+
+
+def test_only_a_closing_listener_is_no_listener_online_502(env):
+    start(env)
+    chan = raw_listener(env, "idle")
+    choke(chan)                       # reads nothing: its close takes a while
+    try:
+        chan.send(frame(8, b"\x03\xe8"))
+    except OSError:
+        pass
+    c = client(env, timeout=20)
+    c.request("GET", "/idle/x")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (502, b"no listener is online for this hybrid connection")
+    c.close()
+    chan.close()
 
 
 def test_a_large_request_to_a_listener_that_never_answers_is_504(env):
