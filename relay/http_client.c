@@ -50,6 +50,7 @@ struct hclient {
 	struct http1_chunked chunks;
 	uint64_t body_left;
 	bool is_head, keep_alive;
+	bool expect_continue;     /* the client waits for 100 Continue to send its body */
 	bool head_sent, resp_chunked, resp_len_known;
 	uint64_t resp_left;
 	bool chan_paused;         /* resp_chan waits for the client to drain */
@@ -293,6 +294,15 @@ static void ask_rendezvous(struct hclient *hx)
 	conn_pause_rx(hx->c, true);
 }
 
+/* The body is wanted: a client that asked is told to send it. Until then
+ * a listener may still answer without it (and the client keep it). */
+static void go_on(struct hclient *hx)
+{
+	if (hx->expect_continue)
+		conn_write(hx->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	hx->expect_continue = false;
+}
+
 /* The body goes on in phase (to the rendezvous, or nowhere), starting with
  * what was read before it knew where to go. */
 static void body_goes(struct hclient *hx, enum hx_phase phase)
@@ -304,6 +314,8 @@ static void body_goes(struct hclient *hx, enum hx_phase phase)
 		request_sent(hx);
 		return;
 	}
+	if (phase == HX_STREAM)
+		go_on(hx);
 	set_phase(hx, phase);
 	conn_pause_rx(hx->c, false);
 	if (!n)
@@ -555,18 +567,30 @@ static bool expects(const struct hclient *hx, const struct channel *ch)
 	return (hx->chan == ch || hx->x.rdv == ch) && asked && hx->answer == ANS_NONE;
 }
 
+/* Answered without a rendezvous: the body has nowhere to go. It is read off
+ * the connection so that the client hears the answer and its next request
+ * is read as one, unless the client still waits to be told to send it:
+ * then it may never come, and the connection ends with the answer (RFC 9110
+ * 10.1.1). */
+static void answered_early(struct hclient *hx)
+{
+	if (hx->expect_continue) {
+		hx->keep_alive = false;
+		request_sent(hx);
+	} else {
+		body_goes(hx, HX_DISCARD);
+	}
+}
+
 static int on_response(struct relay_exchange *x, struct channel *ch, const struct hcp_msg *m)
 {
 	struct hclient *hx = of(x);
 
 	if (!expects(hx, ch))
 		return -1;
-	write_head(hx, m);
-	/* Answered without a rendezvous: the body has nowhere to go, and it
-	 * is read off the connection so that the client hears the answer and
-	 * its next request is read as one. */
 	if (hx->phase == HX_AWAIT_RDV)
-		body_goes(hx, HX_DISCARD);
+		answered_early(hx);
+	write_head(hx, m);
 	if (!m->body || bodiless(hx, m->status)) {
 		answer_done(hx);
 		return 0;
@@ -797,14 +821,14 @@ void hclient_start(struct conn *c, const struct rroute *rt, uint8_t *rest, size_
 		return;
 	hx->is_head = strcmp(h->method, "HEAD") == 0;
 	hx->keep_alive = h->minor_version >= 1 && !http1_has_token(h, "Connection", "close");
-	if (hx->has_body && http1_has_token(h, "Expect", "100-continue"))
-		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	hx->expect_continue = hx->has_body && http1_has_token(h, "Expect", "100-continue");
 	arm(hx);
 	if (hx->x.rdv) {
 		hx->x.rdv->serving = &hx->x;
 		start_stream(hx);
 	} else if (!hx->chunked_in && h->len + hx->body_left <= INLINE_MAX) {
 		set_phase(hx, HX_BODY);
+		go_on(hx);
 		if (!hx->has_body)
 			dispatch_inline(hx);
 	} else {

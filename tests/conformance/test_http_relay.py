@@ -371,6 +371,49 @@ def test_answer_on_the_control_channel_instead_of_a_rendezvous(env, chunked):
     wait_for(lambda: relay_fds(env) <= before, timeout=15, what="the relay to close what it opened")
 
 
+def test_expect_100_continue_waits_for_the_listener_to_want_the_body(env):
+    """No 100 Continue before the listener opens the rendezvous: one that
+    answers at once spares the client its upload."""
+    start(env)
+    chan = raw_listener(env, "idle")
+    raw = socket.create_connection(("127.0.0.1", env.relay_port), timeout=20)
+    tls = ssl.create_default_context(cafile=env.ca).wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"POST /idle/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\n"
+                b"Expect: 100-continue\r\n\r\n")
+    rq = chan.json()["request"]
+    assert "method" not in rq
+    answer(chan, rq["id"], 501, b"no\n")
+    got = b""
+    while True:                       # to the end: the body never came, the connection ends
+        more = tls.recv(4096)
+        if not more:
+            break
+        got += more
+    assert got.startswith(b"HTTP/1.1 501 ") and got.endswith(b"\r\n\r\nno\n"), got
+    assert b"\r\nConnection: close\r\n" in got
+    tls.close()
+    # Once the rendezvous is open the client is told to go on.
+    raw = socket.create_connection(("127.0.0.1", env.relay_port), timeout=20)
+    tls = ssl.create_default_context(cafile=env.ca).wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(b"POST /idle/up HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n"
+                b"Expect: 100-continue\r\n\r\n")
+    rq = chan.json()["request"]
+    rdv, (status, _, _) = rendezvous(env, rq["address"])
+    assert status == 101
+    assert rdv.json()["request"]["method"] == "POST"
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += tls.recv(4096)
+    assert got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), got
+    body = os.urandom(70000)
+    tls.sendall(body)
+    op, data = rdv.ws_message()
+    assert (op, data) == (2, body)
+    tls.close()
+    rdv.close()
+    chan.close()
+
+
 # ---- keep-alive after a rendezvous -------------------------------------------------------
 
 def test_requests_after_a_rendezvous_carried_one_on_the_same_connection(env, web):
