@@ -28,6 +28,13 @@ void channel_data(struct channel *ch, enum ws_op op, uint8_t *p, size_t n, bool 
 /* ch is gone: every exchange hears of it; then its memory is the owner's. */
 void channel_gone(struct channel *ch);
 
+/* A listener's control channel, which answers every request sent to that
+ * listener; a rendezvous answers one client's. */
+static inline bool channel_shared(const struct channel *ch)
+{
+	return ch->on_renew != NULL;
+}
+
 /* x is done with the body arriving on ch, if it was its. */
 static inline void channel_body_done(struct channel *ch, const struct relay_exchange *x)
 {

@@ -14,6 +14,9 @@
 #include "util.h"
 
 #define HEAD_LIMIT (32 * 1024)
+/* Seconds a connection may leave what it was sent waiting before it counts
+ * as one that stopped reading, not one busy for a moment. */
+#define STUCK_S 0.25
 
 enum conn_phase {
 	CONN_HEAD,       /* reading a request head (a role may stay from the last one) */
@@ -35,6 +38,7 @@ struct conn {
 	bool carried_http;       /* plain HTTP requests went through: no upgrade */
 	lws_sorted_usec_list_t head_timer;   /* a request head must arrive in time */
 	bool ws;                 /* upgraded: what arrives is websocket frames */
+	double waiting_since;    /* monotonic: what it was sent began to wait; 0: none waits */
 	struct ws_parser parser;
 	/* Only the latest ping is answered while the peer reads nothing. */
 	bool pong_due;
@@ -90,6 +94,26 @@ bool conn_choked(const struct conn *c)
 	return c->st && stream_choked(c->st);
 }
 
+bool conn_stuck(const struct conn *c)
+{
+	return conn_choked(c) && c->waiting_since &&
+	       azb_clock_s(CLOCK_MONOTONIC) - c->waiting_since >= STUCK_S;
+}
+
+/* Every write goes here: what waits in the queue is timed from the write
+ * that found it empty. */
+static int write_out(struct conn *c, const uint8_t *p, size_t n)
+{
+	int r;
+
+	if (!stream_choked(c->st))
+		c->waiting_since = 0;
+	r = stream_write(c->st, p, n);
+	if (!c->waiting_since && stream_choked(c->st))
+		c->waiting_since = azb_clock_s(CLOCK_MONOTONIC);
+	return r;
+}
+
 void conn_pause_rx(struct conn *c, bool pause)
 {
 	if (c->st)
@@ -104,8 +128,9 @@ void conn_want_write(struct conn *c)
 
 void conn_write(struct conn *c, const void *p, size_t n)
 {
-	if (c->st)
-		stream_write(c->st, p, n);
+	if (c->st && write_out(c, p, n) == -ENOBUFS)
+		log_info("connection from %s reads too slowly: over %zu bytes queued; dropped",
+			 stream_peer(c->st), c->relay->max_output_queue);
 }
 
 char *conn_query(const struct conn *c, const char *name)
@@ -219,7 +244,7 @@ void conn_respond_as(struct conn *c, int status, const char *reason, const char 
 		body = reason;
 	msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
 			"Connection: close\r\n\r\n%s", status, reason, strlen(body), body);
-	stream_write(c->st, (const uint8_t *)msg, strlen(msg));
+	write_out(c, (const uint8_t *)msg, strlen(msg));
 	free(msg);
 	c->phase = CONN_CLOSING;
 	stream_close(c->st);
@@ -234,7 +259,7 @@ void conn_upgrade(struct conn *c, const char *protocol)
 			"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n", acc,
 			protocol ? "Sec-WebSocket-Protocol: " : "", protocol ? protocol : "",
 			protocol ? "\r\n" : "");
-	stream_write(c->st, (const uint8_t *)msg, strlen(msg));
+	write_out(c, (const uint8_t *)msg, strlen(msg));
 	free(msg);
 	ws_parser_init(&c->parser, true);
 	c->ws = true;
@@ -277,7 +302,7 @@ void conn_send_frame_at(struct conn *c, enum ws_op op, bool fin, uint8_t *p, siz
 	if (!c->st || (op != WS_OP_CLOSE && over_limit(c, h + n)))
 		return;
 	memcpy(p - h, hdr, h);
-	stream_write(c->st, p - h, h + n);
+	write_out(c, p - h, h + n);
 }
 
 void conn_send_control(struct conn *c, enum ws_op op, const void *p, size_t n)

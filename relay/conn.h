@@ -67,6 +67,8 @@ const char *conn_peer(const struct conn *c);
 /* Routed to a role and not closing. */
 bool conn_open(const struct conn *c);
 bool conn_choked(const struct conn *c);
+/* Choked for a while: it has stopped reading what it is sent. */
+bool conn_stuck(const struct conn *c);
 void conn_pause_rx(struct conn *c, bool pause);
 void conn_want_write(struct conn *c);
 void conn_write(struct conn *c, const void *p, size_t n);

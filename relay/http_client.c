@@ -2,7 +2,9 @@
  * to 64 kB goes inline on the control channel; a larger or chunked one asks
  * the listener for a rendezvous websocket and streams its body there with
  * flow control, so the relay never holds a whole body. Responses come back
- * on either channel and go to the client as they arrive. */
+ * on either channel and go to the client as they arrive, also while the
+ * request body is still on its way: the request and its answer each end on
+ * their own, and the exchange is done when both have. */
 #include "http_client.h"
 
 #include <errno.h>
@@ -18,13 +20,21 @@
 #define INLINE_MAX (64 * 1024)
 #define FRAME_MAX (64 * 1024)
 
+/* The request's side. */
 enum hx_phase {
 	HX_IDLE,
 	HX_BODY,        /* reading an inline request body */
 	HX_AWAIT_RDV,   /* waiting for the listener's rendezvous websocket */
 	HX_STREAM,      /* request body streaming through the rendezvous */
-	HX_WAIT,        /* request delivered; waiting for the response */
-	HX_RESP,        /* response body streaming to the client */
+	HX_DISCARD,     /* answered before its body went anywhere: the rest is dropped */
+	HX_SENT,        /* request delivered (or its body dropped) */
+};
+
+/* The answer's side. */
+enum hx_answer {
+	ANS_NONE,
+	ANS_BODY,       /* head sent; the body streams from resp_chan */
+	ANS_DONE,
 };
 
 /* One client connection's exchange, kept from one request to the next. */
@@ -32,15 +42,19 @@ struct hclient {
 	struct relay_exchange x;  /* in the relay's index: id, hc, rendezvous */
 	struct conn *c;
 	struct channel *chan;     /* where this request went */
+	struct channel *resp_chan;  /* where its answer's body comes from */
 	enum hx_phase phase;
+	enum hx_answer answer;
 	struct sbuf body;         /* inline body, or bytes read before the rendezvous */
 	bool chunked_in, body_open, has_body;
 	struct http1_chunked chunks;
 	uint64_t body_left;
 	bool is_head, keep_alive;
+	bool expect_continue;     /* the client waits for 100 Continue to send its body */
 	bool head_sent, resp_chunked, resp_len_known;
 	uint64_t resp_left;
-	bool chan_paused, rx_paused_for_rdv;
+	bool chan_paused;         /* resp_chan waits for the client to drain */
+	bool rx_paused_for_rdv;
 	bool rdv_takes_requests;  /* opened for a request, not just a response */
 	struct relay_hc *rdv_hc;  /* whose listener opened the rendezvous */
 	bool token_in_auth;       /* the token came in Authorization: not passed on */
@@ -51,6 +65,7 @@ struct hclient {
 static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n);
 static void hx_fail(struct hclient *hx, int status, const char *why);
 static void stream_body(struct hclient *hx, const uint8_t *p, size_t n);
+static void maybe_done(struct hclient *hx);
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -191,14 +206,23 @@ static void hx_fail(struct hclient *hx, int status, const char *why)
 		conn_respond(hx->c, status, why);
 }
 
+/* The client holds things up while its body is awaited and the listener
+ * takes what it is sent. */
+static bool client_stalled(const struct hclient *hx)
+{
+	return hx->phase == HX_BODY || hx->phase == HX_DISCARD ||
+	       (hx->phase == HX_STREAM && !hx->rx_paused_for_rdv);
+}
+
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
 	struct hclient *hx = lws_container_of(sul, struct hclient, timer);
+	bool client = client_stalled(hx);
 
 	log_info("HTTP %s %s from %s: %s", conn_head(hx->c)->method, hx->x.hc->path,
-		 conn_peer(hx->c), hx->phase == HX_BODY ? "request body too slow" :
+		 conn_peer(hx->c), client ? "request body too slow" :
 		 "the listener did not answer in time");
-	if (hx->phase == HX_BODY)
+	if (client)
 		hx_fail(hx, 408, "the request body did not arrive in time");
 	else
 		hx_fail(hx, 504, "the listener did not answer in time");
@@ -219,12 +243,15 @@ static void keep_leftover(struct hclient *hx, const uint8_t *p, size_t n)
 	conn_pause_rx(hx->c, true);
 }
 
-/* The request is all with the listener now. */
+/* The request is all with the listener now (or dropped, when it answered
+ * first); the listener's deadline runs from here. */
 static void request_sent(struct hclient *hx)
 {
 	log_debug("HTTP request %s delivered", hx->x.id);
-	set_phase(hx, HX_WAIT);
+	set_phase(hx, HX_SENT);
 	conn_pause_rx(hx->c, true);
+	arm(hx);
+	maybe_done(hx);
 }
 
 /* 502 with none online (the service's answer), 503 when all are busy. */
@@ -267,31 +294,49 @@ static void ask_rendezvous(struct hclient *hx)
 	conn_pause_rx(hx->c, true);
 }
 
-static void start_stream(struct hclient *hx)
+/* The body is wanted: a client that asked is told to send it. Until then
+ * a listener may still answer without it (and the client keep it). */
+static void go_on(struct hclient *hx)
 {
-	hx->chan = hx->x.rdv;
-	if (!send_request(hx, hx->chan, true))
-		return;
+	if (hx->expect_continue)
+		conn_write(hx->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	hx->expect_continue = false;
+}
+
+/* The body goes on in phase (to the rendezvous, or nowhere), starting with
+ * what was read before it knew where to go. */
+static void body_goes(struct hclient *hx, enum hx_phase phase)
+{
+	size_t n = hx->body.len;
+	uint8_t *early;
+
 	if (!hx->has_body) {
 		request_sent(hx);
 		return;
 	}
-	set_phase(hx, HX_STREAM);
+	if (phase == HX_STREAM)
+		go_on(hx);
+	set_phase(hx, phase);
 	conn_pause_rx(hx->c, false);
-	if (hx->body.len) {
-		size_t n = hx->body.len;
-		uint8_t *early = (uint8_t *)sbuf_take(&hx->body);
+	if (!n)
+		return;
+	early = (uint8_t *)sbuf_take(&hx->body);
+	stream_body(hx, early, n);
+	free(early);
+}
 
-		stream_body(hx, early, n);
-		free(early);
-	}
+static void start_stream(struct hclient *hx)
+{
+	hx->chan = hx->x.rdv;
+	if (send_request(hx, hx->chan, true))
+		body_goes(hx, HX_STREAM);
 }
 
 static void body_out(void *arg, const uint8_t *p, size_t n)
 {
 	struct hclient *hx = arg;
 
-	if (n)
+	if (n && hx->phase == HX_STREAM)
 		send_body_piece(hx, p, n, false);
 }
 
@@ -316,12 +361,14 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n)
 		done = hx->body_left == 0;
 	}
 	if (done) {
-		send_body_piece(hx, NULL, 0, true);
-		request_sent(hx);
+		if (hx->phase == HX_STREAM)
+			send_body_piece(hx, NULL, 0, true);
 		keep_leftover(hx, p + used, n - used);
+		request_sent(hx);
 		return;
 	}
-	if (hx->chan && conn_choked(hx->chan->c) && !hx->rx_paused_for_rdv) {
+	arm(hx);       /* a body on its way is idle only when nothing moves */
+	if (hx->phase == HX_STREAM && conn_choked(hx->chan->c) && !hx->rx_paused_for_rdv) {
 		hx->rx_paused_for_rdv = true;
 		conn_pause_rx(hx->c, true);
 		conn_want_write(hx->chan->c);
@@ -338,14 +385,15 @@ static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n)
 		sbuf_addn(&hx->body, (const char *)p, take);
 		hx->body_left -= take;
 		if (hx->body_left == 0) {
-			dispatch_inline(hx);
 			keep_leftover(hx, p + take, n - take);
+			dispatch_inline(hx);
 		}
 		return;
 	case HX_AWAIT_RDV:
 		sbuf_addn(&hx->body, (const char *)p, n);
 		return;
 	case HX_STREAM:
+	case HX_DISCARD:
 		stream_body(hx, p, n);
 		return;
 	default:
@@ -389,11 +437,19 @@ static const char *reason_for(int status)
 	}
 }
 
-/* Status line and headers; decides how the body is framed. */
+/* Answers that carry no body to the client, whatever the listener sends
+ * (RFC 9110 6.4.1). */
+static bool bodiless(const struct hclient *hx, int status)
+{
+	return hx->is_head || status == 204 || status == 304;
+}
+
+/* Status line and headers; decides how the body is framed. A 204 has no
+ * length; HEAD and 304 keep the one a GET would have had. */
 static void write_head(struct hclient *hx, const struct hcp_msg *m)
 {
-	bool no_body = hx->is_head || m->status / 100 == 1 || m->status == 204 || m->status == 304;
-	const char *len = listener_length(m);
+	bool no_body = bodiless(hx, m->status);
+	const char *len = m->status == 204 ? NULL : listener_length(m);
 	struct sbuf b;
 	char via[300];
 
@@ -455,28 +511,44 @@ static void drop_rendezvous(struct hclient *hx, const char *why)
 	conn_send_close(rdv->c, WS_CLOSE_NORMAL, why);
 	conn_close(rdv->c);
 	hx->x.rdv = NULL;
+	hx->rdv_takes_requests = false;
 }
 
-static void finish_response(struct hclient *hx)
+/* The channel the answer comes on may read again. */
+static void resume_answer(struct hclient *hx)
 {
-	channel_body_done(hx->chan, &hx->x);
-	if (hx->chan_paused && hx->chan) {
-		hx->chan_paused = false;
-		conn_pause_rx(hx->chan->c, false);
-	}
-	if (hx->resp_chunked)
-		conn_write(hx->c, "0\r\n\r\n", 5);
+	if (hx->chan_paused && hx->resp_chan)
+		conn_pause_rx(hx->resp_chan->c, false);
+	hx->chan_paused = false;
+}
+
+/* Both the request and its answer are through: the next request. */
+static void maybe_done(struct hclient *hx)
+{
+	if (hx->answer != ANS_DONE || hx->phase != HX_SENT)
+		return;
 	/* Microsoft's listener reads no requests on a rendezvous it opened
 	 * only to answer one: the next request goes inline. */
 	if (hx->x.rdv && !hx->rdv_takes_requests)
 		drop_rendezvous(hx, "response complete");
+	next_request(hx);
+}
+
+static void answer_done(struct hclient *hx)
+{
+	channel_body_done(hx->resp_chan, &hx->x);
+	resume_answer(hx);
+	hx->resp_chan = NULL;
+	hx->answer = ANS_DONE;
+	if (hx->resp_chunked)
+		conn_write(hx->c, "0\r\n\r\n", 5);
 	if (hx->resp_len_known && hx->resp_left) {
 		/* The listener sent less than it announced: the client must not
 		 * take a short body for a whole one. */
 		conn_abort(hx->c);
 		return;
 	}
-	next_request(hx);
+	maybe_done(hx);
 }
 
 /* ---- what the listener's channels bring --------------------------------- */
@@ -486,10 +558,28 @@ static struct hclient *of(struct relay_exchange *x)
 	return lws_container_of(x, struct hclient, x);
 }
 
-/* Only the channels the request went to answer it, and only once. */
+/* Only the channels the request went to answer it, and only once; a
+ * listener may answer before it has the whole body (or any of it). */
 static bool expects(const struct hclient *hx, const struct channel *ch)
 {
-	return (hx->chan == ch || hx->x.rdv == ch) && hx->phase == HX_WAIT;
+	bool asked = hx->phase == HX_AWAIT_RDV || hx->phase == HX_STREAM || hx->phase == HX_SENT;
+
+	return (hx->chan == ch || hx->x.rdv == ch) && asked && hx->answer == ANS_NONE;
+}
+
+/* Answered without a rendezvous: the body has nowhere to go. It is read off
+ * the connection so that the client hears the answer and its next request
+ * is read as one, unless the client still waits to be told to send it:
+ * then it may never come, and the connection ends with the answer (RFC 9110
+ * 10.1.1). */
+static void answered_early(struct hclient *hx)
+{
+	if (hx->expect_continue) {
+		hx->keep_alive = false;
+		request_sent(hx);
+	} else {
+		body_goes(hx, HX_DISCARD);
+	}
 }
 
 static int on_response(struct relay_exchange *x, struct channel *ch, const struct hcp_msg *m)
@@ -498,13 +588,15 @@ static int on_response(struct relay_exchange *x, struct channel *ch, const struc
 
 	if (!expects(hx, ch))
 		return -1;
+	if (hx->phase == HX_AWAIT_RDV)
+		answered_early(hx);
 	write_head(hx, m);
-	if (!m->body || hx->is_head || m->status == 204 || m->status == 304) {
-		finish_response(hx);
+	if (!m->body || bodiless(hx, m->status)) {
+		answer_done(hx);
 		return 0;
 	}
-	hx->chan = ch;
-	set_phase(hx, HX_RESP);
+	hx->resp_chan = ch;
+	hx->answer = ANS_BODY;
 	arm(hx);
 	return 1;
 }
@@ -539,11 +631,15 @@ static void on_body(struct relay_exchange *x, struct channel *ch, uint8_t *p, si
 	if (n && hx->resp_chunked)
 		conn_write(hx->c, "\r\n", 2);
 	if (last) {
-		finish_response(hx);
+		answer_done(hx);
 		return;
 	}
 	arm(hx);
-	if (conn_choked(hx->c) && !hx->chan_paused) {
+	/* A slow client holds back its own rendezvous only: pausing a control
+	 * channel would stall every other request on it. An inline body is at
+	 * most 64 kB (protocol guide §5); what the client does not take is
+	 * queued, and past max_output_queue its connection fails. */
+	if (!channel_shared(ch) && conn_choked(hx->c) && !hx->chan_paused) {
 		hx->chan_paused = true;
 		conn_pause_rx(ch->c, true);
 		conn_want_write(hx->c);
@@ -572,24 +668,26 @@ static void on_rdv_writeable(struct relay_exchange *x, struct channel *ch)
 	}
 }
 
-/* What went on ch fails, and a rendezvous takes its client connection with
- * it (protocol guide §5). */
+/* What went on ch and is not through fails, and a rendezvous takes its
+ * client connection with it (protocol guide §5). */
 static void on_channel_gone(struct relay_exchange *x, struct channel *ch)
 {
 	struct hclient *hx = of(x);
-	bool was_rdv = hx->x.rdv == ch;
+	bool was_rdv = hx->x.rdv == ch, used = hx->chan == ch || hx->resp_chan == ch;
 
-	if (was_rdv)
+	if (was_rdv) {
 		hx->x.rdv = NULL;
-	if (hx->chan == ch) {
-		hx->chan = NULL;
-		hx->chan_paused = false;
-		if (hx->phase != HX_IDLE) {
-			hx_fail(hx, 502, "the listener went away");
-			return;
-		}
+		hx->rdv_takes_requests = false;
 	}
-	if (was_rdv)
+	if (hx->resp_chan == ch) {
+		hx->resp_chan = NULL;
+		hx->chan_paused = false;
+	}
+	if (hx->chan == ch)
+		hx->chan = NULL;
+	if (used && hx->phase != HX_IDLE && hx->answer != ANS_DONE)
+		hx_fail(hx, 502, "the listener went away");
+	else if (was_rdv)
 		conn_close(hx->c);
 }
 
@@ -609,11 +707,8 @@ static void on_writeable(struct conn *c)
 {
 	struct hclient *hx = conn_state(c);
 
-	if (hx->chan_paused && !conn_choked(c)) {
-		hx->chan_paused = false;
-		if (hx->chan)
-			conn_pause_rx(hx->chan->c, false);
-	}
+	if (!conn_choked(c))
+		resume_answer(hx);
 }
 
 static void on_gone(struct conn *c)
@@ -622,9 +717,8 @@ static void on_gone(struct conn *c)
 
 	relay_exchange_remove(conn_relay(c), &hx->x);
 	lws_sul_cancel(&hx->timer);
-	channel_body_done(hx->chan, &hx->x);
-	if (hx->chan_paused && hx->chan)
-		conn_pause_rx(hx->chan->c, false);
+	channel_body_done(hx->resp_chan, &hx->x);
+	resume_answer(hx);
 	if (hx->x.rdv)
 		drop_rendezvous(hx, "the client went away");
 	sbuf_free(&hx->body);
@@ -652,7 +746,8 @@ static struct hclient *hx_get(struct conn *c)
 		conn_set_role(c, &hclient_role, hx);
 	}
 	set_phase(hx, HX_IDLE);
-	hx->chan = NULL;
+	hx->answer = ANS_NONE;
+	hx->chan = hx->resp_chan = NULL;
 	hx->body.len = 0;
 	hx->body_open = hx->head_sent = hx->resp_chunked = hx->resp_len_known = false;
 	hx->chunked_in = hx->has_body = false;
@@ -726,14 +821,14 @@ void hclient_start(struct conn *c, const struct rroute *rt, uint8_t *rest, size_
 		return;
 	hx->is_head = strcmp(h->method, "HEAD") == 0;
 	hx->keep_alive = h->minor_version >= 1 && !http1_has_token(h, "Connection", "close");
-	if (hx->has_body && http1_has_token(h, "Expect", "100-continue"))
-		conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	hx->expect_continue = hx->has_body && http1_has_token(h, "Expect", "100-continue");
 	arm(hx);
 	if (hx->x.rdv) {
 		hx->x.rdv->serving = &hx->x;
 		start_stream(hx);
 	} else if (!hx->chunked_in && h->len + hx->body_left <= INLINE_MAX) {
 		set_phase(hx, HX_BODY);
+		go_on(hx);
 		if (!hx->has_body)
 			dispatch_inline(hx);
 	} else {

@@ -21,22 +21,27 @@ struct listener {
 
 /* ---- picking one ------------------------------------------------------- */
 
-/* A listener that is closing, or has not read what it was sent, would only
- * sit on what it is given next. */
+/* A listener that is closing, or has stopped reading what it was sent,
+ * would only sit on what it is given next; one that is merely busy (its
+ * output waits a moment under load) is still given work. */
 static bool pickable(const struct listener *l)
 {
-	return conn_open(l->ch.c) && !conn_choked(l->ch.c);
+	return conn_open(l->ch.c) && !conn_stuck(l->ch.c);
 }
 
+/* None pickable: 404 when none is online (every one closing counts as
+ * none), 503 when those online are all stuck. */
 struct channel *listener_pick(struct relay_hc *hc, int *status)
 {
-	size_t n = 0, k;
+	size_t n = 0, online = 0, k;
 	uint32_t r = 0;
 
-	for (struct listener *l = hc->listeners; l; l = l->next)
+	for (struct listener *l = hc->listeners; l; l = l->next) {
+		online += conn_open(l->ch.c);
 		n += pickable(l);
+	}
 	if (!n) {
-		*status = hc->n_listeners ? 503 : 404;
+		*status = online ? 503 : 404;
 		return NULL;
 	}
 	azb_random(&r, sizeof(r));

@@ -494,6 +494,51 @@ static void test_ws_events(void **state)
 	peer_free(p);
 }
 
+/* ---- a peer that stops reading ----------------------------------------------- */
+
+static bool quarter_second_passed(void *arg)
+{
+	return azb_clock_s(CLOCK_MONOTONIC) >= *(double *)arg;
+}
+
+static bool relay_drained(void *arg)
+{
+	take(arg);
+	return !conn_choked(T.c);
+}
+
+/* Stuck is choked for a while, timed from the write that found the queue
+ * empty: a peer busy for a moment is not, one that stopped reading is. */
+static void test_stuck(void **state)
+{
+	static uint8_t buf[WS_HDR_MAX + 65536];
+	struct peer *p = connect_peer(&websockets);
+	double later;
+	int i;
+
+	(void)state;
+	send_text(p, "GET /$hc/hc?sb-hc-action=connect HTTP/1.1\r\nHost: relay.test\r\n" UPGRADE
+		  "\r\n");
+	expect(p, "HTTP/1.1 101 ");
+	for (i = 0; i < 200 && !conn_choked(T.c); i++)
+		conn_send_frame_at(T.c, WS_OP_BINARY, true, buf + WS_HDR_MAX, 65536);
+	assert_true(conn_choked(T.c));
+	assert_false(conn_stuck(T.c));
+	later = azb_clock_s(CLOCK_MONOTONIC) + 0.3;
+	wait_until(quarter_second_passed, &later, "a quarter of a second");
+	assert_true(conn_stuck(T.c));
+	wait_until(relay_drained, p, "the relay's queue to drain");
+	assert_false(conn_stuck(T.c));
+	/* choked again: the wait counts from now, not from the first time */
+	for (i = 0; i < 200 && !conn_choked(T.c); i++)
+		conn_send_frame_at(T.c, WS_OP_BINARY, true, buf + WS_HDR_MAX, 65536);
+	assert_true(conn_choked(T.c));
+	assert_false(conn_stuck(T.c));
+	conn_abort(T.c);
+	expect_eof(p);
+	peer_free(p);
+}
+
 /* ---- the relay's own roles: a splice ------------------------------------------- */
 
 static char *listen_head(void)
@@ -595,6 +640,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_head_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ws_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_splice, setup, teardown),
 	};
 	struct relay_rule *rule = xcalloc(1, sizeof(*rule));
