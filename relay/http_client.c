@@ -119,8 +119,9 @@ static bool hop_header(const char *name, bool token_in_authorization)
 }
 
 /* The client's headers for the listener, in out (room for all of them
- * and two more): hop-by-hop ones and a token in Authorization stay here,
- * and the relay adds itself to Via. */
+ * and two more): hop-by-hop ones (those the client names in Connection
+ * too) and a token in Authorization stay here, and the relay adds itself
+ * to Via. */
 static size_t request_headers(struct hclient *hx, struct http1_header *out, char *via,
 			      size_t vialen)
 {
@@ -130,6 +131,7 @@ static size_t request_headers(struct hclient *hx, struct http1_header *out, char
 
 	for (size_t i = 0; i < h->n_headers; i++)
 		if (!hop_header(h->h[i].name, hx->token_in_auth) &&
+		    !http1_has_token(h, "Connection", h->h[i].name) &&
 		    strcasecmp(h->h[i].name, "Via") != 0)
 			out[n++] = h->h[i];
 	if (old)

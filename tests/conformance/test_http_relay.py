@@ -652,3 +652,23 @@ def test_large_upload_keeps_the_relay_small(env, web):
     assert got == f"{size} {h.hexdigest()}\n"
     grown = peak[0] - base
     assert grown < 24 * 1024 * MEM_FACTOR, f"relay grew {grown} KiB passing a 32 MB upload"
+
+
+def test_headers_the_client_names_in_connection_stay_with_the_relay(env):
+    """RFC 9110 7.6.1: a header the client lists in Connection is for this
+    hop only, so the listener never sees it; the others go on."""
+    start(env)
+    chan = raw_listener(env, "idle")
+    c = client(env, timeout=20)
+    c.request("GET", "/idle/x", headers={"Connection": "keep-alive, X-Hop-Secret",
+                                          "X-Hop-Secret": "for the relay only",
+                                          "X-End-To-End": "kept"})
+    rq = chan.json()["request"]
+    names = {k.lower() for k in rq["requestHeaders"]}
+    assert "x-hop-secret" not in names and "connection" not in names, rq["requestHeaders"]
+    assert "x-end-to-end" in names, rq["requestHeaders"]
+    answer(chan, rq["id"], 200, b"ok\n")
+    r = c.getresponse()
+    assert (r.status, r.read()) == (200, b"ok\n")
+    c.close()
+    chan.close()
