@@ -146,7 +146,7 @@ int cred_set_key(struct azb_cred *c, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-static char *key_path(const char *v, const char *dir)
+char *cred_locate(const char *v, const char *dir)
 {
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
 	char *p;
@@ -165,7 +165,7 @@ static char *key_path(const char *v, const char *dir)
 int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
 		      size_t errlen)
 {
-	char *path = key_path(v, dir), *key = NULL, *abs;
+	char *path = cred_locate(v, dir), *key = NULL, *abs;
 
 	if (cred_read_key_file(path, &key, err, errlen) < 0) {
 		free(path);
@@ -284,7 +284,9 @@ int cred_open_secret_file(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
+/* One line of a secret file into *out; 1 when the file holds something
+ * else. */
+static int read_line(const char *path, char **out, char *err, size_t errlen)
 {
 	char buf[1024];
 	ssize_t n;
@@ -299,11 +301,34 @@ int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || (size_t)n == sizeof(buf) - 1 || !cs_valid_base64(buf)) {
+	if (n == 0 || (size_t)n == sizeof(buf) - 1 || memchr(buf, '\n', (size_t)n)) {
 		explicit_bzero(buf, sizeof(buf));
-		return azb_err(err, errlen, "%s does not hold one base64 key", path);
+		return 1;
 	}
-	*key = xstrdup(buf);
+	*out = xstrdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
+}
+
+int cred_read_secret_file(const char *path, char **out, char *err, size_t errlen)
+{
+	int r = read_line(path, out, err, errlen);
+
+	if (r > 0)
+		return azb_err(err, errlen, "%s does not hold one line of up to 1022 bytes", path);
+	return r;
+}
+
+int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
+{
+	int r = read_line(path, key, err, errlen);
+
+	if (r == 0 && !cs_valid_base64(*key)) {
+		azb_free_secret(*key);
+		*key = NULL;
+		r = 1;
+	}
+	if (r > 0)
+		return azb_err(err, errlen, "%s does not hold one base64 key", path);
+	return r;
 }

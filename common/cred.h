@@ -83,6 +83,12 @@ int cred_file_exposed(const struct stat *st, char *why, size_t len);
 /* Open a file that holds a secret (no symbolic link) and check it as
  * above. The fd, or -errno with a message naming the file. */
 int cred_open_secret_file(const char *path, char *err, size_t errlen);
+/* Where a secret file named v is: v when absolute, else in
+ * $CREDENTIALS_DIRECTORY when it is there, else in dir. Free it. */
+char *cred_locate(const char *v, const char *dir);
+/* Read a secret file (checked as above): one line, trailing newline
+ * stripped. */
+int cred_read_secret_file(const char *path, char **out, char *err, size_t errlen);
 /* Read a key file (trailing newline stripped): one base64 key. */
 int cred_read_key_file(const char *path, char **key, char *err, size_t errlen);
 

@@ -149,7 +149,7 @@ int fwd_start(struct fwd_run *fr, const struct azb_config *c)
 		return 0;
 	}
 	if (fr->fwd->dir == AZB_DIR_REMOTE) {
-		fr->hc = hc_listener_start(fr, fr->relay.token_lifetime, &hc_ops);
+		fr->hc = hc_listener_start(fr, &hc_ops);
 		return 0;
 	}
 	r = listen_all(fr);

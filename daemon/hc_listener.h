@@ -20,7 +20,7 @@ struct hc_listener_ops {
 	void (*request)(struct fwd_run *fr, struct hc_listener *h, const char *id);
 };
 
-struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
+struct hc_listener *hc_listener_start(struct fwd_run *fr,
 				      const struct hc_listener_ops *ops);
 void hc_listener_stop(struct hc_listener *h);
 /* A response without a body to request id. */

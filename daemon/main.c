@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "control.h"
+#include "entra.h"
 #include "hostsync.h"
 #include "notify.h"
 #include "reload.h"
@@ -121,6 +122,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	loop_destroy();
 	stream_tls_cleanup();
 	resolve_flush();
+	entra_flush();
 	return rc;
 }
 
