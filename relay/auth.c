@@ -1,10 +1,13 @@
-/* SAS verification for listeners, senders and HTTP clients. */
+/* Token checks for listeners, senders and HTTP clients: shared access
+ * signatures against the rules, Entra ID tokens against the issuer keys
+ * and the role assignments. */
 #include "relay.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "jwt.h"
 #include "sas.h"
 
 static const struct relay_rule *find_rule(const struct relay_rule *rules, size_t n,
@@ -31,19 +34,20 @@ static const struct relay_rule *rule_for(const struct relay *r, const struct rel
 	return rule ? rule : find_rule(r->rules, r->n_rules, name);
 }
 
-int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char *token,
-		    unsigned need, const char *entity_resource, time_t *expiry, char *why,
-		    size_t whylen)
+static const char *right_name(unsigned need)
+{
+	return need == RIGHT_LISTEN ? "Listen" : "Send";
+}
+
+static int authorize_sas(const struct relay *r, const struct relay_hc *hc, const char *token,
+			 unsigned need, const char *entity_resource, time_t *expiry, char *why,
+			 size_t whylen)
 {
 	const struct relay_rule *rule;
 	struct sas_token t;
 	bool entity;
 	int rc = 0, v;
 
-	if (!token || !*token) {
-		snprintf(why, whylen, "a token is required");
-		return 401;
-	}
 	if (sas_parse(token, &t, why, whylen) < 0)
 		return 401;
 	rule = rule_for(r, hc, t.key_name, &entity);
@@ -59,7 +63,7 @@ int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char
 		rc = 403;
 	} else if (!grants(rule, need)) {
 		snprintf(why, whylen, "rule \"%s\" does not grant %s", t.key_name,
-			 need == RIGHT_LISTEN ? "Listen" : "Send");
+			 right_name(need));
 		rc = 403;
 	}
 	if (rc == 0 && expiry)
@@ -67,4 +71,107 @@ int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char
 	sas_token_clear(&t);
 	(void)entity;
 	return rc;
+}
+
+/* ---- Entra ID ------------------------------------------------------------ */
+
+static bool holds(const struct jwt_claims *c, const struct relay_role *a)
+{
+	switch (a->kind) {
+	case PRINCIPAL_OBJECT:
+		return azb_streq(c->oid, a->id);
+	case PRINCIPAL_APP:
+		return azb_streq(c->appid, a->id) || azb_streq(c->azp, a->id);
+	case PRINCIPAL_APP_ROLE:
+		for (size_t i = 0; i < c->n_roles; i++)
+			if (strcmp(c->roles[i], a->id) == 0)
+				return true;
+	}
+	return false;
+}
+
+static unsigned rights_of(const struct jwt_claims *c, const struct relay_role *roles, size_t n)
+{
+	unsigned rights = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (holds(c, &roles[i]))
+			rights |= roles[i].rights;
+	return rights;
+}
+
+/* Without configured audiences: Azure Relay's own, and the names this relay
+ * answers as (from the entity's resource, "http://host/path/"). */
+static size_t audiences(const char *entity_resource,
+			char names[3][300], const char *list[3])
+{
+	const char *host = strstr(entity_resource, "://");
+	size_t n;
+
+	host = host ? host + 3 : entity_resource;
+	n = strcspn(host, "/");
+	snprintf(names[0], 300, "https://relay.azure.net");
+	snprintf(names[1], 300, "https://%.*s", (int)(n < 250 ? n : 250), host);
+	snprintf(names[2], 300, "sb://%.*s", (int)(n < 250 ? n : 250), host);
+	for (size_t i = 0; i < 3; i++)
+		list[i] = names[i];
+	return 3;
+}
+
+static void principal_name(const struct jwt_claims *c, char *out, size_t len)
+{
+	if (c->oid)
+		snprintf(out, len, "oid %.40s", c->oid);
+	else if (c->appid || c->azp)
+		snprintf(out, len, "app %.40s", c->appid ? c->appid : c->azp);
+	else
+		snprintf(out, len, "a token with no oid or appid");
+}
+
+static int authorize_jwt(const struct relay *r, const struct relay_hc *hc, const char *token,
+			 unsigned need, const char *entity_resource, time_t *expiry, char *why,
+			 size_t whylen)
+{
+	const struct relay_entra *e = &r->entra;
+	char names[3][300], who[64];
+	const char *defaults[3];
+	struct jwt_policy p = { &e->keys, (const char *const *)e->issuers, e->n_issuers,
+				(const char *const *)e->audiences, e->n_audiences, e->skew_s };
+	struct jwt_claims c;
+	unsigned rights;
+
+	if (!e->keys.n) {
+		snprintf(why, whylen, "Entra ID tokens are not accepted here (no issuer keys)");
+		return 401;
+	}
+	if (!e->n_audiences)
+		p.n_audiences = audiences(entity_resource, names, defaults), p.audiences = defaults;
+	if (jwt_verify(token, &p, time(NULL), &c, why, whylen) < 0)
+		return 401;
+	rights = rights_of(&c, r->roles, r->n_roles) |
+		 (hc ? rights_of(&c, hc->roles, hc->n_roles) : 0);
+	principal_name(&c, who, sizeof(who));
+	if (!(rights & RIGHT_MANAGE) && (rights & need) != need) {
+		snprintf(why, whylen, "no role assignment grants %s to %s on %s", right_name(need),
+			 who, hc ? hc->path : "this namespace");
+		jwt_claims_clear(&c);
+		return 403;
+	}
+	if (expiry)
+		*expiry = c.exp;
+	jwt_claims_clear(&c);
+	return 0;
+}
+
+int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char *token,
+		    unsigned need, const char *entity_resource, time_t *expiry, char *why,
+		    size_t whylen)
+{
+	if (!token || !*token) {
+		snprintf(why, whylen, "a token is required");
+		return 401;
+	}
+	if (jwt_is_jwt(token))
+		return authorize_jwt(r, hc, token, need, entity_resource, expiry, why, whylen);
+	return authorize_sas(r, hc, token, need, entity_resource, expiry, why, whylen);
 }

@@ -128,10 +128,24 @@ int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token,
 	return status;
 }
 
+bool conn_token_in_authorization(const struct conn *c)
+{
+	char *q;
+
+	if (http1_get(&c->head, "ServiceBusAuthorization") || !http1_get(&c->head, "Authorization"))
+		return false;
+	q = conn_query(c, "sb-hc-token");
+	azb_free_secret(q);
+	return q == NULL;
+}
+
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry)
 {
 	const char *h = http1_get(&c->head, "ServiceBusAuthorization");
 	char *tok = h ? xstrdup(h) : conn_query(c, "sb-hc-token");
+
+	if (!tok && (h = http1_get(&c->head, "Authorization")))
+		tok = xstrdup(h);
 	int status = conn_authorize(c, hc, tok, need, expiry);
 
 	azb_free_secret(tok);

@@ -80,8 +80,11 @@ char *conn_query(const struct conn *c, const char *name);
  * resource is built from the validated host name, never the raw header. */
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
 		   time_t *expiry);
-/* The same with a websocket's token: ServiceBusAuthorization, or sb-hc-token. */
+/* The same with a websocket's token: ServiceBusAuthorization, sb-hc-token,
+ * or (when neither is there) Authorization. */
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry);
+/* The token came in Authorization: it is the relay's, not passed on. */
+bool conn_token_in_authorization(const struct conn *c);
 /* "host[:port]" by which c reached the relay, for addresses given to it. */
 void conn_authority(const struct conn *c, char *out, size_t len);
 /* "wss://AUTHORITY/$hc/PATH?sb-hc-action=ACTION&sb-hc-id=ID" for the

@@ -255,10 +255,147 @@ static void parse_rules(struct rload *ld, const config_setting_t *list,
 	}
 }
 
+/* ---- Entra ID ------------------------------------------------------------ */
+
+struct role_name {
+	const char *name, *short_name;
+	unsigned rights;
+};
+
+static const struct role_name role_names[] = {
+	{ "Azure Relay Owner", "Owner", RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND },
+	{ "Azure Relay Listener", "Listener", RIGHT_LISTEN },
+	{ "Azure Relay Sender", "Sender", RIGHT_SEND },
+};
+
+static unsigned role_rights(const char *v)
+{
+	for (size_t i = 0; v && i < AZB_ARRAY_SIZE(role_names); i++)
+		if (strcasecmp(v, role_names[i].name) == 0 ||
+		    strcasecmp(v, role_names[i].short_name) == 0)
+			return role_names[i].rights;
+	return 0;
+}
+
+/* Exactly one of object_id, app_id, app_role names the principal. */
+static const char *principal(struct rload *ld, const config_setting_t *g,
+			     enum relay_principal *kind)
+{
+	static const char *const names[] = { "object_id", "app_id", "app_role" };
+	const char *id = NULL;
+	int found = 0;
+
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(names); i++) {
+		const char *v = str_at(ld, g, names[i]);
+
+		if (config_setting_get_member(g, names[i]))
+			found++;
+		if (v) {
+			id = v;
+			*kind = (enum relay_principal)i;
+		}
+	}
+	if (found != 1) {
+		ERR(ld, g, "a role assignment needs exactly one of object_id, app_id and app_role");
+		return NULL;
+	}
+	return id;
+}
+
+static void parse_roles(struct rload *ld, const config_setting_t *list,
+			struct relay_role **roles, size_t *n)
+{
+	static const char *const keys[] = { "object_id", "app_id", "app_role", "role", NULL };
+
+	if (!list)
+		return;
+	if (!config_setting_is_list(list)) {
+		ERR(ld, list, "role_assignments must be a list of groups: ( { object_id = ...; "
+		    "role = \"Azure Relay Sender\"; } )");
+		return;
+	}
+	for (int i = 0; i < config_setting_length(list); i++) {
+		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		enum relay_principal kind = PRINCIPAL_OBJECT;
+		const char *id, *role;
+		unsigned rights;
+
+		if (!config_setting_is_group(g) || !known(ld, g, keys, "a role assignment"))
+			continue;
+		id = principal(ld, g, &kind);
+		role = str_at(ld, g, "role");
+		rights = role_rights(role);
+		if (!rights)
+			ERR(ld, g, "role must be \"Azure Relay Owner\", \"Azure Relay Listener\" or "
+			    "\"Azure Relay Sender\"");
+		if (!id || !rights)
+			continue;
+		*roles = xrealloc(*roles, (*n + 1) * sizeof(**roles));
+		(*roles)[(*n)++] = (struct relay_role){ kind, xstrdup(id), rights };
+	}
+}
+
+static void add_issuer_key(struct rload *ld, const config_setting_t *e, struct relay_entra *en)
+{
+	static const char *const keys[] = { "file", "kid", NULL };
+	const char *file = NULL, *kid = NULL;
+	char err[512], *path;
+
+	if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+		file = config_setting_get_string(e);
+	} else if (config_setting_is_group(e) && known(ld, e, keys, "an issuer key")) {
+		file = str_at(ld, e, "file");
+		kid = str_at(ld, e, "kid");
+	}
+	if (!file || !*file) {
+		ERR(ld, e, "issuer_keys: each is a file name or { file = ...; kid = ...; }");
+		return;
+	}
+	path = near_file(ld, file);
+	if (jwt_keyset_load(&en->keys, path, kid, err, sizeof(err)) < 0)
+		ERR(ld, e, "issuer_keys: %s", err);
+	free(path);
+}
+
+static void add_to(struct rload *ld, const config_setting_t *at, const char *v, void *arg)
+{
+	struct { char ***list; size_t *n; } *dst = arg;
+
+	(void)ld;
+	(void)at;
+	*dst->list = xrealloc(*dst->list, (*dst->n + 1) * sizeof(char *));
+	(*dst->list)[(*dst->n)++] = xstrdup(v);
+}
+
+static void parse_entra(struct rload *ld, const config_setting_t *g, struct relay_entra *en)
+{
+	static const char *const keys[] = { "issuer_keys", "issuers", "audiences", "clock_skew",
+					    NULL };
+	const config_setting_t *kl = config_setting_get_member(g, "issuer_keys");
+	struct { char ***list; size_t *n; } iss = { &en->issuers, &en->n_issuers },
+		aud = { &en->audiences, &en->n_audiences };
+
+	if (!config_setting_is_group(g)) {
+		ERR(ld, g, "entra_id must be a group: { issuer_keys = ...; issuers = ...; }");
+		return;
+	}
+	known(ld, g, keys, "entra_id");
+	if (!kl || !config_setting_is_aggregate(kl) || config_setting_is_group(kl) ||
+	    !config_setting_length(kl))
+		ERR(ld, kl ? kl : g, "entra_id needs issuer_keys, a list of PEM or JWKS files");
+	for (int i = 0; kl && config_setting_is_aggregate(kl) && i < config_setting_length(kl); i++)
+		add_issuer_key(ld, config_setting_get_elem(kl, (unsigned)i), en);
+	strings_at(ld, g, "issuers", add_to, &iss);
+	strings_at(ld, g, "audiences", add_to, &aud);
+	if (!en->n_issuers)
+		ERR(ld, g, "entra_id needs issuers, the iss values of tokens to accept");
+	int_at(ld, g, "clock_skew", 0, 600, &en->skew_s);
+}
+
 static void parse_hcs(struct rload *ld, const config_setting_t *list, struct relay *r)
 {
 	static const char *const keys[] = { "name", "requires_client_authorization", "rules",
-					    NULL };
+					    "role_assignments", NULL };
 
 	if (!list)
 		return;
@@ -286,6 +423,8 @@ static void parse_hcs(struct rload *ld, const config_setting_t *list, struct rel
 		bool_at(ld, g, "requires_client_authorization", &client_auth);
 		hc = relay_hc_add(r, name, client_auth);
 		parse_rules(ld, config_setting_get_member(g, "rules"), &hc->rules, &hc->n_rules);
+		parse_roles(ld, config_setting_get_member(g, "role_assignments"), &hc->roles,
+			    &hc->n_roles);
 	}
 }
 
@@ -348,13 +487,21 @@ static void parse_level(struct rload *ld, const config_setting_t *root, struct r
 static bool top_key(const char *name)
 {
 	static const char *const keys[] = { "listen", "certificate", "key", "plain", "hosts",
-		"log_level", "rules", "hybrid_connections", NULL };
+		"log_level", "rules", "hybrid_connections", "entra_id", "role_assignments", NULL };
 
 	for (size_t i = 0; keys[i]; i++)
 		if (strcmp(keys[i], name) == 0)
 			return true;
 	for (size_t i = 0; i < AZB_ARRAY_SIZE(nums); i++)
 		if (strcmp(nums[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool any_hc_roles(const struct relay *r)
+{
+	for (const struct relay_hc *h = r->hcs; h; h = h->next)
+		if (h->n_roles)
 			return true;
 	return false;
 }
@@ -377,6 +524,14 @@ static void parse_top(struct rload *ld, const config_setting_t *root, struct rel
 	parse_level(ld, root, rc);
 	parse_rules(ld, config_setting_get_member(root, "rules"), &r->rules, &r->n_rules);
 	parse_hcs(ld, config_setting_get_member(root, "hybrid_connections"), r);
+	parse_roles(ld, config_setting_get_member(root, "role_assignments"), &r->roles,
+		    &r->n_roles);
+	r->entra.skew_s = 60;
+	if (config_setting_get_member(root, "entra_id"))
+		parse_entra(ld, config_setting_get_member(root, "entra_id"), &r->entra);
+	else if (r->n_roles || any_hc_roles(r))
+		ERR(ld, config_setting_get_member(root, "role_assignments"),
+		    "role_assignments need entra_id with issuer_keys and issuers");
 }
 
 int relay_config_load(const char *path, struct relay *r, struct relay_config *rc,

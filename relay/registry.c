@@ -73,6 +73,24 @@ static void free_rules(struct relay_rule *rules, size_t n)
 	free(rules);
 }
 
+static void free_roles(struct relay_role *roles, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(roles[i].id);
+	free(roles);
+}
+
+static void free_entra(struct relay_entra *e)
+{
+	jwt_keyset_clear(&e->keys);
+	for (size_t i = 0; i < e->n_issuers; i++)
+		free(e->issuers[i]);
+	for (size_t i = 0; i < e->n_audiences; i++)
+		free(e->audiences[i]);
+	free(e->issuers);
+	free(e->audiences);
+}
+
 size_t relay_hc_count(const struct relay *r)
 {
 	size_t n = 0;
@@ -89,10 +107,13 @@ void relay_free(struct relay *r)
 
 		r->hcs = h->next;
 		free_rules(h->rules, h->n_rules);
+		free_roles(h->roles, h->n_roles);
 		free(h->path);
 		free(h);
 	}
 	free_rules(r->rules, r->n_rules);
+	free_roles(r->roles, r->n_roles);
+	free_entra(&r->entra);
 	for (size_t i = 0; i < r->n_listen; i++)
 		free(r->listen[i].host);
 	free(r->listen);

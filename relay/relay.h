@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "http1.h"
+#include "jwt.h"
 #include "stream.h"
 #include "util.h"
 #include "ws.h"
@@ -28,6 +29,31 @@ struct relay_rule {
 	unsigned rights;
 };
 
+/* An Entra ID role assignment: who (by the token's oid, its appid or azp,
+ * or an app role in its roles) gets Owner (Manage, Listen, Send), Listener
+ * or Sender, at namespace scope or on one hybrid connection. */
+enum relay_principal {
+	PRINCIPAL_OBJECT,          /* "oid" */
+	PRINCIPAL_APP,             /* "appid" or "azp" */
+	PRINCIPAL_APP_ROLE,        /* an entry of "roles" */
+};
+
+struct relay_role {
+	enum relay_principal kind;
+	char *id;
+	unsigned rights;
+};
+
+/* Which Entra ID tokens the relay takes; no keys: none at all. */
+struct relay_entra {
+	struct jwt_keyset keys;
+	char **issuers;
+	size_t n_issuers;
+	char **audiences;          /* none: https://relay.azure.net and the relay's own names */
+	size_t n_audiences;
+	long skew_s;
+};
+
 struct listener;
 struct relay_exchange;
 
@@ -36,6 +62,8 @@ struct relay_hc {
 	bool requires_client_auth;
 	struct relay_rule *rules;  /* entity-level rules */
 	size_t n_rules;
+	struct relay_role *roles;  /* entity-scope role assignments */
+	size_t n_roles;
 	struct listener *listeners;  /* open control channels (listener.c) */
 	size_t n_listeners;
 	size_t n_pending;          /* senders waiting for one of its listeners */
@@ -50,6 +78,9 @@ struct relay_listen_addr {
 struct relay {
 	struct relay_rule *rules;  /* namespace-level rules */
 	size_t n_rules;
+	struct relay_role *roles;  /* namespace-scope role assignments */
+	size_t n_roles;
+	struct relay_entra entra;
 	struct relay_hc *hcs;
 	bool create_on_listen;     /* --dev: hybrid connections appear on first use */
 	SSL_CTX *tls;              /* NULL: plain ws:// (only when asked) */
@@ -116,7 +147,8 @@ void relay_exchange_add(struct relay *r, struct relay_exchange *x);
 void relay_exchange_remove(struct relay *r, struct relay_exchange *x);
 struct relay_exchange *relay_exchange_find(struct relay *r, const char *id);
 
-/* auth.c: 0, or an HTTP status (401/403) with a reason in why. */
+/* auth.c: 0, or an HTTP status (401/403) with a reason in why. A token is a
+ * shared access signature or (with or without "Bearer ") an Entra ID JWT. */
 int relay_authorize(const struct relay *r, const struct relay_hc *hc, const char *token,
 		    unsigned need, const char *entity_resource, time_t *expiry, char *why,
 		    size_t whylen);

@@ -68,13 +68,16 @@ static struct sender *find(const char *id)
 /* The token is for the relay, never for the listener; and the relay offers
  * no websocket extensions, so none is passed on for the listener to
  * accept. Returns how many of h's headers go into out. */
-static size_t connect_headers(const struct http1_head *h, struct http1_header *out)
+static size_t connect_headers(const struct sender *s, struct http1_header *out)
 {
+	const struct http1_head *h = conn_head(s->c);
+	bool auth = s->hc->requires_client_auth && conn_token_in_authorization(s->c);
 	size_t n = 0;
 
 	for (size_t i = 0; i < h->n_headers; i++)
 		if (strcasecmp(h->h[i].name, "ServiceBusAuthorization") != 0 &&
-		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") != 0)
+		    strcasecmp(h->h[i].name, "Sec-WebSocket-Extensions") != 0 &&
+		    !(auth && strcasecmp(h->h[i].name, "Authorization") == 0))
 			out[n++] = h->h[i];
 	return n;
 }
@@ -86,7 +89,7 @@ static char *accept_message(const struct sender *s, const struct conn *listener)
 	char peer[64], *text;
 
 	a.address = conn_rendezvous_address(listener, s->hc->path, "accept", s->id);
-	a.n_headers = connect_headers(conn_head(s->c), hdrs);
+	a.n_headers = connect_headers(s, hdrs);
 	conn_remote_endpoint(s->c, peer, sizeof(peer), &a.peer.port);
 	a.peer.address = peer;
 	text = hcp_accept_text(&a);
