@@ -62,33 +62,46 @@ static bool curl_ready;
 
 /* ---- the worker's side ------------------------------------------------- */
 
-static void chain_note(struct sbuf *b, const struct entra_kind *k, const struct entra_result *r)
+/* "default" takes the first kind that gives a token. When none does, the
+ * message names those that failed (what went wrong) before those that are
+ * not set up here (only their names). */
+static void chain_failed(struct entra_job *j, const struct entra_result *tried)
 {
-	sbuf_printf(b, "%s%s: %s", b->len ? "; " : "", k->name, r->why);
+	struct sbuf bad, unset;
+
+	sbuf_init(&bad);
+	sbuf_init(&unset);
+	for (size_t i = 0; i < j->n; i++) {
+		if (tried[i].unavailable)
+			sbuf_printf(&unset, "%s%s", unset.len ? ", " : "", j->kinds[i]->name);
+		else
+			sbuf_printf(&bad, "%s%s: %s", bad.len ? "; " : "", j->kinds[i]->name,
+				    tried[i].why);
+	}
+	memset(&j->res, 0, sizeof(j->res));
+	for (size_t i = 0; i < j->n; i++)
+		if (!tried[i].unavailable && !j->res.status)
+			j->res = tried[i];
+	snprintf(j->res.why, sizeof(j->res.why), "%s%s%s%s", bad.len ? bad.s : "",
+		 bad.len && unset.len ? "; " : "", unset.len ? "not set up: " : "",
+		 unset.len ? unset.s : "");
+	sbuf_free(&bad);
+	sbuf_free(&unset);
 }
 
-/* "default" takes the first kind that gives a token, and says why each
- * before it did not. */
 static void job_work(struct loop_work *w)
 {
 	struct entra_job *j = (struct entra_job *)w;
-	struct entra_result last = { 0 };
-	struct sbuf b;
+	struct entra_result tried[N_KINDS];
 
-	sbuf_init(&b);
 	for (j->used = 0; j->used < j->n; j->used++) {
 		memset(&j->res, 0, sizeof(j->res));
 		if (j->kinds[j->used]->fetch(&j->res) == 0)
-			break;
-		chain_note(&b, j->kinds[j->used], &j->res);
-		if (!j->res.unavailable || !last.why[0])
-			last = j->res;
+			return;
+		tried[j->used] = j->res;
 	}
-	if (j->used == j->n && j->n > 1) {
-		j->res = last;
-		snprintf(j->res.why, sizeof(j->res.why), "no credential gave a token (%s)", b.s);
-	}
-	sbuf_free(&b);
+	if (j->n > 1)
+		chain_failed(j, tried);
 }
 
 /* ---- the loop's side --------------------------------------------------- */

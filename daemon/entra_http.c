@@ -192,9 +192,14 @@ static int judge(const char *url, long status, const struct sbuf *b, struct entr
 
 	where(url, at, sizeof(at));
 	res->status = (int)status;
+	if (status == 200 && entra_parse_answer(b->s, b->len, res) < 0) {
+		char why[sizeof(res->why)];
+
+		snprintf(why, sizeof(why), "%s", res->why);
+		return entra_fail(res, false, "%s: %s", at, why);
+	}
 	if (status == 200)
-		return entra_parse_answer(b->s, b->len, res) < 0 ?
-			       entra_fail(res, false, "%s: %s", at, res->why) : 0;
+		return 0;
 	error_code(b->s, b->len, res);
 	return entra_fail(res, false, "%s answered HTTP %ld%s%s", at, status,
 			  res->code[0] ? " " : "", res->code);

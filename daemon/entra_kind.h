@@ -29,7 +29,7 @@ struct entra_result {
 	time_t expiry;
 	int status;
 	char code[64];
-	char why[256];
+	char why[300];
 	bool unavailable;     /* not set up here: "default" moves on quietly */
 };
 

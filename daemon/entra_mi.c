@@ -53,6 +53,9 @@ static int mi_fetch(struct entra_result *res)
 		hdr = xstrdup("Metadata: true");
 	}
 	r = entra_http(url, NULL, hdr, res);
+	/* No IMDS answering at all: not an Azure machine, for "default". */
+	if (r < 0 && !(ep && secret) && res->status == 0)
+		res->unavailable = true;
 	azb_free_secret(hdr);
 	free(url);
 	free(res_esc);
