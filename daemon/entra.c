@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,17 @@ struct entra_cache {
 
 static struct entra_cache *caches;
 static bool curl_ready;
+static atomic_bool stopping;
+
+bool entra_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+void entra_stop(void)
+{
+	atomic_store(&stopping, true);
+}
 
 /* ---- the worker's side ------------------------------------------------- */
 
@@ -353,4 +365,5 @@ void entra_flush(void)
 	if (curl_ready)
 		curl_global_cleanup();
 	curl_ready = false;
+	atomic_store(&stopping, false);
 }

@@ -20,6 +20,9 @@ typedef void (*entra_cb)(void *arg, int err, const char *why);
 int entra_get(const char *kind, char **tok, time_t *expiry, time_t *renew_at, entra_cb cb,
 	      void *arg, struct entra_wait **w, char *why, size_t len);
 void entra_cancel(struct entra_wait *w);
+/* At exit, before loop_destroy(): a fetch under way gives up at once
+ * instead of holding the worker (and so the exit) up to its timeout. */
+void entra_stop(void);
 /* Drop every cache: after loop_destroy(), at exit. */
 void entra_flush(void);
 

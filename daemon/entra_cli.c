@@ -92,7 +92,9 @@ static int collect(struct child *c)
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
 		int left = (int)((end - azb_clock_s(CLOCK_MONOTONIC)) * 1000);
 
-		if (left <= 0 || (poll(p, 2, left) < 0 && errno != EINTR))
+		/* In slices, so an exiting daemon does not wait for az. */
+		if (left <= 0 || entra_stopping() ||
+		    (poll(p, 2, left < 200 ? left : 200) < 0 && errno != EINTR))
 			return -ETIMEDOUT;
 		for (int i = 0; i < 2; i++)
 			if (p[i].fd >= 0 && p[i].revents && !drain(p[i].fd, i ? &c->e : &c->o))

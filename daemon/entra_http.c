@@ -161,6 +161,16 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return entra_stopping();   /* non-zero aborts the transfer */
+}
+
 static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
 {
 	CURL *h = curl_easy_init();
@@ -175,6 +185,8 @@ static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, st
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	if (body)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	return h;

@@ -43,6 +43,9 @@ extern const struct entra_kind entra_environment, entra_workload_identity,
 
 /* ---- helpers for the kinds (entra_http.c) ------------------------------ */
 
+/* The daemon is exiting (entra_stop()): abandon the fetch. Any thread. */
+bool entra_stopping(void);
+
 /* A failure into res: -EIO (or -ENOENT when unavailable). */
 int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -119,6 +119,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	}
 	ctl_server_stop();
 	sup_stop();
+	entra_stop();
 	loop_destroy();
 	stream_tls_cleanup();
 	resolve_flush();

@@ -71,6 +71,8 @@ class IdP:
         self.failures = []            # (status, body) answered before any token
         self.calls = []               # (kind, ok)
         self.issued = []              # every token handed out
+        self.federated = [FEDERATED]  # federated tokens taken...
+        self.federated_seen = []      # ...and those presented, in order
         self.lock = threading.Lock()
         self.cert_pem, self.x5t = self._client_cert()
         idp = self
@@ -251,7 +253,8 @@ sys.stdout.write(body.decode())
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
             return "token", ("invalid_request", "no client authentication")
         a = form.get("client_assertion", "")
-        if a == FEDERATED:
+        if a in self.federated:
+            self.federated_seen.append(a)
             return "federated", None
         return "certificate", self._check_assertion(a)
 

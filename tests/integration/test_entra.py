@@ -159,6 +159,28 @@ def test_short_lived_tokens_are_renewed_on_the_open_channel(env, idp):
     assert "listener offline" not in lst.text()
 
 
+def test_workload_identity_reads_the_rotated_token_file_on_every_fetch(env, idp):
+    idp.lifetime = 15
+    rotated = idpmod.FEDERATED + ".rotated"
+    idp.federated.append(rotated)
+    start_relay(env, idp)
+    e = cred_env(idp, "workload")
+    target = free_port()
+    echo_server(target)
+    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}",
+                 credential="workload-identity")
+    lst.wait_log(r"listener online", timeout=30)
+    # Kubernetes replaces the projected token: the next fetch presents it.
+    with open(e["AZURE_FEDERATED_TOKEN_FILE"] + ".new", "w") as f:
+        f.write(rotated + "\n")
+    os.rename(e["AZURE_FEDERATED_TOKEN_FILE"] + ".new", e["AZURE_FEDERATED_TOKEN_FILE"])
+    wait_for(lambda: rotated in idp.federated_seen, timeout=40, what="the rotated token")
+    assert idp.federated_seen[0] == idpmod.FEDERATED
+    assert lst.text().count("listener online") == 1
+    assert_no_secrets(idp, lst)
+    assert rotated not in lst.text()
+
+
 ERRORS = [(400, '{"error": "invalid_request", "error_description": "AADSTS900144"}',
            r"answered HTTP 400 invalid_request"),
           (401, '{"error": "invalid_client", "error_description": "AADSTS7000215"}',
