@@ -306,6 +306,17 @@ static struct entra_wait *add_waiter(struct entra_cache *c, entra_cb cb, void *a
 	return w;
 }
 
+/* When a listener should ask again: just after the next token is due,
+ * or, while it is being fetched or retried, once that may have ended. */
+static time_t renew_time(const struct entra_cache *c, time_t now)
+{
+	if (c->refresh_at > now)
+		return c->refresh_at + 1;
+	if (!c->job && c->retry_at > now)
+		return c->retry_at + 1;
+	return now + 2;
+}
+
 int entra_get(const char *kind, char **tok, time_t *expiry, time_t *renew_at, entra_cb cb,
 	      void *arg, struct entra_wait **w, char *why, size_t len)
 {
@@ -319,9 +330,9 @@ int entra_get(const char *kind, char **tok, time_t *expiry, time_t *renew_at, en
 	if (c->token && now + ENTRA_MARGIN_S < c->expiry) {
 		*tok = xstrdup(c->token);
 		*expiry = c->expiry;
-		*renew_at = c->refresh_at > now ? c->refresh_at + 1 : now + backoff_s[0];
 		if (now >= c->refresh_at && !c->job && now >= c->retry_at)
 			start_fetch(c);
+		*renew_at = renew_time(c, now);
 		return 1;
 	}
 	/* Failing, and not yet due again: say so at once. */
