@@ -71,6 +71,8 @@ class IdP:
         self.failures = []            # (status, body) answered before any token
         self.calls = []               # (kind, ok)
         self.issued = []              # every token handed out
+        self.received = 0             # requests come in (answered or not)
+        self.gate = None              # a threading.Event: answer only once set
         self.federated = [FEDERATED]  # federated tokens taken...
         self.federated_seen = []      # ...and those presented, in order
         self.lock = threading.Lock()
@@ -197,6 +199,10 @@ sys.stdout.write(body.decode())
         h.wfile.write(data)
 
     def _handle(self, h, method):
+        with self.lock:
+            self.received += 1
+        if self.gate:
+            self.gate.wait(30)       # held until the test lets it answer
         u = urllib.parse.urlsplit(h.path)
         q = dict(urllib.parse.parse_qsl(u.query))
         form = {}

@@ -9,7 +9,7 @@ the IMDS address is always overridden."""
 import os
 import re
 import socket
-import time
+import threading
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -146,6 +146,40 @@ def test_default_takes_the_first_credential_that_works_and_says_which(env, idp):
     echo(port)
     lst.wait_log(r'Entra ID credential "default": using the azure-cli credential')
     assert idp.count("az") == 2
+
+
+def test_a_token_fetch_never_holds_up_the_loop_and_sas_works_beside_it(env, idp):
+    """One daemon, two forwards: a SAS listener comes online and its tunnel
+    carries data while the identity endpoint holds the Entra ID forward's
+    request unanswered."""
+    start_relay(env, idp)
+    idp.gate = threading.Event()
+    sas_target, entra_target = free_port(), free_port()
+    echo_server(sas_target)
+    echo_server(entra_target)
+    conf = os.path.join(env.tmp, "azbridge.conf")
+    with open(conf, "w") as f:
+        f.write(f"""endpoint = "{endpoint(env)}";
+credential = "managed-identity";
+remote_forward = (
+  {{ name = "entra"; relay = "db"; host_port = {entra_target}; }},
+  {{ name = "sas"; relay = "web"; host_port = {sas_target};
+     connection_string = "{env.conn_str}"; }}
+);
+""")
+    os.chmod(conf, 0o600)
+    p = Proc("both", [os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-c", conf,
+                      "-o", f"ca_file:{env.ca}", "-o", "stop_timeout:1"], env.tmp,
+             cred_env(idp, "msi"))
+    env.procs.append(p)
+    wait_for(lambda: idp.received >= 1, timeout=20, what="the token request")
+    p.wait_log(r"sas: listener online", timeout=20)
+    port = free_port()
+    env.sender("sender", port, "-L", f"127.0.0.1:{port}:web")
+    echo(port)
+    assert "entra: listener online" not in p.text() and not idp.issued
+    idp.gate.set()
+    p.wait_log(r"entra: listener online", timeout=30)
 
 
 def test_short_lived_tokens_are_renewed_on_the_open_channel(env, idp):
