@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,16 +59,10 @@ struct entra_cache {
 
 static struct entra_cache *caches;
 static bool curl_ready;
-static atomic_bool stopping;
-
-bool entra_stopping(void)
-{
-	return atomic_load(&stopping);
-}
 
 void entra_stop(void)
 {
-	atomic_store(&stopping, true);
+	entra_set_stopping(true);
 }
 
 /* ---- the worker's side ------------------------------------------------- */
@@ -376,5 +369,5 @@ void entra_flush(void)
 	if (curl_ready)
 		curl_global_cleanup();
 	curl_ready = false;
-	atomic_store(&stopping, false);
+	entra_set_stopping(false);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,18 @@
 
 /* Token answers are a few KiB; anything far larger is not one. */
 #define ENTRA_ANSWER_MAX (64 * 1024)
+
+static atomic_bool stopping;
+
+bool entra_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+void entra_set_stopping(bool on)
+{
+	atomic_store(&stopping, on);
+}
 
 int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
 {

@@ -45,6 +45,7 @@ extern const struct entra_kind entra_environment, entra_workload_identity,
 
 /* The daemon is exiting (entra_stop()): abandon the fetch. Any thread. */
 bool entra_stopping(void);
+void entra_set_stopping(bool on);
 
 /* A failure into res: -EIO (or -ENOENT when unavailable). */
 int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
