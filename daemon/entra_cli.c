@@ -113,7 +113,7 @@ static void first_line(const struct sbuf *e, char *out, size_t len)
 
 static int judge(struct child *c, int status, struct entra_result *res)
 {
-	char line[sizeof(res->why)];
+	char line[160];
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		return entra_fail(res, true, "az (the Azure CLI) cannot run");
@@ -123,10 +123,8 @@ static int judge(struct child *c, int status, struct entra_result *res)
 				  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
 				  line[0] ? ": " : "", line);
 	}
-	if (entra_parse_answer(c->o.s, c->o.len, res) < 0) {
-		snprintf(line, sizeof(line), "%s", res->why);
-		return entra_fail(res, false, "az account get-access-token: %s", line);
-	}
+	if (entra_parse_answer(c->o.s, c->o.len, res) < 0)
+		return entra_fail(res, false, "az account get-access-token: %s", res->why);
 	return 0;
 }
 

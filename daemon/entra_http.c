@@ -31,11 +31,14 @@ void entra_set_stopping(bool on)
 
 int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
 {
+	char why[sizeof(res->why)];
 	va_list ap;
 
+	/* Through a copy: the arguments may quote res->why itself. */
 	va_start(ap, fmt);
-	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	memcpy(res->why, why, sizeof(why));
 	res->unavailable = unavailable;
 	return unavailable ? -ENOENT : -EIO;
 }
@@ -217,14 +220,9 @@ static int judge(const char *url, long status, const struct sbuf *b, struct entr
 
 	where(url, at, sizeof(at));
 	res->status = (int)status;
-	if (status == 200 && entra_parse_answer(b->s, b->len, res) < 0) {
-		char why[sizeof(res->why)];
-
-		snprintf(why, sizeof(why), "%s", res->why);
-		return entra_fail(res, false, "%s: %s", at, why);
-	}
 	if (status == 200)
-		return 0;
+		return entra_parse_answer(b->s, b->len, res) < 0 ?
+			       entra_fail(res, false, "%s: %s", at, res->why) : 0;
 	error_code(b->s, b->len, res);
 	return entra_fail(res, false, "%s answered HTTP %ld%s%s", at, status,
 			  res->code[0] ? " " : "", res->code);

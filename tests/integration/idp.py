@@ -34,6 +34,7 @@ OID = "55555555-0000-0000-0000-000000000005"        # its service principal
 SECRET = "Zx8Q~s3cr3t-client-VALUE_for.tests"        # never in a log
 MI_HEADER = "identity-header-s3cr3t-9f8e7d"
 FEDERATED = "federated.kube.token.s3cr3t"
+CERT_PASSWORD = "pem-pass-s3cr3t"
 SCOPE = "https://relay.azure.net/.default"
 RESOURCE = "https://relay.azure.net"
 
@@ -138,10 +139,16 @@ class IdP:
                + cert.public_bytes(serialization.Encoding.PEM))
         return pem, b64u(hashlib.sha1(der).digest())
 
-    def write_cert(self, name="client.pem"):
+    def write_cert(self, name="client.pem", password=None):
         path = os.path.join(self.tmp, name)
+        pem = self.cert_pem
+        if password:
+            enc = serialization.BestAvailableEncryption(password.encode())
+            pem = (self.client_key.private_bytes(serialization.Encoding.PEM,
+                                                 serialization.PrivateFormat.PKCS8, enc)
+                   + pem[pem.index(b"-----BEGIN CERTIFICATE"):])
         with open(path, "wb") as f:
-            f.write(self.cert_pem)
+            f.write(pem)
         os.chmod(path, 0o600)
         return path
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import idp as idpmod
 from conftest import BUILD, Proc, echo_server, free_port, wait_for
 
-SECRETS = (idpmod.SECRET, idpmod.MI_HEADER, idpmod.FEDERATED)
+SECRETS = (idpmod.SECRET, idpmod.MI_HEADER, idpmod.FEDERATED, idpmod.CERT_PASSWORD)
 
 
 @pytest.fixture
@@ -60,6 +60,10 @@ def cred_env(idp, kind):
         e.update(ids, AZURE_CLIENT_SECRET_FILE=path)
     elif kind == "certificate":
         e.update(ids, AZURE_CLIENT_CERTIFICATE_PATH=idp.write_cert())
+    elif kind == "certificate-password":
+        e.update(ids, AZURE_CLIENT_CERTIFICATE_PATH=idp.write_cert(
+            "locked.pem", idpmod.CERT_PASSWORD),
+            AZURE_CLIENT_CERTIFICATE_PASSWORD=idpmod.CERT_PASSWORD)
     elif kind == "workload":
         path = os.path.join(idp.tmp, "federated-token")
         with open(path, "w") as f:
@@ -124,6 +128,7 @@ def assert_no_secrets(idp, *procs):
 
 CASES = [("secret", "environment", "secret"), ("secret-file", "environment", "secret"),
          ("certificate", "environment", "certificate"),
+         ("certificate-password", "environment", "certificate"),
          ("workload", "workload-identity", "federated"), ("msi", "managed-identity", "msi"),
          ("imds", "managed-identity", "imds"), ("az", "azure-cli", "az")]
 
@@ -236,6 +241,34 @@ def test_identity_endpoint_errors_are_logged_once_and_retried(env, idp, status, 
     assert len(re.findall(r"Entra ID token \(credential \"default\"\): .*" + says, log)) == 1, log
     assert idp.count("secret", ok=False) == 3
     assert_no_secrets(idp, lst)
+
+
+def test_an_exposed_secret_file_is_refused_by_name_until_fixed(env, idp):
+    start_relay(env, idp)
+    e = cred_env(idp, "secret-file")
+    os.chmod(e["AZURE_CLIENT_SECRET_FILE"], 0o644)
+    target = free_port()
+    echo_server(target)
+    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential="environment")
+    lst.wait_log(r"AZURE_CLIENT_SECRET_FILE: .*client-secret holds a secret but is readable "
+                 r"by group or others \(mode 0644\); chmod 600 it", timeout=20)
+    assert idp.received == 0
+    os.chmod(e["AZURE_CLIENT_SECRET_FILE"], 0o600)
+    lst.wait_log(r"listener online", timeout=90)
+    assert_no_secrets(idp, lst)
+
+
+def test_a_wrong_certificate_password_is_a_clear_error(env, idp):
+    start_relay(env, idp)
+    e = cred_env(idp, "certificate-password")
+    e["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "not-the-password"
+    target = free_port()
+    echo_server(target)
+    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential="environment")
+    lst.wait_log(r"locked\.pem: no readable private key \(is "
+                 r"AZURE_CLIENT_CERTIFICATE_PASSWORD right\?\)", timeout=20)
+    assert idp.received == 0
+    assert "not-the-password" not in lst.text()
 
 
 def test_identity_endpoint_down_then_back(env, idp):
