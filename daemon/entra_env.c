@@ -13,7 +13,7 @@
 #include "cred.h"
 #include "util.h"
 
-
+#define JWT_BEARER "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
 
 /* Relative names of secret files are systemd credentials, else from the
  * working directory. */
@@ -35,8 +35,7 @@ static int with_assertion(const char *tenant, const char *client, char *assertio
 			  struct entra_result *res)
 {
 	char *esc = entra_form_escape(assertion);
-	char *auth = xasprintf("&client_assertion_type=%s&client_assertion=%s",
-			       "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer", esc);
+	char *auth = xasprintf("&client_assertion_type=%s&client_assertion=%s", JWT_BEARER, esc);
 	int r = entra_token_endpoint(tenant, client, auth, res);
 
 	azb_free_secret(auth);

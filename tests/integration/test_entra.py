@@ -93,11 +93,17 @@ def bridge(env, name, e, *args, credential=None):
     return p
 
 
+def listener(env, e, credential=None):
+    """A remote forward of relay "db" to an echo server, not yet online."""
+    target = free_port()
+    echo_server(target)
+    return bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential=credential)
+
+
 def pair(env, e, credential=None):
     """A listener and a sender through the relay; the sender's port."""
-    target, port = free_port(), free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential=credential)
+    port = free_port()
+    lst = listener(env, e, credential)
     lst.wait_log(r"listener online", timeout=30)
     snd = bridge(env, "sender", e, "-L", f"127.0.0.1:{port}:db", credential=credential)
     snd.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
@@ -204,10 +210,7 @@ def test_workload_identity_reads_the_rotated_token_file_on_every_fetch(env, idp)
     idp.federated.append(rotated)
     start_relay(env, idp)
     e = cred_env(idp, "workload")
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}",
-                 credential="workload-identity")
+    lst = listener(env, e, "workload-identity")
     lst.wait_log(r"listener online", timeout=30)
     # Kubernetes replaces the projected token: the next fetch presents it.
     with open(e["AZURE_FEDERATED_TOKEN_FILE"] + ".new", "w") as f:
@@ -233,9 +236,7 @@ ERRORS = [(400, '{"error": "invalid_request", "error_description": "AADSTS900144
 def test_identity_endpoint_errors_are_logged_once_and_retried(env, idp, status, body, says):
     start_relay(env, idp)
     idp.fail(status, body, times=3)
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", cred_env(idp, "secret"), "-T", f"db:127.0.0.1:{target}")
+    lst = listener(env, cred_env(idp, "secret"))
     lst.wait_log(r"listener online", timeout=60)
     log = lst.text()
     assert len(re.findall(r"Entra ID token \(credential \"default\"\): .*" + says, log)) == 1, log
@@ -247,9 +248,7 @@ def test_an_exposed_secret_file_is_refused_by_name_until_fixed(env, idp):
     start_relay(env, idp)
     e = cred_env(idp, "secret-file")
     os.chmod(e["AZURE_CLIENT_SECRET_FILE"], 0o644)
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential="environment")
+    lst = listener(env, e, "environment")
     lst.wait_log(r"AZURE_CLIENT_SECRET_FILE: .*client-secret holds a secret but is readable "
                  r"by group or others \(mode 0644\); chmod 600 it", timeout=20)
     assert idp.received == 0
@@ -262,9 +261,7 @@ def test_a_wrong_certificate_password_is_a_clear_error(env, idp):
     start_relay(env, idp)
     e = cred_env(idp, "certificate-password")
     e["AZURE_CLIENT_CERTIFICATE_PASSWORD"] = "not-the-password"
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}", credential="environment")
+    lst = listener(env, e, "environment")
     lst.wait_log(r"locked\.pem: no readable private key \(is "
                  r"AZURE_CLIENT_CERTIFICATE_PASSWORD right\?\)", timeout=20)
     assert idp.received == 0
@@ -274,10 +271,7 @@ def test_a_wrong_certificate_password_is_a_clear_error(env, idp):
 def test_identity_endpoint_down_then_back(env, idp):
     start_relay(env, idp)
     idp.stop()
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", cred_env(idp, "msi"), "-T", f"db:127.0.0.1:{target}",
-                 credential="managed-identity")
+    lst = listener(env, cred_env(idp, "msi"), "managed-identity")
     lst.wait_log(r"Entra ID token \(credential \"managed-identity\"\): "
                  r"http://127\.0\.0\.1:\d+/msi: (Couldn't connect|Could not connect)", timeout=20)
     lst.wait_log(r"listener offline", timeout=10)
@@ -288,11 +282,8 @@ def test_identity_endpoint_down_then_back(env, idp):
 
 def test_sender_reports_a_failing_credential_and_recovers(env, idp):
     start_relay(env, idp)
-    target, port = free_port(), free_port()
-    echo_server(target)
-    e = cred_env(idp, "secret")
-    bridge(env, "listener", e, "-T", f"db:127.0.0.1:{target}").wait_log(r"listener online",
-                                                                       timeout=30)
+    port = free_port()
+    listener(env, cred_env(idp, "secret")).wait_log(r"listener online", timeout=30)
     snd = bridge(env, "sender", cred_env(idp, "secret"), "-L", f"127.0.0.1:{port}:db")
     snd.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
     idp.fail(401, '{"error": "invalid_client"}', times=1)
@@ -318,9 +309,7 @@ def test_relay_refuses_a_bad_token_and_the_listener_retries(env, idp, what):
         idp.aud = "https://vault.azure.net"
     else:
         idp.sign_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", cred_env(idp, "msi"), "-T", f"db:127.0.0.1:{target}")
+    lst = listener(env, cred_env(idp, "msi"))
     lst.wait_log(r"listener refused by the relay: 401", timeout=30)
     env.relay.wait_log(r"audience|signature", timeout=10)
     assert "listener online" not in lst.text()
@@ -329,8 +318,6 @@ def test_relay_refuses_a_bad_token_and_the_listener_retries(env, idp, what):
 
 def test_relay_refuses_a_role_that_does_not_grant_listen(env, idp):
     start_relay(env, idp, role="Azure Relay Sender")
-    target = free_port()
-    echo_server(target)
-    lst = bridge(env, "listener", cred_env(idp, "msi"), "-T", f"db:127.0.0.1:{target}")
+    lst = listener(env, cred_env(idp, "msi"))
     lst.wait_log(r"listener refused by the relay: 403", timeout=30)
     assert "listener online" not in lst.text()
