@@ -40,7 +40,7 @@ def base_env(idp):
     """The daemon's environment without any Azure settings of the machine,
     IMDS moved to a loopback port nothing answers on."""
     e = {k: v for k, v in os.environ.items()
-         if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
+         if not k.startswith(("AZURE_", "IDENTITY_", "MSI_", "CREDENTIALS_DIRECTORY"))}
     e["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = f"http://127.0.0.1:{free_port()}"
     e["PATH"] = "/usr/bin:/bin"
     return e
@@ -53,11 +53,13 @@ def cred_env(idp, kind):
     if kind == "secret":
         e.update(ids, AZURE_CLIENT_SECRET=idpmod.SECRET)
     elif kind == "secret-file":
-        path = os.path.join(idp.tmp, "client-secret")
-        with open(path, "w") as f:
+        # A systemd credential: a relative name in $CREDENTIALS_DIRECTORY.
+        creds = os.path.join(idp.tmp, "credentials")
+        os.makedirs(creds, exist_ok=True)
+        with open(os.path.join(creds, "client-secret"), "w") as f:
             f.write(idpmod.SECRET + "\n")
-        os.chmod(path, 0o600)
-        e.update(ids, AZURE_CLIENT_SECRET_FILE=path)
+        os.chmod(os.path.join(creds, "client-secret"), 0o600)
+        e.update(ids, CREDENTIALS_DIRECTORY=creds, AZURE_CLIENT_SECRET_FILE="client-secret")
     elif kind == "certificate":
         e.update(ids, AZURE_CLIENT_CERTIFICATE_PATH=idp.write_cert())
     elif kind == "certificate-password":
@@ -247,12 +249,13 @@ def test_identity_endpoint_errors_are_logged_once_and_retried(env, idp, status, 
 def test_an_exposed_secret_file_is_refused_by_name_until_fixed(env, idp):
     start_relay(env, idp)
     e = cred_env(idp, "secret-file")
-    os.chmod(e["AZURE_CLIENT_SECRET_FILE"], 0o644)
+    path = os.path.join(e["CREDENTIALS_DIRECTORY"], e["AZURE_CLIENT_SECRET_FILE"])
+    os.chmod(path, 0o644)
     lst = listener(env, e, "environment")
     lst.wait_log(r"AZURE_CLIENT_SECRET_FILE: .*client-secret holds a secret but is readable "
                  r"by group or others \(mode 0644\); chmod 600 it", timeout=20)
     assert idp.received == 0
-    os.chmod(e["AZURE_CLIENT_SECRET_FILE"], 0o600)
+    os.chmod(path, 0o600)
     lst.wait_log(r"listener online", timeout=90)
     assert_no_secrets(idp, lst)
 
