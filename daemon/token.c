@@ -25,6 +25,7 @@ static int from_key(const struct fwd_relay *r, const char *relay, struct token *
 	return 1;
 }
 
+/* A token_wait is an entra_wait: only Entra ID tokens are ever waited for. */
 static int from_entra(const struct fwd_relay *r, struct token *t, token_cb cb, void *arg,
 		      struct token_wait **w, char *why, size_t len)
 {
