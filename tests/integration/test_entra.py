@@ -195,6 +195,24 @@ remote_forward = (
     p.wait_log(r"entra: listener online", timeout=30)
 
 
+def test_a_sender_client_waits_for_the_first_token_then_tunnels(env, idp):
+    start_relay(env, idp)
+    e = cred_env(idp, "msi")
+    listener(env, e).wait_log(r"listener online", timeout=30)
+    port = free_port()
+    snd = bridge(env, "sender", e, "-L", f"127.0.0.1:{port}:db")
+    snd.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
+    idp.gate = threading.Event()       # the sender's first token request waits
+    before, out = idp.received, []
+    t = env.thread(lambda: out.append(_echo_ok(port)))
+    wait_for(lambda: idp.received > before, timeout=20, what="the sender's token request")
+    assert t.is_alive() and not out
+    idp.gate.set()
+    t.join(40)
+    assert out == [True]
+    assert idp.count("msi") == 2
+
+
 def test_short_lived_tokens_are_renewed_on_the_open_channel(env, idp):
     idp.lifetime = 15          # refreshed after 12 s; the relay allows 1 s of skew
     start_relay(env, idp)
