@@ -171,13 +171,16 @@ def test_a_token_fetch_never_holds_up_the_loop_and_sas_works_beside_it(env, idp)
     echo_server(sas_target)
     echo_server(entra_target)
     conf = os.path.join(env.tmp, "azbridge.conf")
+    # Numeric addresses: name lookups share the worker with token fetches
+    # (azbridged(8)), and this is about the loop.
     with open(conf, "w") as f:
         f.write(f"""endpoint = "{endpoint(env)}";
 credential = "managed-identity";
+control_socket = "none";
 remote_forward = (
-  {{ name = "entra"; relay = "db"; host_port = {entra_target}; }},
-  {{ name = "sas"; relay = "web"; host_port = {sas_target};
-     connection_string = "{env.conn_str}"; }}
+  {{ name = "entra"; relay = "db"; host = "127.0.0.1"; host_port = {entra_target}; }},
+  {{ name = "sas"; relay = "web"; host = "127.0.0.1"; host_port = {sas_target};
+     connection_string = "{env.conn_str}"; endpoint = "{endpoint(env)}"; }}
 );
 """)
     os.chmod(conf, 0o600)
@@ -188,7 +191,8 @@ remote_forward = (
     wait_for(lambda: idp.received >= 1, timeout=20, what="the token request")
     p.wait_log(r"sas: listener online", timeout=20)
     port = free_port()
-    env.sender("sender", port, "-L", f"127.0.0.1:{port}:web")
+    snd = bridge(env, "sender", base_env(idp), "-x", env.conn_str, "-L", f"127.0.0.1:{port}:web")
+    snd.wait_log(rf"listening on 127\.0\.0\.1:{port}\b")
     echo(port)
     assert "entra: listener online" not in p.text() and not idp.issued
     idp.gate.set()
