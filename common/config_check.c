@@ -1,5 +1,6 @@
 /* Checks of the merged whole, which no single file or setting can make:
- * every forward has what it needs to authenticate, no two listen on one
+ * every forward has what it needs to authenticate (a SAS rule, a signature,
+ * or nothing of either, which means Entra ID), no two listen on one
  * address. */
 #include "config.h"
 
@@ -43,9 +44,10 @@ static void check_creds(const struct azb_config *c, const struct azb_fwd *f, str
 
 	where(f, &file, &line);
 	cfg_effective_cred(c, f, &cr);
-	if (cr.entra && !cr.key && !cr.signature)
-		cfg_errors_add(e, file, line, "forward \"%s\": Managed Identity (Entra ID) "
-			       "authentication is not supported by this version", f->name);
+	if ((cr.credential || cr.entra) && !cred_is_entra(&cr))
+		cfg_errors_add(e, file, line, "forward \"%s\": %s (Entra ID) and a shared access key "
+			       "or signature exclude each other: keep one", f->name,
+			       cr.credential ? "credential" : "authentication");
 	else if (!cr.endpoint)
 		cfg_errors_add(w ? w : e, file, line, "forward \"%s\": no endpoint (set endpoint, "
 			       "a connection string or -e)", f->name);

@@ -313,6 +313,7 @@ static const struct key keys[] = {
 	{ .name = "shared_access_key_file", .type = V_STR, .cred = true, .set = set_key_file },
 	SECRET("shared_access_signature", "AzureRelaySharedAccessSignature", cred_set_signature),
 	CRED("authentication", NULL, cred_set_authentication),
+	CRED("credential", NULL, cred_set_credential),
 	GLOBAL("bind_address", "BindAddress", set_bind_address),
 	TYPED("keep_alive_interval", "KeepAliveInterval", V_INT, 1, 3600, keep_alive_interval),
 	TYPED("token_lifetime", NULL, V_INT, 2, 86400, token_lifetime),

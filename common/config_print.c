@@ -58,6 +58,7 @@ static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c
 	put_secret(b, ind, "shared_access_signature", c->signature, show);
 	if (c->entra)
 		put_str(b, ind, "authentication", "Managed Identity");
+	put_str(b, ind, "credential", c->credential);
 }
 
 static void print_local_ep(struct sbuf *b, const struct azb_ep *e)

@@ -23,6 +23,7 @@ void cred_clear(struct azb_cred *c)
 	azb_free_secret(c->key);
 	free(c->key_file);
 	azb_free_secret(c->signature);
+	free(c->credential);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -38,6 +39,7 @@ void cred_copy(struct azb_cred *dst, const struct azb_cred *src)
 	dst->key = dup_or_null(src->key);
 	dst->key_file = dup_or_null(src->key_file);
 	dst->signature = dup_or_null(src->signature);
+	dst->credential = dup_or_null(src->credential);
 	dst->entra = src->entra;
 }
 
@@ -45,17 +47,31 @@ bool cred_equal(const struct azb_cred *a, const struct azb_cred *b)
 {
 	return azb_streq(a->endpoint, b->endpoint) && azb_streq(a->key_name, b->key_name) &&
 	       azb_streq(a->key, b->key) && azb_streq(a->key_file, b->key_file) &&
-	       azb_streq(a->signature, b->signature) && a->entra == b->entra;
+	       azb_streq(a->signature, b->signature) &&
+	       azb_streq(a->credential, b->credential) && a->entra == b->entra;
 }
 
 bool cred_has_auth(const struct azb_cred *c)
 {
-	return c->key_name || c->key || c->signature || c->entra;
+	return c->key_name || c->key || c->signature || c->credential || c->entra;
+}
+
+const char *const cred_kinds[] = { "default", "environment", "workload-identity",
+				   "managed-identity", "azure-cli", NULL };
+
+bool cred_is_entra(const struct azb_cred *c)
+{
+	return !c->key_name && !c->key && !c->signature;
+}
+
+const char *cred_entra_kind(const struct azb_cred *c)
+{
+	return c->credential ? c->credential : cred_kinds[0];
 }
 
 bool cred_gives_token(const struct azb_cred *c)
 {
-	return c->signature || (c->key_name && c->key);
+	return c->signature || (c->key_name && c->key) || cred_is_entra(c);
 }
 
 static void merge_field(char **dst, const char *global)
@@ -79,6 +95,7 @@ void cred_effective(const struct azb_cred *own, const struct azb_cred *global,
 	merge_field(&out->key, global->key);
 	merge_field(&out->key_file, global->key_file);
 	merge_field(&out->signature, global->signature);
+	merge_field(&out->credential, global->credential);
 	out->entra = global->entra;
 }
 
@@ -129,7 +146,7 @@ int cred_set_key(struct azb_cred *c, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
-static char *key_path(const char *v, const char *dir)
+char *cred_locate(const char *v, const char *dir)
 {
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
 	char *p;
@@ -148,7 +165,7 @@ static char *key_path(const char *v, const char *dir)
 int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
 		      size_t errlen)
 {
-	char *path = key_path(v, dir), *key = NULL, *abs;
+	char *path = cred_locate(v, dir), *key = NULL, *abs;
 
 	if (cred_read_key_file(path, &key, err, errlen) < 0) {
 		free(path);
@@ -169,6 +186,18 @@ int cred_set_signature(struct azb_cred *c, const char *v, char *err, size_t errl
 	azb_free_secret(c->signature);
 	c->signature = xstrdup(v);
 	return 0;
+}
+
+int cred_set_credential(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	for (size_t i = 0; cred_kinds[i]; i++) {
+		if (strcmp(v, cred_kinds[i]) == 0) {
+			azb_set_str(&c->credential, v);
+			return 0;
+		}
+	}
+	return azb_err(err, errlen, "credential \"%s\" is not one of default, environment, "
+		       "workload-identity, managed-identity, azure-cli", v);
 }
 
 int cred_set_authentication(struct azb_cred *c, const char *v, char *err, size_t errlen)
@@ -255,7 +284,9 @@ int cred_open_secret_file(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
+/* One line of a secret file into *out; 1 when the file holds something
+ * else. */
+static int read_line(const char *path, char **out, char *err, size_t errlen)
 {
 	char buf[1024];
 	ssize_t n;
@@ -270,11 +301,34 @@ int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	buf[n] = '\0';
-	if (n == 0 || (size_t)n == sizeof(buf) - 1 || !cs_valid_base64(buf)) {
+	if (n == 0 || (size_t)n == sizeof(buf) - 1 || memchr(buf, '\n', (size_t)n)) {
 		explicit_bzero(buf, sizeof(buf));
-		return azb_err(err, errlen, "%s does not hold one base64 key", path);
+		return 1;
 	}
-	*key = xstrdup(buf);
+	*out = xstrdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return 0;
+}
+
+int cred_read_secret_file(const char *path, char **out, char *err, size_t errlen)
+{
+	int r = read_line(path, out, err, errlen);
+
+	if (r > 0)
+		return azb_err(err, errlen, "%s does not hold one line of up to 1022 bytes", path);
+	return r;
+}
+
+int cred_read_key_file(const char *path, char **key, char *err, size_t errlen)
+{
+	int r = read_line(path, key, err, errlen);
+
+	if (r == 0 && !cs_valid_base64(*key)) {
+		azb_free_secret(*key);
+		*key = NULL;
+		r = 1;
+	}
+	if (r > 0)
+		return azb_err(err, errlen, "%s does not hold one base64 key", path);
+	return r;
 }

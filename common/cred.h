@@ -1,7 +1,9 @@
 /* Credentials for a relay: its endpoint and a way to get a token (a SAS
- * rule's key name and key, inline or from a key file, or a pre-issued
- * signature). Global in the configuration, or a forward's own. Below both
- * the configuration and the rule grammar: it calls neither. */
+ * rule's key name and key, inline or from a key file, a pre-issued
+ * signature, or, when none of those is given, an Entra ID token from the
+ * credential named by `credential`). Global in the configuration, or a
+ * forward's own. Below both the configuration and the rule grammar: it calls
+ * neither. */
 #ifndef AZB_CRED_H
 #define AZB_CRED_H
 
@@ -16,12 +18,17 @@ struct azb_cred {
 	char *key;              /* secret: from the file or inline */
 	char *key_file;         /* where key came from, if a file */
 	char *signature;        /* secret: a pre-issued SAS token */
-	/* Entra ID: Authentication=Managed Identity is recognised and refused
-	 * by the configuration's checks; the settings a token provider needs
-	 * go beside it, and into cred_clear, cred_copy, cred_equal and
-	 * cred_has_auth, which are all that handle the fields one by one. */
+	/* Entra ID: the credential kind asked for (one of cred_kinds; NULL:
+	 * "default"), and whether Authentication=Managed Identity said so.
+	 * cred_clear, cred_copy, cred_equal and cred_has_auth are all that
+	 * handle the fields one by one. */
+	char *credential;
 	bool entra;
 };
+
+/* The Entra ID credential kinds `credential` may name, NULL-terminated;
+ * "default" first. */
+extern const char *const cred_kinds[];
 
 void cred_clear(struct azb_cred *c);   /* wipes secrets, frees, zeroes */
 void cred_copy(struct azb_cred *dst, const struct azb_cred *src);
@@ -31,7 +38,12 @@ bool cred_equal(const struct azb_cred *a, const struct azb_cred *b);
 
 /* Does c name a way to authenticate (any part of one)? */
 bool cred_has_auth(const struct azb_cred *c);
-/* Can c give a token: a signature, or a key name with its key? */
+/* Does c ask for Entra ID: no key name, no key and no signature (the
+ * original's rule)? */
+bool cred_is_entra(const struct azb_cred *c);
+/* The Entra ID credential kind c uses ("default" unless one is named). */
+const char *cred_entra_kind(const struct azb_cred *c);
+/* Can c give a token: a signature, a key name with its key, or Entra ID? */
 bool cred_gives_token(const struct azb_cred *c);
 /* The credentials a forward uses, into out (overwritten: it holds nothing
  * to free before, and needs cred_clear after): its own
@@ -52,6 +64,7 @@ int cred_set_key(struct azb_cred *c, const char *v, char *err, size_t errlen);
 int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
 		      size_t errlen);
 int cred_set_signature(struct azb_cred *c, const char *v, char *err, size_t errlen);
+int cred_set_credential(struct azb_cred *c, const char *v, char *err, size_t errlen);
 int cred_set_authentication(struct azb_cred *c, const char *v, char *err, size_t errlen);
 /* Fill c from a connection string (fields it names replace c's). */
 int cred_from_connstr(struct azb_cred *c, const char *cs, char *err, size_t errlen);
@@ -70,6 +83,12 @@ int cred_file_exposed(const struct stat *st, char *why, size_t len);
 /* Open a file that holds a secret (no symbolic link) and check it as
  * above. The fd, or -errno with a message naming the file. */
 int cred_open_secret_file(const char *path, char *err, size_t errlen);
+/* Where a secret file named v is: v when absolute, else in
+ * $CREDENTIALS_DIRECTORY when it is there, else in dir. Free it. */
+char *cred_locate(const char *v, const char *dir);
+/* Read a secret file (checked as above): one line, trailing newline
+ * stripped. */
+int cred_read_secret_file(const char *path, char **out, char *err, size_t errlen);
 /* Read a key file (trailing newline stripped): one base64 key. */
 int cred_read_key_file(const char *path, char **key, char *err, size_t errlen);
 

@@ -334,8 +334,9 @@ int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct 
 			apply_rule(c, &cli->items[i], errs);
 	}
 	apply_verbosity(cli, c);
-	/* Without a file, the command line is all there is: missing
-	 * credentials are an error, as in the original tool. */
+	/* Without a file, the command line is all there is: incomplete
+	 * credentials are an error, as in the original tool (none at all
+	 * means Entra ID). */
 	if (errs->n == 0)
 		cfg_validate(c, errs, path ? warns : NULL);
 	if (errs->n == 0)
@@ -365,6 +366,7 @@ void cli_usage(FILE *f)
 	      "  -K, --shared-access-key-name NAME    SAS rule name\n"
 	      "  -k, --shared-access-key KEY          SAS key (prefer a key file in the config)\n"
 	      "  -s, --signature TOKEN                pre-issued SAS token\n"
+	      "  (none of -K -k -s: an Entra ID token; -o credential:KIND picks the credential)\n"
 	      "\n"
 	      "Other options:\n"
 	      "  -c, --config FILE     configuration file (default " AZB_CONFIG_FILE

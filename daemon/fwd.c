@@ -177,7 +177,7 @@ int fwd_start(struct fwd_run *fr, const struct azb_config *c)
 			fwd_set_state(fr, FWD_FAILED, fr->stats.last_error, 0);
 			return 0;
 		}
-		fr->hc = hc_listener_start(fr, fr->relay.token_lifetime, &hc_ops);
+		fr->hc = hc_listener_start(fr, &hc_ops);
 		return 0;
 	}
 	r = listen_all(fr);

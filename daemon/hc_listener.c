@@ -40,11 +40,13 @@ struct hc_listener {
 	unsigned n_malformed;         /* on this channel */
 	unsigned chan;                /* counts the connections of the channel */
 	struct hc_body_sink *body_to; /* takes the binary message that comes next */
-	int64_t token_lifetime_us;
+	int64_t renew_in_us;          /* of the token in use; 0: never renewed */
+	struct token_wait *wait;      /* an Entra ID token being fetched */
 	char id[37];
 };
 
 static void hc_connect(struct hc_listener *h);
+static void on_renew(lws_sorted_usec_list_t *sul);
 
 static struct log_ctx hctx(const struct hc_listener *h)
 {
@@ -92,26 +94,52 @@ static void on_ping(lws_sorted_usec_list_t *sul)
 	schedule(&h->ping_timer, on_ping, ka);
 }
 
-static void on_renew(lws_sorted_usec_list_t *sul)
+static void renew(struct hc_listener *h);
+
+/* A failed fetch is retried by the token cache; try again a little later
+ * (the channel stays up until the relay says the old token has expired). */
+static void renew_ready(void *arg, int err, const char *why)
 {
-	struct hc_listener *h = lws_container_of(sul, struct hc_listener, renew_timer);
-	time_t expiry;
-	char *tok, *text;
-	struct log_ctx c;
-	int err;
+	struct hc_listener *h = arg;
+	struct log_ctx c = hctx(h);
+
+	h->wait = NULL;
+	if (err == 0) {
+		renew(h);
+		return;
+	}
+	log_ctx(LOG_DEBUG, &c, "%s: cannot renew the listener token yet: %s", h->fr->fwd->name,
+		why);
+	schedule(&h->renew_timer, on_renew, 5 * 1000000LL);
+}
+
+static void renew(struct hc_listener *h)
+{
+	struct token t;
+	struct log_ctx c = hctx(h);
+	char *text, why[300];
+	int r;
 
 	if (h->state != HC_ONLINE)
 		return;
-	tok = token_for(&h->fr->relay, h->fr->fwd->relay, &expiry, &err);
-	if (!tok)
+	r = token_get(&h->fr->relay, h->fr->fwd->relay, &t, renew_ready, h, &h->wait, why,
+		      sizeof(why));
+	if (r < 0)
+		renew_ready(h, r, why);
+	if (r <= 0)
 		return;
-	text = hcp_renew_text(tok);
-	azb_free_secret(tok);
+	text = hcp_renew_text(t.text);
+	token_clear(&t);
 	if (text)
 		send_text(h, text);
-	c = fwd_ctx(h->fr);
 	log_ctx(LOG_DEBUG, &c, "%s: renewing the listener token", h->fr->fwd->name);
-	schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
+	if (t.renew_in_us > 0)
+		schedule(&h->renew_timer, on_renew, t.renew_in_us);
+}
+
+static void on_renew(lws_sorted_usec_list_t *sul)
+{
+	renew(lws_container_of(sul, struct hc_listener, renew_timer));
 }
 
 static void cancel_timers(struct hc_listener *h)
@@ -119,6 +147,8 @@ static void cancel_timers(struct hc_listener *h)
 	lws_sul_cancel(&h->retry_timer);
 	lws_sul_cancel(&h->ping_timer);
 	lws_sul_cancel(&h->renew_timer);
+	token_cancel(h->wait);
+	h->wait = NULL;
 }
 
 /* ---- messages from the relay ------------------------------------------- */
@@ -267,8 +297,8 @@ static int ws_open(void *owner)
 	log_ctx(LOG_NOTICE, &c, "%s: listener online on relay %s", h->fr->fwd->name,
 		h->fr->fwd->relay);
 	schedule(&h->ping_timer, on_ping, (int64_t)h->fr->keep_alive * 1000000);
-	if (!h->fr->relay.cred->signature)
-		schedule(&h->renew_timer, on_renew, h->token_lifetime_us * 4 / 5);
+	if (h->renew_in_us > 0)
+		schedule(&h->renew_timer, on_renew, h->renew_in_us);
 	return 0;
 }
 
@@ -317,6 +347,8 @@ static void ws_gone(void *owner, int status, const char *why)
 	lws_sul_cancel(&h->ping_timer);
 	lws_sul_cancel(&h->renew_timer);
 	body_lost(h);
+	token_cancel(h->wait);
+	h->wait = NULL;
 	if (h->state == HC_STOPPED) {
 		free(h);
 		return;
@@ -337,39 +369,61 @@ static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL
 
 /* ---- connecting -------------------------------------------------------- */
 
-static void hc_connect(struct hc_listener *h)
+static void open_channel(struct hc_listener *h, const char *token)
 {
 	const struct fwd_relay *r = &h->fr->relay;
 	struct wsc_params p = { r->host, r->port, r->tls, r->insecure, NULL, NULL,
 				h->fr->connect_timeout, HC_QUEUE_MAX };
 	char *target;
-	time_t expiry;
-	int err = 0;
+
+	azb_uuid(h->id);
+	target = xasprintf("/$hc/%s?sb-hc-action=listen&sb-hc-id=%s", h->fr->fwd->relay, h->id);
+	p.target = target;
+	p.token = token;
+	h->ws = wsc_open(&p, &hc_ws_ops, h);
+	free(target);
+	if (!h->ws)
+		ws_gone(h, -1, "cannot open a connection to the relay");
+}
+
+static void connect_ready(void *arg, int err, const char *why)
+{
+	struct hc_listener *h = arg;
+
+	h->wait = NULL;
+	if (err < 0)
+		ws_gone(h, -1, why);
+	else
+		hc_connect(h);
+}
+
+static void hc_connect(struct hc_listener *h)
+{
+	struct token t;
+	char why[300];
+	int r;
 
 	h->state = HC_CONNECTING;
 	if (h->fr->state != FWD_RECONNECTING)
 		fwd_set_state(h->fr, FWD_CONNECTING, NULL, 0);
-	azb_uuid(h->id);
-	target = xasprintf("/$hc/%s?sb-hc-action=listen&sb-hc-id=%s", h->fr->fwd->relay, h->id);
-	p.target = target;
-	p.token = token_for(r, h->fr->fwd->relay, &expiry, &err);
-	if (p.token)
-		h->ws = wsc_open(&p, &hc_ws_ops, h);
-	free(target);
-	azb_free_secret((char *)p.token);
-	if (!h->ws)
-		ws_gone(h, -1, err == -ENOKEY ? "no credentials for this relay" : strerror(-err));
+	r = token_get(&h->fr->relay, h->fr->fwd->relay, &t, connect_ready, h, &h->wait, why,
+		      sizeof(why));
+	if (r < 0)
+		ws_gone(h, -1, why);
+	if (r <= 0)
+		return;
+	h->renew_in_us = t.renew_in_us;
+	open_channel(h, t.text);
+	token_clear(&t);
 }
 
-struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
-				      const struct hc_listener_ops *ops)
+struct hc_listener *hc_listener_start(struct fwd_run *fr, const struct hc_listener_ops *ops)
 {
 	struct hc_listener *h = xcalloc(1, sizeof(*h));
 
 	h->fr = fr;
 	h->ops = ops;
 	h->last_status = HC_NO_STATUS;
-	h->token_lifetime_us = (int64_t)token_lifetime * 1000000;
 	sbuf_init(&h->msg);
 	hc_connect(h);
 	return h;

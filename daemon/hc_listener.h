@@ -32,7 +32,7 @@ struct hc_listener_ops {
 					struct hcp_msg *m);
 };
 
-struct hc_listener *hc_listener_start(struct fwd_run *fr, int token_lifetime,
+struct hc_listener *hc_listener_start(struct fwd_run *fr,
 				      const struct hc_listener_ops *ops);
 void hc_listener_stop(struct hc_listener *h);
 /* A response without a body to request id. */

@@ -18,11 +18,23 @@ struct hc_sender {
 	size_t pre_len;
 	uint8_t reply[PRE_REPLY_LEN];
 	size_t reply_have;
-	char why[200];                /* a failure before the websocket */
+	char why[400];                /* a failure before the websocket */
 	lws_sorted_usec_list_t later;
+	/* While an Entra ID token is fetched: what opening needs, kept. */
+	struct token_wait *wait;
+	struct hc_sender_params p;
+	char *path, *id;
 };
 
 /* ---- the websocket --------------------------------------------------------- */
+
+static void sender_free(struct hc_sender *s)
+{
+	token_cancel(s->wait);
+	free(s->path);
+	free(s->id);
+	free(s);
+}
 
 static void fail(struct hc_sender *s, const char *why)
 {
@@ -55,7 +67,7 @@ static void accepted(struct hc_sender *s, uint8_t *rest, size_t n)
 	wsc_ready(ws);
 	/* The websocket outlives us: the owner's from its next callback on. */
 	wsc_set_owner(ws, ops->ws_ops, owner);
-	free(s);
+	sender_free(s);
 	ops->ready(owner, ws, rest, n);
 }
 
@@ -95,7 +107,7 @@ static void ws_gone(void *arg, int status, const char *why)
 	char msg[200];
 
 	fail(s, wsc_gone_text(msg, sizeof(msg), status, why));
-	free(s);
+	sender_free(s);
 }
 
 static const struct wsc_ops sender_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone };
@@ -107,30 +119,68 @@ static void failed_later(lws_sorted_usec_list_t *sul)
 	struct hc_sender *s = lws_container_of(sul, struct hc_sender, later);
 
 	fail(s, s->why);
-	free(s);
+	sender_free(s);
 }
 
-static void open_ws(struct hc_sender *s, const struct hc_sender_params *p)
+static void fail_later(struct hc_sender *s, const char *why)
+{
+	snprintf(s->why, sizeof(s->why), "cannot open a connection to the relay: %s", why);
+	loop_defer(&s->later, failed_later);
+}
+
+static void open_ws(struct hc_sender *s, const struct hc_sender_params *p, const char *token)
 {
 	const struct fwd_relay *r = p->relay;
 	struct wsc_params wp = { r->host, r->port, r->tls, r->insecure, NULL, NULL, p->timeout_s, 0 };
-	char *token = NULL;
-	time_t expiry;
-	int err = 0;
 
-	if (!p->no_auth)
-		token = token_for(r, p->path, &expiry, &err);
-	if (err < 0) {
-		snprintf(s->why, sizeof(s->why), "cannot open a connection to the relay: %s",
-			 err == -ENOKEY ? "no credentials" : strerror(-err));
-		loop_defer(&s->later, failed_later);
-		return;
-	}
 	wp.target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s", p->path, p->id);
 	wp.token = token;
 	s->ws = wsc_open(&wp, &sender_ws_ops, s);
 	free((char *)wp.target);
-	azb_free_secret(token);
+}
+
+static void get_token(struct hc_sender *s, const struct hc_sender_params *p);
+
+static void token_ready(void *arg, int err, const char *why)
+{
+	struct hc_sender *s = arg;
+
+	s->wait = NULL;
+	if (err < 0)
+		fail_later(s, why);
+	else
+		get_token(s, &s->p);
+}
+
+/* An Entra ID token not in the cache yet: wait for it with copies of what
+ * opening needs (the caller's strings are gone by then). */
+static void keep_params(struct hc_sender *s, const struct hc_sender_params *p)
+{
+	if (p == &s->p)
+		return;
+	s->p = *p;
+	s->path = xstrdup(p->path);
+	s->id = xstrdup(p->id);
+	s->p.path = s->path;
+	s->p.id = s->id;
+	s->p.port_name = NULL;
+}
+
+static void get_token(struct hc_sender *s, const struct hc_sender_params *p)
+{
+	struct token t = { 0 };
+	char why[300];
+	int r = 1;
+
+	if (!p->no_auth)
+		r = token_get(p->relay, p->path, &t, token_ready, s, &s->wait, why, sizeof(why));
+	if (r < 0)
+		fail_later(s, why);
+	else if (r == 0)
+		keep_params(s, p);
+	else
+		open_ws(s, p, t.text);
+	token_clear(&t);
 }
 
 struct hc_sender *hc_sender_start(const struct hc_sender_params *p,
@@ -148,7 +198,7 @@ struct hc_sender *hc_sender_start(const struct hc_sender_params *p,
 		return s;
 	}
 	s->pre_len = (size_t)n;
-	open_ws(s, p);
+	get_token(s, p);
 	return s;
 }
 
@@ -159,6 +209,6 @@ void hc_sender_cancel(struct hc_sender *s)
 		wsc_abort(s->ws);   /* freed in ws_gone */
 	else {
 		lws_sul_cancel(&s->later);
-		free(s);
+		sender_free(s);
 	}
 }

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "loop.h"
 #include "control.h"
+#include "entra.h"
 #include "hostsync.h"
 #include "notify.h"
 #include "reload.h"
@@ -118,9 +119,11 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	}
 	ctl_server_stop();
 	sup_stop();
+	entra_stop();
 	loop_destroy();
 	stream_tls_cleanup();
 	resolve_flush();
+	entra_flush();
 	return rc;
 }
 

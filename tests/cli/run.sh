@@ -61,6 +61,11 @@ expect port-range 1 '' '70000' -- -n -L 70000:db "${CRED[@]}"
 expect relay-name 1 '' 'foo\^\^\^bar' -- -n -L 80:foo^^^bar "${CRED[@]}"
 expect error-where 1 '' '^command line: ' -- -n -L 70000:db "${CRED[@]}"
 expect no-credentials 1 '' '' -- -n -L 16161:db
+# No key name and no signature: Entra ID, as in the original tool.
+expect entra-endpoint-only 0 'endpoint = "sb://relay.test/"' '' -- -n -v -e sb://relay.test/ -L 16161:db
+expect entra-credential 0 'credential = "azure-cli"' '' -- -n -v -e sb://relay.test/ -o credential:azure-cli -L 16161:db
+expect entra-bad-credential 1 '' 'credential "az" is not one of' -- -n -e sb://relay.test/ -o credential:az -L 16161:db
+expect key-name-only 1 '' 'no credentials' -- -n -e sb://relay.test/ -K rule -L 16161:db
 expect twice 1 '' 'given twice' -- -n -L 16161:db -L 16161:db "${CRED[@]}"
 expect o-snake 0 'keep_alive_interval = 45' '' -- -n -v -o keep_alive_interval:45 -L 1:db "${CRED[@]}"
 expect o-pascal 0 'keep_alive_interval = 46' '' -- -n -v -o KeepAliveInterval:46 -L 1:db "${CRED[@]}"

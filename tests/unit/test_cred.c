@@ -223,6 +223,34 @@ static void test_key_file_places(void **state)
 	assert_int_equal(rmdir(top), 0);
 }
 
+/* The original's rule: no key name, no key and no signature is Entra ID;
+ * a forward's credential is its own or the global one, never mixed. */
+static void test_entra_rule(void **state)
+{
+	struct azb_cred g = { 0 }, own = { 0 }, out;
+	char err[256];
+
+	(void)state;
+	assert_true(cred_is_entra(&g));
+	assert_true(cred_gives_token(&g));
+	assert_string_equal(cred_entra_kind(&g), "default");
+	assert_int_equal(cred_set_credential(&g, "managed-identity", err, sizeof(err)), 0);
+	assert_int_equal(cred_set_credential(&g, "browser", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "credential \"browser\" is not one of"));
+	assert_string_equal(cred_entra_kind(&g), "managed-identity");
+	assert_int_equal(cred_set_key_name(&g, "rule", err, sizeof(err)), 0);
+	assert_false(cred_is_entra(&g));
+	assert_false(cred_gives_token(&g));           /* a key name, no key */
+	assert_int_equal(cred_set_credential(&own, "azure-cli", err, sizeof(err)), 0);
+	cred_effective(&own, &g, &out);
+	assert_true(cred_is_entra(&out));
+	assert_string_equal(cred_entra_kind(&out), "azure-cli");
+	assert_false(cred_equal(&out, &g));
+	cred_clear(&out);
+	cred_clear(&own);
+	cred_clear(&g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_equal_every_field),
 		cmocka_unit_test(test_setters),
 		cmocka_unit_test(test_key_file_places),
+		cmocka_unit_test(test_entra_rule),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

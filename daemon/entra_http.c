@@ -1,0 +1,276 @@
+/* HTTP to identity endpoints, on the worker thread: libcurl with timeouts,
+ * a bounded answer, and the token read from its JSON. */
+#include "entra_kind.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Token answers are a few KiB; anything far larger is not one. */
+#define ENTRA_ANSWER_MAX (64 * 1024)
+
+static atomic_bool stopping;
+
+bool entra_stopping(void)
+{
+	return atomic_load(&stopping);
+}
+
+void entra_set_stopping(bool on)
+{
+	atomic_store(&stopping, on);
+}
+
+int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
+{
+	char why[sizeof(res->why)];
+	va_list ap;
+
+	/* Through a copy: the arguments may quote res->why itself. */
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	memcpy(res->why, why, sizeof(why));
+	res->unavailable = unavailable;
+	return unavailable ? -ENOENT : -EIO;
+}
+
+const char *entra_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+char *entra_authority(void)
+{
+	const char *a = entra_env("AZURE_AUTHORITY_HOST");
+	size_t n;
+
+	if (!a)
+		a = ENTRA_AUTHORITY;
+	n = strlen(a);
+	while (n && a[n - 1] == '/')
+		n--;
+	return xasprintf("%.*s/", (int)n, a);
+}
+
+char *entra_form_escape(const char *s)
+{
+	struct sbuf b;
+
+	sbuf_init(&b);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (isalnum(c) || strchr("-._~", c))
+			sbuf_addc(&b, (char)c);
+		else
+			sbuf_printf(&b, "%%%02X", c);
+	}
+	return sbuf_take(&b);
+}
+
+/* ---- the answer -------------------------------------------------------- */
+
+static long long json_int(const json_t *v)
+{
+	const char *s;
+
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	s = json_string_value(v);
+	return s && azb_is_uint(s) && strlen(s) < 19 ? atoll(s) : -1;
+}
+
+/* A JWT (or any bearer token) is printable ASCII without blanks: anything
+ * else would break the header it goes into. */
+static bool token_ok(const char *t)
+{
+	if (!*t || strlen(t) > 16384)
+		return false;
+	for (; *t; t++)
+		if (*t <= ' ' || *t > '~')
+			return false;
+	return true;
+}
+
+static time_t answer_expiry(const json_t *o)
+{
+	long long on = json_int(json_object_get(o, "expires_on"));
+	long long in = json_int(json_object_get(o, "expires_in"));
+
+	const char *local = json_string_value(json_object_get(o, "expiresOn"));
+	struct tm tm;
+
+	if (on > 1000000000LL)
+		return (time_t)on;
+	if (in > 0)
+		return time(NULL) + (time_t)in;
+	/* Older Azure CLIs give only local time, "2024-05-01 12:00:00.000000". */
+	memset(&tm, 0, sizeof(tm));
+	if (local && strptime(local, "%Y-%m-%d %H:%M:%S", &tm)) {
+		tm.tm_isdst = -1;
+		return mktime(&tm);
+	}
+	return 0;
+}
+
+int entra_parse_answer(const char *json, size_t len, struct entra_result *res)
+{
+	json_t *o = json_loadb(json, len, 0, NULL);
+	const char *tok;
+	int r = 0;
+
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return entra_fail(res, false, "the answer is not a JSON object");
+	}
+	tok = json_string_value(json_object_get(o, "access_token"));
+	if (!tok)
+		tok = json_string_value(json_object_get(o, "accessToken"));
+	res->expiry = answer_expiry(o);
+	if (!tok || !token_ok(tok))
+		r = entra_fail(res, false, "the answer has no usable access_token");
+	else if (res->expiry <= time(NULL))
+		r = entra_fail(res, false, "the answer has no expires_in or expires_on in the future");
+	else
+		res->token = xstrdup(tok);
+	json_decref(o);
+	return r;
+}
+
+/* The error code of an OAuth answer ("error": "invalid_client") or of an
+ * Azure one ("error": {"code": ...}), kept to characters safe to log. */
+static void error_code(const char *body, size_t len, struct entra_result *res)
+{
+	json_t *o = json_loadb(body, len, 0, NULL);
+	json_t *e = json_object_get(o, "error");
+	const char *code = json_is_object(e) ? json_string_value(json_object_get(e, "code")) :
+					       json_string_value(e);
+	size_t n = 0;
+
+	for (; code && *code && n + 1 < sizeof(res->code); code++)
+		if (isalnum((unsigned char)*code) || strchr("_-.", *code))
+			res->code[n++] = *code;
+	res->code[n] = '\0';
+	json_decref(o);
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct sbuf *b = arg;
+
+	if (b->len + size * n > ENTRA_ANSWER_MAX)
+		return 0;   /* curl fails the transfer */
+	sbuf_addn(b, p, size * n);
+	return size * n;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)arg;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return entra_stopping();   /* non-zero aborts the transfer */
+}
+
+static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
+{
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)ENTRA_CONNECT_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)ENTRA_TIMEOUT);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (body)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	return h;
+}
+
+/* The endpoint without its query, for messages. */
+static void where(const char *url, char *out, size_t len)
+{
+	snprintf(out, len, "%.*s", (int)strcspn(url, "?"), url);
+}
+
+static int judge(const char *url, long status, const struct sbuf *b, struct entra_result *res)
+{
+	char at[160];
+
+	where(url, at, sizeof(at));
+	res->status = (int)status;
+	if (status == 200)
+		return entra_parse_answer(b->s, b->len, res) < 0 ?
+			       entra_fail(res, false, "%s: %s", at, res->why) : 0;
+	error_code(b->s, b->len, res);
+	return entra_fail(res, false, "%s answered HTTP %ld%s%s", at, status,
+			  res->code[0] ? " " : "", res->code);
+}
+
+int entra_http(const char *url, const char *body, const char *header, struct entra_result *res)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+	struct sbuf b;
+	CURL *h;
+	CURLcode rc;
+	long status = 0;
+	char at[160];
+	int r;
+
+	sbuf_init(&b);
+	if (header)
+		hdrs = curl_slist_append(hdrs, header);
+	h = easy(url, body, hdrs, &b);
+	rc = h ? curl_easy_perform(h) : CURLE_FAILED_INIT;
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	where(url, at, sizeof(at));
+	r = rc == CURLE_OK ? judge(url, status, &b, res) :
+			     entra_fail(res, false, "%s: %s", at, curl_easy_strerror(rc));
+	if (h)
+		curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	azb_free_secret(sbuf_take(&b));
+	return r;
+}
+
+int entra_token_endpoint(const char *tenant, const char *client, const char *auth,
+			 struct entra_result *res)
+{
+	char *authority = entra_authority();
+	char *t = entra_form_escape(tenant), *c = entra_form_escape(client);
+	char *scope = entra_form_escape(ENTRA_SCOPE);
+	char *url = xasprintf("%s%s/oauth2/v2.0/token", authority, t);
+	char *body = xasprintf("grant_type=client_credentials&client_id=%s&scope=%s%s", c, scope,
+			       auth);
+	int r = entra_http(url, body, "Content-Type: application/x-www-form-urlencoded", res);
+
+	azb_free_secret(body);
+	free(url);
+	free(scope);
+	free(c);
+	free(t);
+	free(authority);
+	return r;
+}
