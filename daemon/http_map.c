@@ -178,8 +178,10 @@ char *http_request_head(const struct http_request_in *in)
 		sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)in->length);
 	else if (in->framing == HTTP_BODY_CHUNKED)
 		sbuf_add(&b, "Transfer-Encoding: chunked\r\n");
-	/* One request per connection: nothing is kept between clients. */
-	sbuf_add(&b, "Connection: close\r\n\r\n");
+	/* HTTP/1.1 keeps the connection by default; without a pool, say not. */
+	if (!in->keep_alive)
+		sbuf_add(&b, "Connection: close\r\n");
+	sbuf_add(&b, "\r\n");
 	return sbuf_take(&b);
 }
 

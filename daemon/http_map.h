@@ -39,6 +39,7 @@ struct http_request_in {
 	/* NULL: not added. X-Forwarded-For is appended to the client's own;
 	 * -Proto and -Host replace theirs. */
 	const char *forwarded_for, *forwarded_proto, *forwarded_host;
+	bool keep_alive;           /* false: Connection: close */
 };
 
 /* The request head for the target, ending with the blank line. */
