@@ -499,6 +499,15 @@ static bool bodyless_method_wants_length(const char *m)
 	return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
 }
 
+static bool request_connection_auth(const struct http_exchange *hx)
+{
+	for (size_t i = 0; i < hx->req.n_headers; i++)
+		if (strcasecmp(hx->req.headers[i].name, "Authorization") == 0 &&
+		    http_connection_auth(hx->req.headers[i].value))
+			return true;
+	return false;
+}
+
 static char *request_head(struct http_exchange *hx, bool tls, enum http_body_framing framing,
 			  uint64_t length, bool keep_alive)
 {
@@ -529,7 +538,7 @@ static void target_start(struct http_exchange *hx, enum http_body_framing framin
 			 uint64_t length)
 {
 	bool tls = strcmp(hx->ep->port_name, "https") == 0;
-	bool keep = http_pool_cap(hx->ep) > 0;
+	bool keep = http_pool_cap(hx->ep) > 0 && !request_connection_auth(hx);
 	struct http_target_params p = { hx->ep->host, hx->ep->port, hx->fr->bind_address, tls,
 					hx->ep->insecure, hx->ctx, NULL,
 					strcmp(hx->req.method, "HEAD") == 0,

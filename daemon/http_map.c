@@ -185,6 +185,19 @@ char *http_request_head(const struct http_request_in *in)
 	return sbuf_take(&b);
 }
 
+bool http_connection_auth(const char *value)
+{
+	static const char *const schemes[] = { "NTLM", "Negotiate" };
+
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(schemes); i++) {
+		size_t n = strlen(schemes[i]);
+
+		if (strncasecmp(value, schemes[i], n) == 0 && (!value[n] || value[n] == ' '))
+			return true;
+	}
+	return false;
+}
+
 char *http_authority(const char *host, uint16_t port, bool tls)
 {
 	bool v6 = strchr(host, ':') != NULL;

@@ -42,6 +42,9 @@ struct http_request_in {
 	bool keep_alive;           /* false: Connection: close */
 };
 
+/* Does an Authorization or WWW-Authenticate value name a scheme that
+ * authenticates the connection rather than the request (NTLM, Negotiate)? */
+bool http_connection_auth(const char *value);
 /* The request head for the target, ending with the blank line. */
 char *http_request_head(const struct http_request_in *in);
 

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "dial.h"
+#include "http_map.h"
 #include "http_pool.h"
 #include "loop.h"
 #include "stream.h"
@@ -60,11 +61,22 @@ static void ht_fail(struct http_target *t, enum http_target_fail f, const char *
 		stream_abort(t->st);
 }
 
+/* NTLM and Negotiate authenticate the connection, not the request: such a
+ * connection is never given to another client. */
+static bool connection_auth(const struct http1_head *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (strcasecmp(h->h[i].name, name) == 0 && http_connection_auth(h->h[i].value))
+			return true;
+	return false;
+}
+
 /* Another request may follow this one on the connection (RFC 9112 9.3). */
 static bool reusable(const struct http_target *t)
 {
 	return t->pool && t->sent && t->resp.minor_version >= 1 && t->framing != HT_TO_CLOSE &&
-	       !http1_has_token(&t->resp, "Connection", "close");
+	       !http1_has_token(&t->resp, "Connection", "close") &&
+	       !connection_auth(&t->resp, "WWW-Authenticate");
 }
 
 /* clean: nothing came past the response's end. A connection kept goes to

@@ -723,11 +723,11 @@ class KeepServer(Target):
     counting accepts and open connections. close_idle: seconds after which
     it closes a connection it waits on; reset_at: the request on each
     connection met with a reset, after the bytes partial; delay: seconds
-    each answer waits."""
+    each answer waits; head: more header lines of each answer."""
 
-    def __init__(self, close_idle=None, reset_at=None, partial=b"", delay=0):
+    def __init__(self, close_idle=None, reset_at=None, partial=b"", delay=0, head=b""):
         self.close_idle, self.reset_at, self.partial = close_idle, reset_at, partial
-        self.delay = delay
+        self.delay, self.head = delay, head
         self.lock = threading.Lock()
         self.accepts = self.open = 0
         super().__init__()
@@ -772,8 +772,8 @@ class KeepServer(Target):
                 return
             out = json.dumps({"n": n, "sha": sha(self.body(f, hs))}).encode()
             time.sleep(self.delay)
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(out)).encode()
-                      + b"\r\n\r\n" + out)
+            c.sendall(b"HTTP/1.1 200 OK\r\n" + self.head + b"Content-Length: "
+                      + str(len(out)).encode() + b"\r\n\r\n" + out)
 
     def one(self, c):
         with self.lock:
@@ -858,3 +858,17 @@ def test_the_idle_cap_holds_under_a_hundred_concurrent_requests(env):
     assert ks.open <= 4 and not ours_half_closed(ks.port)
     # and they go after the idle timeout
     wait_for(lambda: ks.open == 0, timeout=20, what="the idle connections to time out")
+
+
+def test_connections_authenticated_by_ntlm_or_negotiate_are_never_kept(env):
+    open_relay(env)
+    plain, challenged = KeepServer(), KeepServer(head=b"WWW-Authenticate: NTLM TlRMTVNTUAAC\r\n")
+    http_bridge(env, ("plain", "web", http_keys(plain.port)),
+                ("challenged", "api", http_keys(challenged.port)))
+    for auth in ("Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnagMDAuBgkq", "ntlm TlRMTVNTUAAB", "Basic dTpw"):
+        st, _, _ = request(env, "GET", "/k", headers={"Authorization": auth})
+        assert st == 200
+        assert request(env, "GET", "/k", hc="api")[0] == 200
+    # only the Basic request's connection was kept, and the next one used it
+    assert answer(env) == (200, {"n": 2, "sha": sha(b"")})
+    assert plain.accepts == 3 and challenged.accepts == 3
