@@ -819,8 +819,8 @@ def test_a_kept_connection_the_target_resets_is_retried_or_answered_502_never_hu
     open_relay(env)
     second = KeepServer(reset_at=2)     # every connection's second request is reset unanswered
     midway = KeepServer(reset_at=2, partial=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123")
-    http_bridge(env, ("reset", "reset", http_keys(second.port)),
-                ("midway", "api", http_keys(midway.port)))
+    d = http_bridge(env, ("reset", "reset", http_keys(second.port)),
+                    ("midway", "api", http_keys(midway.port)))
     for i in range(4):
         assert answer(env, hc="reset") == (200, {"n": 1, "sha": sha(b"")})
         body = os.urandom(2000)
@@ -830,7 +830,11 @@ def test_a_kept_connection_the_target_resets_is_retried_or_answered_502_never_hu
     assert answer(env, hc="reset")[0] == 200
     t0 = time.monotonic()
     st, out = answer(env, "POST", body=os.urandom(200 * 1024), hc="reset")
-    assert st == 502 and b"closed a kept connection without an answer" in out, (st, out)
+    # ours, or the relay's when the bridge closed the rendezvous before the
+    # relay had sent all of the body
+    assert st == 502, (st, out)
+    d.proc.wait_log(r"reset: request \S+: the target closed a kept connection without an "
+                    r"answer")
     assert second.accepts == 9
     # an answer cut short is the target's fault, and never replayed
     assert answer(env, hc="api")[0] == 200
