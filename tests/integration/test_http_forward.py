@@ -829,10 +829,13 @@ def test_a_kept_connection_the_target_resets_is_retried_or_answered_502_never_hu
     # a body that came over the rendezvous is gone once sent: not sent again
     assert answer(env, hc="reset")[0] == 200
     t0 = time.monotonic()
-    st, out = answer(env, "POST", body=os.urandom(200 * 1024), hc="reset")
-    # ours, or the relay's when the bridge closed the rendezvous before the
-    # relay had sent all of the body
-    assert st == 502, (st, out)
+    try:
+        st, out = answer(env, "POST", body=os.urandom(200 * 1024), hc="reset")
+    except (OSError, http.client.HTTPException) as e:
+        st, out = None, repr(e)
+    # ours, or the relay's (or the relay ending the upload) when the bridge
+    # answered before the relay had sent all of the body
+    assert st in (502, None), (st, out)
     d.proc.wait_log(r"reset: request \S+: the target closed a kept connection without an "
                     r"answer")
     assert second.accepts == 9
