@@ -1,7 +1,9 @@
 #!/bin/bash
 # Requests per second and p99 latency of an HTTP forward,
 #   wrk -> azbridge-relayd (HTTPS) -> azbridged -H -> nginx
-# against wrk -> nginx directly, measured in this one run.
+# against wrk -> nginx directly, measured in this one run; "no-idle" is the
+# same forward with http_idle_connections = 0 (a new connection to nginx for
+# each request).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -38,7 +40,8 @@ http {
 CFG
 nginx -c "$DIR/nginx.conf" -p "$DIR" & pids+=($!)
 cat >"$DIR/relayd.conf" <<CFG
-hybrid_connections = ( { name = "web"; requires_client_authorization = false; } );
+hybrid_connections = ( { name = "web"; requires_client_authorization = false; },
+		       { name = "once"; requires_client_authorization = false; } );
 CFG
 chmod 600 "$DIR/relayd.conf"
 "$BUILD/azbridge-relayd" --dev --state-dir "$DIR/relay" --config "$DIR/relayd.conf" \
@@ -49,9 +52,19 @@ CA=$(sed -n 's/^CA certificate: //p' "$DIR/relay.log")
 RELAY=$(sed -nE 's/^listening on [^:]+:([0-9]+).*/\1/p' "$DIR/relay.log" | head -n1)
 "$BUILD/azbridged" -q -o "ca_file:$CA" -x "$CS" -H "web:http/127.0.0.1:$WEB" >"$DIR/h.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do
-	curl -sf --cacert "$CA" -o /dev/null "https://localhost:$RELAY/web/1k.bin" && break
-	sleep 0.1
+# The same forward keeping no idle connection: a new one to nginx per request.
+cat >"$DIR/once.conf" <<CFG
+remote_forward = ( { name = "once"; relay = "once"; bindings = ( { host = "127.0.0.1";
+	host_port = $WEB; http = true; port_name = "http"; http_idle_connections = 0; } ); } );
+CFG
+chmod 600 "$DIR/once.conf"
+"$BUILD/azbridged" -q -o "ca_file:$CA" -x "$CS" -c "$DIR/once.conf" >"$DIR/once.log" 2>&1 &
+pids+=($!)
+for hc in web once; do
+	for _ in $(seq 1 100); do
+		curl -sf --cacert "$CA" -o /dev/null "https://localhost:$RELAY/$hc/1k.bin" && break
+		sleep 0.1
+	done
 done
 
 # wrk's summary -> "rps=N p99_ms=N"
@@ -70,10 +83,14 @@ echo "== HTTP requests through -H (wrk, $CONNS connections, $SECS s each)"
 for f in 1k.bin 100k.bin; do
 	d=$(run "http://127.0.0.1:$WEB/$f")
 	a=$(run "https://localhost:$RELAY/web/$f")
+	o=$(run "https://localhost:$RELAY/once/$f")
 	echo "$f direct: $d"
 	echo "$f azbridge: $a"
+	echo "$f azbridge-no-idle: $o"
 	echo "$f azbridge/direct rps=$(ratio "$(field rps "$a")" "$(field rps "$d")")" \
 	     "p99=$(ratio "$(field p99_ms "$a")" "$(field p99_ms "$d")")"
+	echo "$f azbridge-no-idle/direct rps=$(ratio "$(field rps "$o")" "$(field rps "$d")")" \
+	     "p99=$(ratio "$(field p99_ms "$o")" "$(field p99_ms "$d")")"
 done
 echo "== machine"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"

@@ -245,6 +245,7 @@ static bool ep_equal(const struct azb_ep *a, const struct azb_ep *b)
 	       azb_streq(a->host, b->host) && azb_streq(a->socket_path, b->socket_path) &&
 	       azb_streq(a->http_path, b->http_path) && azb_streq(a->host_name, b->host_name) &&
 	       azb_streq(a->ca_file, b->ca_file) && a->http_timeout == b->http_timeout &&
+	       a->http_idle == b->http_idle &&
 	       a->xff_for == b->xff_for && a->xff_proto == b->xff_proto &&
 	       a->xff_host == b->xff_host;
 }

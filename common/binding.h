@@ -38,6 +38,7 @@ struct azb_ep {
 	bool insecure;      /* HTTP: do not verify the target's certificate */
 	char *ca_file;      /* HTTP: CAs trusted for the target besides the system's */
 	int http_timeout;   /* HTTP: seconds the target has to answer; 0: the default */
+	int http_idle;      /* HTTP: idle connections kept to the target; 0: the default, -1: none */
 	bool xff_for, xff_proto, xff_host;   /* HTTP: add X-Forwarded-For, -Proto, -Host */
 };
 
@@ -45,6 +46,7 @@ struct azb_ep {
  * service's own 60 s, so a client hears our 504 rather than the service's. */
 #define AZB_HTTP_TIMEOUT_DEFAULT 50
 #define AZB_HTTP_TIMEOUT_MAX 3600
+#define AZB_HTTP_IDLE_MAX 1024
 
 /* A named forward on one relay (hybrid connection) with one or more endpoints.
  * Immutable once built; the supervisor compares them with bnd_fwd_equal(). */

@@ -13,10 +13,10 @@ static const char *const local_ep_keys[] = { "bind_address", "bind_port", "udp",
 	"bind_local_socket", "port_name", "host_name", "no_authentication", NULL };
 static const char *const remote_ep_keys[] = { "host", "host_port", "port", "udp",
 	"local_socket", "port_name", "http", "insecure", "path", "ca_file", "http_timeout",
-	"x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
+	"http_idle_connections", "x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
 /* The keys only an HTTP forward has. */
 static const char *const http_only_keys[] = { "path", "ca_file", "http_timeout",
-	"x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
+	"http_idle_connections", "x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
 static const char *const entry_keys[] = { "name", "relay", "expression", "bindings", NULL };
 
 static bool in_list(const char *const *list, const char *name)
@@ -166,26 +166,43 @@ static int local_ep(struct cfg_loader *ld, const config_setting_t *g, struct azb
 	return 0;
 }
 
-/* http_timeout: whole seconds, 1 to AZB_HTTP_TIMEOUT_MAX. */
-static int timeout_member(struct cfg_loader *ld, const config_setting_t *g, struct azb_ep *e)
+/* An integer key from lo to hi ("seconds": the unit its errors name);
+ * 1 when present, 0 when absent, -EINVAL when it is not such a number. */
+static int int_member(struct cfg_loader *ld, const config_setting_t *g, const char *key,
+		      long long lo, long long hi, const char *unit, long long *out)
 {
-	const config_setting_t *s = member(g, "http_timeout");
-	long long v;
+	const config_setting_t *s = member(g, key);
 
 	if (!s)
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-		cfg_error_at(ld, s, "http_timeout must be a number of seconds");
+		cfg_error_at(ld, s, "%s must be a number%s%s", key, unit ? " of " : "",
+			     unit ? unit : "");
 		return -EINVAL;
 	}
-	v = config_setting_get_int64(s);
-	if (v < 1 || v > AZB_HTTP_TIMEOUT_MAX) {
-		cfg_error_at(ld, s, "http_timeout %lld is out of range 1..%d seconds", v,
-			     AZB_HTTP_TIMEOUT_MAX);
+	*out = config_setting_get_int64(s);
+	if (*out < lo || *out > hi) {
+		cfg_error_at(ld, s, "%s %lld is out of range %lld..%lld%s%s", key, *out, lo, hi,
+			     unit ? " " : "", unit ? unit : "");
 		return -EINVAL;
 	}
-	e->http_timeout = (int)v;
-	return 0;
+	return 1;
+}
+
+/* http_timeout: whole seconds; http_idle_connections: 0 keeps none. */
+static int http_numbers(struct cfg_loader *ld, const config_setting_t *g, struct azb_ep *e)
+{
+	long long v;
+	int r = int_member(ld, g, "http_timeout", 1, AZB_HTTP_TIMEOUT_MAX, "seconds", &v);
+
+	if (r < 0)
+		return r;
+	if (r)
+		e->http_timeout = (int)v;
+	r = int_member(ld, g, "http_idle_connections", 0, AZB_HTTP_IDLE_MAX, NULL, &v);
+	if (r > 0)
+		e->http_idle = v ? (int)v : -1;
+	return r < 0 ? r : 0;
 }
 
 /* What an HTTP forward adds to the target and how it trusts it. */
@@ -201,7 +218,7 @@ static int http_settings(struct cfg_loader *ld, const config_setting_t *g, struc
 	e->xff_for = bool_member(ld, g, "x_forwarded_for");
 	e->xff_proto = bool_member(ld, g, "x_forwarded_proto");
 	e->xff_host = bool_member(ld, g, "x_forwarded_host");
-	return timeout_member(ld, g, e);
+	return http_numbers(ld, g, e);
 }
 
 static bool has_http_keys(const config_setting_t *g)
@@ -254,7 +271,7 @@ static int remote_ep(struct cfg_loader *ld, const config_setting_t *g, struct az
 	if (http || e->insecure || has_http_keys(g)) {
 		e->host = xstrdup(host ? host : "localhost");
 		if (!http) {
-			cfg_error_at(ld, g, "insecure, path, ca_file, http_timeout and x_forwarded_* "
+			cfg_error_at(ld, g, "insecure, path, ca_file, http_timeout, http_idle_connections and x_forwarded_* "
 				     "belong to HTTP forwards (http = true)");
 			return -EINVAL;
 		}

@@ -94,6 +94,9 @@ static void print_remote_ep(struct sbuf *b, const struct azb_ep *e)
 			put_str(b, "", "ca_file", e->ca_file);
 			if (e->http_timeout)
 				sbuf_printf(b, "http_timeout = %d;\n", e->http_timeout);
+			if (e->http_idle)
+				sbuf_printf(b, "http_idle_connections = %d;\n",
+					    e->http_idle < 0 ? 0 : e->http_idle);
 			if (e->xff_for)
 				sbuf_add(b, "x_forwarded_for = true;\n");
 			if (e->xff_proto)

@@ -22,6 +22,7 @@ struct hc_listener;
 struct fwd_listen;
 struct fwd_kind;
 struct http_exchange;
+struct http_pool_conn;
 
 /* Relay coordinates resolved from the config for one forward. */
 struct fwd_relay {
@@ -45,6 +46,7 @@ struct fwd_run {
 	struct hc_listener *hc;       /* remote: the control channel */
 	struct tunnel *tunnels;       /* open tunnels (tunnel.c's list) */
 	struct http_exchange *http;   /* HTTP requests under way (http_exchange.c's list) */
+	struct http_pool_conn *http_pool;   /* idle connections to HTTP targets (http_pool.c's) */
 	struct fwd_stats stats;
 	enum fwd_state state;
 	double since;                 /* wall clock of the last state change */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "http_exchange.h"
+#include "http_pool.h"
 #include "log.h"
 #include "stream.h"
 #include "util.h"
@@ -92,12 +93,19 @@ static struct hc_body_sink *http_request(struct fwd_run *fr, size_t ep, struct h
 	return http_exchange_start(fr, ep, h, m, t ? t->ctx : NULL);
 }
 
+/* Requests first: one ending now may still give its connection back. */
+static void http_stop(struct fwd_run *fr)
+{
+	http_exchange_stop_all(fr);
+	http_pool_close(fr);
+}
+
 const struct fwd_kind fwd_http = {
 	.noun = "tunnel",
 	.mode = PRE_STREAM,
 	.dial = fwd_sock_dial_tcp,
 	.on_request = http_request,
 	.start = http_start,
-	.stop = http_exchange_stop_all,
+	.stop = http_stop,
 	.end = &fwd_sock_stream,
 };

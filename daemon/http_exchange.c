@@ -8,6 +8,7 @@
 #include "fwd_status.h"
 #include "hc_proto.h"
 #include "http_map.h"
+#include "http_pool.h"
 #include "http_target.h"
 #include "log.h"
 #include "loop.h"
@@ -38,7 +39,7 @@ struct http_exchange {
 	char *id;                      /* what the response names */
 	unsigned chan;                 /* the control channel's connection it came on */
 	struct hc_body_sink sink;      /* an inline body */
-	struct sbuf inbody;
+	struct sbuf inbody;            /* kept until an answer starts: a retry sends it again */
 	bool inbody_over;
 	bool on_rdv;                   /* the request came over the rendezvous */
 	struct wsc *rdv;
@@ -49,6 +50,7 @@ struct http_exchange {
 	SSL_CTX *ctx;
 	struct http_target *t;
 	bool target_started, target_open, target_done;
+	bool retried;                  /* on a new connection after a kept one failed */
 	char *resp_text;               /* the response message */
 	bool resp_body, resp_sent, buffering, frames_started, ended;
 	bool follow_on;                /* waits on a rendezvous for its next request */
@@ -329,11 +331,11 @@ static void t_open(void *owner)
 	hx->target_open = true;
 	if (hx->inbody.len)
 		http_target_write(hx->t, (const uint8_t *)hx->inbody.s, hx->inbody.len);
-	sbuf_free(&hx->inbody);
-	sbuf_init(&hx->inbody);
 	if (hx->early.len)
 		http_target_write(hx->t, (const uint8_t *)hx->early.s, hx->early.len);
 	hx->early.len = 0;
+	if (!hx->body_in)
+		http_target_end_body(hx->t);
 	if (hx->body_in && hx->rdv && !http_target_choked(hx->t))
 		wsc_pause_rx(hx->rdv, false);
 }
@@ -367,6 +369,8 @@ static void t_head(void *owner, const struct http1_head *h, bool body)
 	struct http1_header hs[HTTP1_MAX_HEADERS];
 	size_t n = response_headers(h, hs);
 
+	sbuf_free(&hx->inbody);
+	sbuf_init(&hx->inbody);
 	hx->status = h->status;
 	hx->resp_body = body;
 	hx->resp_text = response_text(hx, h->status, h->reason && *h->reason ? h->reason : NULL, hs,
@@ -450,6 +454,21 @@ static void t_writeable(void *owner)
 		wsc_pause_rx(hx->rdv, false);
 }
 
+static void target_start(struct http_exchange *hx, enum http_body_framing framing,
+			 uint64_t length);
+
+/* A kept connection the target had closed: nothing was answered, so the
+ * request goes again on a new one, once, when all of it is still here. */
+static bool retry(struct http_exchange *hx)
+{
+	if (hx->retried || (hx->on_rdv && hx->req.body))
+		return false;
+	hx->retried = true;
+	hx->target_open = false;
+	target_start(hx, hx->req.body ? HTTP_BODY_LENGTH : HTTP_BODY_NONE, hx->inbody.len);
+	return true;
+}
+
 static void t_failed(void *owner, enum http_target_fail f, const char *why)
 {
 	struct http_exchange *hx = of(owner);
@@ -460,6 +479,8 @@ static void t_failed(void *owner, enum http_target_fail f, const char *why)
 		hx_end(hx, true);   /* the client sees a body cut short */
 		return;
 	}
+	if (f == HTF_STALE && retry(hx))
+		return;
 	if (f == HTF_INTERNAL) {
 		respond_error(hx, 500, "Internal Server Error", why);
 		return;
@@ -478,13 +499,22 @@ static bool bodyless_method_wants_length(const char *m)
 	return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
 }
 
+static bool request_connection_auth(const struct http_exchange *hx)
+{
+	for (size_t i = 0; i < hx->req.n_headers; i++)
+		if (strcasecmp(hx->req.headers[i].name, "Authorization") == 0 &&
+		    http_connection_auth(hx->req.headers[i].value))
+			return true;
+	return false;
+}
+
 static char *request_head(struct http_exchange *hx, bool tls, enum http_body_framing framing,
-			  uint64_t length)
+			  uint64_t length, bool keep_alive)
 {
 	struct http1_header hs[HCP_HEADERS_MAX];
 	struct http_request_in in = { .method = hx->req.method, .headers = hs,
 				      .n_headers = hx->req.n_headers, .framing = framing,
-				      .length = length };
+				      .length = length, .keep_alive = keep_alive };
 	char *target = http_map_target(hx->fr->fwd->relay, hx->ep->http_path, hx->req.target);
 	char *authority = http_authority(hx->ep->host, hx->ep->port, tls), *head;
 
@@ -508,13 +538,16 @@ static void target_start(struct http_exchange *hx, enum http_body_framing framin
 			 uint64_t length)
 {
 	bool tls = strcmp(hx->ep->port_name, "https") == 0;
+	bool keep = http_pool_cap(hx->ep) > 0 && !request_connection_auth(hx);
 	struct http_target_params p = { hx->ep->host, hx->ep->port, hx->fr->bind_address, tls,
 					hx->ep->insecure, hx->ctx, NULL,
-					strcmp(hx->req.method, "HEAD") == 0 };
+					strcmp(hx->req.method, "HEAD") == 0,
+					framing != HTTP_BODY_NONE, keep ? hx->fr : NULL,
+					(size_t)(hx->ep - hx->fr->fwd->ep), hx->retried };
 
 	if (framing == HTTP_BODY_NONE && bodyless_method_wants_length(hx->req.method))
 		framing = HTTP_BODY_LENGTH;
-	p.head = request_head(hx, tls, framing, length);
+	p.head = request_head(hx, tls, framing, length, keep);
 	hx->target_started = true;
 	hx->t = http_target_open(&p, &target_ops, hx);
 	free((char *)p.head);
@@ -599,6 +632,8 @@ static void rdv_body(struct http_exchange *hx, const uint8_t *p, size_t n, bool 
 	}
 	http_target_write(hx->t, (const uint8_t *)hx->early.s, hx->early.len);
 	hx->early.len = 0;
+	if (!hx->body_in)
+		http_target_end_body(hx->t);
 	if (hx->body_in && http_target_choked(hx->t))
 		wsc_pause_rx(hx->rdv, true);
 }

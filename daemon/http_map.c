@@ -178,9 +178,24 @@ char *http_request_head(const struct http_request_in *in)
 		sbuf_printf(&b, "Content-Length: %llu\r\n", (unsigned long long)in->length);
 	else if (in->framing == HTTP_BODY_CHUNKED)
 		sbuf_add(&b, "Transfer-Encoding: chunked\r\n");
-	/* One request per connection: nothing is kept between clients. */
-	sbuf_add(&b, "Connection: close\r\n\r\n");
+	/* HTTP/1.1 keeps the connection by default; without a pool, say not. */
+	if (!in->keep_alive)
+		sbuf_add(&b, "Connection: close\r\n");
+	sbuf_add(&b, "\r\n");
 	return sbuf_take(&b);
+}
+
+bool http_connection_auth(const char *value)
+{
+	static const char *const schemes[] = { "NTLM", "Negotiate" };
+
+	for (size_t i = 0; i < AZB_ARRAY_SIZE(schemes); i++) {
+		size_t n = strlen(schemes[i]);
+
+		if (strncasecmp(value, schemes[i], n) == 0 && (!value[n] || value[n] == ' '))
+			return true;
+	}
+	return false;
 }
 
 char *http_authority(const char *host, uint16_t port, bool tls)

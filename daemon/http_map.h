@@ -39,8 +39,12 @@ struct http_request_in {
 	/* NULL: not added. X-Forwarded-For is appended to the client's own;
 	 * -Proto and -Host replace theirs. */
 	const char *forwarded_for, *forwarded_proto, *forwarded_host;
+	bool keep_alive;           /* false: Connection: close */
 };
 
+/* Does an Authorization or WWW-Authenticate value name a scheme that
+ * authenticates the connection rather than the request (NTLM, Negotiate)? */
+bool http_connection_auth(const char *value);
 /* The request head for the target, ending with the blank line. */
 char *http_request_head(const struct http_request_in *in);
 

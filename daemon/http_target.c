@@ -6,6 +6,8 @@
 #include <strings.h>
 
 #include "dial.h"
+#include "http_map.h"
+#include "http_pool.h"
 #include "loop.h"
 #include "stream.h"
 #include "util.h"
@@ -28,6 +30,11 @@ struct http_target {
 	enum ht_framing framing;
 	uint64_t left;
 	struct http1_chunked chunks;
+	struct fwd_run *pool;          /* where a clean end leaves the connection */
+	size_t ep;
+	bool sent;                     /* the request is whole on the wire */
+	bool reused, answered;         /* a kept connection; a byte of its answer came */
+	bool keep;                     /* done: the connection goes to the pool */
 	lws_sorted_usec_list_t later;        /* a failure before any stream exists */
 	char why[160];
 };
@@ -54,15 +61,37 @@ static void ht_fail(struct http_target *t, enum http_target_fail f, const char *
 		stream_abort(t->st);
 }
 
-static void ht_done(struct http_target *t)
+/* NTLM and Negotiate authenticate the connection, not the request: such a
+ * connection is never given to another client. */
+static bool connection_auth(const struct http1_head *h, const char *name)
+{
+	for (size_t i = 0; i < h->n_headers; i++)
+		if (strcasecmp(h->h[i].name, name) == 0 && http_connection_auth(h->h[i].value))
+			return true;
+	return false;
+}
+
+/* Another request may follow this one on the connection (RFC 9112 9.3). */
+static bool reusable(const struct http_target *t)
+{
+	return t->pool && t->sent && t->resp.minor_version >= 1 && t->framing != HT_TO_CLOSE &&
+	       !http1_has_token(&t->resp, "Connection", "close") &&
+	       !connection_auth(&t->resp, "WWW-Authenticate");
+}
+
+/* clean: nothing came past the response's end. A connection kept goes to
+ * the pool once on_rx is over. */
+static void ht_done(struct http_target *t, bool clean)
 {
 	const struct http_target_ops *ops = t->ops;
 
 	t->ops = NULL;
 	t->state = HT_DONE;
+	t->keep = clean && t->st && reusable(t);
 	if (ops)
 		ops->done(t->owner);
-	stream_close(t->st);
+	if (!t->keep)
+		stream_close(t->st);
 }
 
 /* ---- the response ------------------------------------------------------- */
@@ -77,6 +106,7 @@ static void body_out(void *arg, const uint8_t *p, size_t n)
 
 static void feed_body(struct http_target *t, uint8_t *p, size_t n)
 {
+	bool extra = n > t->left;
 	long r;
 
 	switch (t->framing) {
@@ -85,14 +115,14 @@ static void feed_body(struct http_target *t, uint8_t *p, size_t n)
 		if (r < 0)
 			ht_fail(t, HTF_RESPONSE, "the target sent a malformed chunked body");
 		else if (t->ops && http1_chunked_done(&t->chunks))
-			ht_done(t);
+			ht_done(t, r == (long)n);
 		return;
 	case HT_LENGTH:
 		n = n < t->left ? n : (size_t)t->left;
 		t->left -= n;
 		body_out(t, p, n);
 		if (t->ops && t->left == 0)
-			ht_done(t);
+			ht_done(t, !extra);
 		return;
 	case HT_TO_CLOSE:
 		body_out(t, p, n);
@@ -131,8 +161,9 @@ static int framing_of(struct http_target *t)
 	return 0;
 }
 
-/* A whole head: 1xx ones are interim and skipped; returns bytes used. */
-static size_t head_done(struct http_target *t, size_t used)
+/* A whole head of len bytes read: 1xx ones are interim and skipped;
+ * returns bytes used. */
+static size_t head_done(struct http_target *t, size_t used, size_t len)
 {
 	if (t->resp.status >= 100 && t->resp.status < 200 && t->resp.status != 101) {
 		http1_clear(&t->resp);
@@ -146,14 +177,25 @@ static size_t head_done(struct http_target *t, size_t used)
 	t->state = HT_BODY;
 	t->ops->head(t->owner, &t->resp, t->framing != HT_NONE);
 	if (t->ops && t->framing == HT_NONE)
-		ht_done(t);
+		ht_done(t, used == len);
 	return used;
+}
+
+/* A response that ended cleanly leaves its connection for the next. */
+static void to_pool(struct http_target *t)
+{
+	struct stream *st = t->st;
+
+	t->st = NULL;
+	http_pool_put(t->pool, t->ep, t->ctx, st);
+	ht_free(t);
 }
 
 static int on_rx(void *owner, uint8_t *data, size_t len)
 {
 	struct http_target *t = owner;
 
+	t->answered = t->answered || len;
 	while (len && t->state == HT_HEAD) {
 		size_t used = 0;
 		int r = http1_feed_response(&t->resp, (const char *)data, len, &used);
@@ -165,21 +207,22 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 				"32 kB or 64 headers" : "the target's response head is malformed");
 			return 0;
 		}
-		used = head_done(t, used);
+		used = head_done(t, used, len);
 		data += used;
 		len -= used;
 	}
 	if (len && t->state == HT_BODY)
 		feed_body(t, data, len);
+	if (t->keep)
+		to_pool(t);
 	return 0;
 }
 
 /* ---- the connection ------------------------------------------------------ */
 
-static int on_open(void *owner)
+/* The head goes; the owner may write the body. -1: the stream failed. */
+static int send_head(struct http_target *t)
 {
-	struct http_target *t = owner;
-
 	t->state = HT_HEAD;
 	if (stream_write(t->st, (const uint8_t *)t->head, strlen(t->head)) < 0)
 		return -1;
@@ -187,6 +230,11 @@ static int on_open(void *owner)
 	t->head = NULL;
 	t->ops->open(t->owner);
 	return 0;
+}
+
+static int on_open(void *owner)
+{
+	return send_head(owner);
 }
 
 static int on_writeable(void *owner)
@@ -208,8 +256,10 @@ static void on_close(void *owner, const char *err)
 	struct http_target *t = owner;
 
 	t->st = NULL;
-	if (t->state == HT_BODY && t->framing == HT_TO_CLOSE && peer_ended(err))
-		ht_done(t);
+	if (t->reused && !t->answered && (t->state == HT_CONNECTING || t->state == HT_HEAD))
+		ht_fail(t, HTF_STALE, "the target closed a kept connection without an answer");
+	else if (t->state == HT_BODY && t->framing == HT_TO_CLOSE && peer_ended(err))
+		ht_done(t, false);
 	else if (t->state == HT_CONNECTING)
 		ht_fail(t, HTF_CONNECT, err ? err : "connection failed");
 	else if (t->state != HT_DONE)
@@ -252,6 +302,28 @@ static void dialed(void *arg, int fd, int err)
 		fail_later(t, strerror(-err));
 }
 
+/* A kept connection: the head goes from the loop, as after a connect. */
+static void reused_open(lws_sorted_usec_list_t *sul)
+{
+	struct http_target *t = lws_container_of(sul, struct http_target, later);
+
+	send_head(t);   /* a failed stream calls on_close */
+}
+
+static bool take_kept(struct http_target *t, const struct http_target_params *p)
+{
+	if (!t->pool || p->fresh)
+		return false;
+	t->st = http_pool_take(t->pool, t->ep, t->ctx);
+	if (!t->st)
+		return false;
+	t->reused = true;
+	t->state = HT_CONNECTING;
+	stream_set_owner(t->st, &target_stream_ops, t);
+	lws_sul_schedule(loop_context(), 0, &t->later, reused_open, 1);
+	return true;
+}
+
 struct http_target *http_target_open(const struct http_target_params *p,
 				     const struct http_target_ops *ops, void *owner)
 {
@@ -266,7 +338,12 @@ struct http_target *http_target_open(const struct http_target_params *p,
 	t->insecure = p->insecure;
 	t->ctx = p->ctx;
 	t->no_body = p->no_body;
+	t->sent = !p->body;
+	t->pool = p->pool;
+	t->ep = p->ep;
 	http1_init(&t->resp, HTTP_TARGET_HEAD_MAX);
+	if (take_kept(t, p))
+		return t;
 	/* Called back at once for a numeric host: failures are reported later. */
 	t->dial = dial_inet(t->host, t->port, SOCK_STREAM, p->bind_address, dialed, t);
 	return t;
@@ -277,6 +354,11 @@ struct http_target *http_target_open(const struct http_target_params *p,
 int http_target_write(struct http_target *t, const uint8_t *p, size_t n)
 {
 	return t->st ? stream_write(t->st, p, n) : -ENOTCONN;
+}
+
+void http_target_end_body(struct http_target *t)
+{
+	t->sent = true;
 }
 
 bool http_target_choked(struct http_target *t)

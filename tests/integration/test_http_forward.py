@@ -44,7 +44,8 @@ pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    log_format conn "$connection $request";
+    access_log {d}/access.log conn;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
@@ -96,6 +97,11 @@ class Nginx:
     def file(self, name, data):
         with open(os.path.join(self.dir, "www", "files", name), "wb") as f:
             f.write(data)
+
+    def connections(self, path):
+        """nginx's connection serial of each request for path, in order."""
+        with open(os.path.join(self.dir, "access.log")) as f:
+            return [l.split()[0] for l in f if l.split()[2:3] == [path]]
 
     def stored(self, name):
         with open(os.path.join(self.dir, "www", "store", name), "rb") as f:
@@ -259,16 +265,15 @@ def test_request_bodies_reach_nginx_whole_with_a_length_and_chunked(env):
 
 # ---- what reaches the target -------------------------------------------------
 
-class EchoHead:
-    """Answers every request with its own head as JSON (and how many body
-    bytes came), after reading a Content-Length body."""
+class Target:
+    """A target on a loopback port: each connection to one() in a thread."""
 
     def __init__(self):
         self.port = free_port()
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", self.port))
-        self.srv.listen(64)
+        self.srv.listen(128)
         threading.Thread(target=self.loop, daemon=True).start()
 
     def loop(self):
@@ -278,6 +283,11 @@ class EchoHead:
             except OSError:
                 return
             threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+
+class EchoHead(Target):
+    """Answers every request with its own head as JSON (and how many body
+    bytes came), after reading a Content-Length body."""
 
     def one(self, c):
         with c:
@@ -472,6 +482,23 @@ def test_stream_connections_to_an_http_relay_are_tcp_to_the_web_server(env):
     assert (st, body) == (200, b"over a tunnel\n")
 
 
+def all_true(fn, n):
+    """fn(0..n-1) at once, in threads: each must return True."""
+    results = []
+
+    def one(i):
+        try:
+            results.append(fn(i))
+        except Exception as e:  # a failure is counted, not lost in a thread
+            results.append(repr(e))
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert results.count(True) == n, [r for r in results if r is not True][:5]
+
+
 def test_a_hundred_concurrent_requests_and_several_http_forwards(env):
     open_relay(env)
     ng = Nginx(env)
@@ -479,22 +506,13 @@ def test_a_hundred_concurrent_requests_and_several_http_forwards(env):
     ng.file("small.txt", small)
     ng.file("large.bin", large)
     env.listener("h", "-H", f"web:http/127.0.0.1:{ng.port}", "-H", f"api:http/127.0.0.1:{ng.port}")
-    results = []
 
     def one(i):
         hc = "web" if i % 2 else "api"
         name = "large.bin" if i % 4 == 0 else "small.txt"
-        try:
-            st, _, body = request(env, "GET", f"/files/{name}", hc=hc)
-            results.append(st == 200 and body == (large if name == "large.bin" else small))
-        except Exception as e:  # a failure is counted, not lost in a thread
-            results.append(repr(e))
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(100)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join(120)
-    assert results.count(True) == 100, [r for r in results if r is not True][:5]
+        st, _, body = request(env, "GET", f"/files/{name}", hc=hc)
+        return st == 200 and body == (large if name == "large.bin" else small)
+    all_true(one, 100)
 
 
 # ---- TLS to the target -----------------------------------------------------------
@@ -532,6 +550,18 @@ def test_https_target_verified_against_its_private_ca(env):
     assert re.search(r"insecure: insecure = true: the certificate of https://localhost:\d+ is "
                      r"not verified", d.proc.text())
     assert "ok: insecure" not in d.proc.text()
+
+
+def test_https_requests_reuse_one_verified_connection(env):
+    open_relay(env)
+    ca, crt, key = private_ca(env.tmp)
+    ng = Nginx(env, cert=(crt, key))
+    ng.file("s.txt", b"secure\n")
+    http_bridge(env, ("ok", "tls", f'host = "localhost"; host_port = {ng.port}; http = true; '
+                      f'port_name = "https"; ca_file = "{ca}";'))
+    for _ in range(5):
+        assert request(env, "GET", "/files/s.txt", hc="tls")[:3:2] == (200, b"secure\n")
+    assert len(set(ng.connections("/files/s.txt"))) == 1
 
 
 # ---- streaming and bounded memory ------------------------------------------------
@@ -661,3 +691,191 @@ def test_a_ca_file_that_cannot_be_read_stops_the_forward_naming_it(env):
     p.ours = False                # it is meant to exit 3
     assert p.p.wait(30) == 3
     assert f"w: not started: ca_file {missing}: No such file or directory" in p.text()
+
+
+# ---- keep-alive connections to the target ------------------------------------------
+
+def test_requests_reuse_one_connection_to_nginx_unless_told_to_keep_none(env):
+    open_relay(env)
+    ng = Nginx(env)
+    ng.file("k.txt", b"kept\n")
+    ng.file("n.txt", b"not kept\n")
+    http_bridge(env, ("kept", "web", http_keys(ng.port)),
+                ("none", "api", http_keys(ng.port, "http_idle_connections = 0;")))
+    for _ in range(10):
+        assert request(env, "GET", "/files/k.txt")[::2] == (200, b"kept\n")
+        assert request(env, "HEAD", "/files/k.txt")[0] == 200
+        assert request(env, "GET", "/nocontent")[0] == 204
+        assert request(env, "GET", "/moved")[0] == 302
+        st, _, _ = request(env, "POST", "/upload/k.bin", body=b"p" * 1000)
+        assert st in (201, 204)
+        assert request(env, "GET", "/files/n.txt", hc="api")[::2] == (200, b"not kept\n")
+    used = [ng.connections(p) for p in ("/files/k.txt", "/nocontent", "/moved", "/upload/k.bin")]
+    assert [len(u) for u in used] == [20, 10, 10, 10]
+    assert len(set(sum(used, []))) == 1, "requests of one forward opened more than one connection"
+    assert len(set(ng.connections("/files/n.txt"))) == 10
+    assert ng.stored("k.bin") == b"p" * 1000
+
+
+class KeepServer(Target):
+    """An HTTP/1.1 target that keeps its connections (and answers each
+    request with its number on the connection and its body's digest),
+    counting accepts and open connections. close_idle: seconds after which
+    it closes a connection it waits on; reset_at: the request on each
+    connection met with a reset, after the bytes partial; delay: seconds
+    each answer waits; head: more header lines of each answer."""
+
+    def __init__(self, close_idle=None, reset_at=None, partial=b"", delay=0, head=b""):
+        self.close_idle, self.reset_at, self.partial = close_idle, reset_at, partial
+        self.delay, self.head = delay, head
+        self.lock = threading.Lock()
+        self.accepts = self.open = 0
+        super().__init__()
+
+    @staticmethod
+    def body(f, hs):
+        if hs.get("transfer-encoding") != "chunked":
+            return f.read(int(hs.get("content-length", "0")))
+        out = b""
+        while True:
+            n = int(f.readline().split(b";")[0], 16)
+            out += f.read(n)
+            f.readline()
+            if n == 0:
+                return out
+
+    def request(self, f):
+        if not f.readline():
+            return None
+        hs = {}
+        while True:
+            l = f.readline().decode("latin-1").rstrip("\r\n")
+            if not l:
+                return hs
+            n, v = l.split(":", 1)
+            hs[n.strip().lower()] = v.strip()
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        c.settimeout(self.close_idle or None)
+        # close_idle 0: one answer, then the connection closes
+        for n in range(1, 2 if self.close_idle == 0 else 10000):
+            try:
+                hs = self.request(f)
+            except (TimeoutError, OSError):
+                return
+            if hs is None:
+                return
+            if n == self.reset_at:
+                c.sendall(self.partial)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            out = json.dumps({"n": n, "sha": sha(self.body(f, hs))}).encode()
+            time.sleep(self.delay)
+            c.sendall(b"HTTP/1.1 200 OK\r\n" + self.head + b"Content-Length: "
+                      + str(len(out)).encode() + b"\r\n\r\n" + out)
+
+    def one(self, c):
+        with self.lock:
+            self.accepts += 1
+            self.open += 1
+        try:
+            self.serve(c)
+        finally:
+            c.close()
+            with self.lock:
+                self.open -= 1
+
+
+def ours_half_closed(port):
+    """Our connections to port that the target has closed and we have not."""
+    r = subprocess.run(["ss", "-Htn", "state", "close-wait", "dport", "=", f":{port}"],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+def answer(env, method="GET", body=None, hc="web"):
+    st, _, out = request(env, method, "/k", body=body, hc=hc)
+    return st, json.loads(out) if st == 200 else out
+
+
+def test_a_target_closing_idle_connections_costs_the_client_nothing(env):
+    open_relay(env)
+    idle = KeepServer(close_idle=0.3)
+    eager = KeepServer(close_idle=0)     # closes as soon as it has answered, saying nothing
+    http_bridge(env, ("idle", "web", http_keys(idle.port)), ("eager", "api", http_keys(eager.port)))
+    for i in range(3):
+        assert answer(env) == (200, {"n": 1, "sha": sha(b"")})
+        wait_for(lambda: idle.open == 0, timeout=10, what="the target to close")
+        # the bridge noticed the close while idle: nothing of ours is left half closed
+        wait_for(lambda: not ours_half_closed(idle.port), timeout=10, what="the bridge to notice")
+    assert idle.accepts == 3
+    for i in range(10):
+        st, got = answer(env, "POST", body=b"e" * (i + 1), hc="api")
+        assert (st, got["sha"]) == (200, sha(b"e" * (i + 1)))
+
+
+def test_a_kept_connection_the_target_resets_is_retried_or_answered_502_never_hung(env):
+    open_relay(env)
+    second = KeepServer(reset_at=2)     # every connection's second request is reset unanswered
+    midway = KeepServer(reset_at=2, partial=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123")
+    d = http_bridge(env, ("reset", "reset", http_keys(second.port)),
+                    ("midway", "api", http_keys(midway.port)))
+    for i in range(4):
+        assert answer(env, hc="reset") == (200, {"n": 1, "sha": sha(b"")})
+        body = os.urandom(2000)
+        assert answer(env, "POST", body=body, hc="reset") == (200, {"n": 1, "sha": sha(body)})
+    assert second.accepts == 8
+    # a body that came over the rendezvous is gone once sent: not sent again
+    assert answer(env, hc="reset")[0] == 200
+    t0 = time.monotonic()
+    try:
+        st, out = answer(env, "POST", body=os.urandom(200 * 1024), hc="reset")
+    except (OSError, http.client.HTTPException) as e:
+        st, out = None, repr(e)
+    # ours, or the relay's (or the relay ending the upload) when the bridge
+    # answered before the relay had sent all of the body
+    assert st in (502, None), (st, out)
+    d.proc.wait_log(r"reset: request \S+: the target closed a kept connection without an "
+                    r"answer")
+    assert second.accepts == 9
+    # an answer cut short is the target's fault, and never replayed
+    assert answer(env, hc="api")[0] == 200
+    st, out = answer(env, hc="api")
+    assert st == 502 and b"in the body" in out, (st, out)
+    assert answer(env, hc="api") == (200, {"n": 1, "sha": sha(b"")})
+    assert midway.accepts == 2
+    assert time.monotonic() - t0 < 40
+
+
+def test_the_idle_cap_holds_under_a_hundred_concurrent_requests(env):
+    open_relay(env)
+    ks = KeepServer(delay=0.5)       # so that the requests overlap at the target
+    http_bridge(env, ("capped", "web", http_keys(ks.port, "http_idle_connections = 4;")))
+
+    def one(i):
+        st, got = answer(env, "POST", body=str(i).encode())
+        return st == 200 and got["sha"] == sha(str(i).encode())
+    all_true(one, 100)
+    assert ks.accepts > 10, "the requests did not overlap"
+    # those over the cap close as their answers end, well before the idle timeout
+    wait_for(lambda: ks.open <= 4, timeout=3, what="the idle connections down to the cap")
+    assert 1 <= ks.open <= 4
+    time.sleep(0.5)
+    assert ks.open <= 4 and not ours_half_closed(ks.port)
+    # and they go after the idle timeout
+    wait_for(lambda: ks.open == 0, timeout=20, what="the idle connections to time out")
+
+
+def test_connections_authenticated_by_ntlm_or_negotiate_are_never_kept(env):
+    open_relay(env)
+    plain, challenged = KeepServer(), KeepServer(head=b"WWW-Authenticate: NTLM TlRMTVNTUAAC\r\n")
+    http_bridge(env, ("plain", "web", http_keys(plain.port)),
+                ("challenged", "api", http_keys(challenged.port)))
+    for auth in ("Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnagMDAuBgkq", "ntlm TlRMTVNTUAAB", "Basic dTpw"):
+        st, _, _ = request(env, "GET", "/k", headers={"Authorization": auth})
+        assert st == 200
+        assert request(env, "GET", "/k", hc="api")[0] == 200
+    # only the Basic request's connection was kept, and the next one used it
+    assert answer(env) == (200, {"n": 2, "sha": sha(b"")})
+    assert plain.accepts == 3 and challenged.accepts == 3

@@ -72,7 +72,7 @@ static void test_request_head(void **state)
 					  { "Content-Length", "9" }, { "X-Forwarded-For", "10.0.0.1" },
 					  { "Content-Type", "a/b;charset=utf-8;foo=bar" } };
 	struct http_request_in in = { "PUT", "/p/x", "127.0.0.1:8080", h, 7, HTTP_BODY_LENGTH, 42,
-				      NULL, NULL, NULL };
+				      NULL, NULL, NULL, false };
 	char *head = http_request_head(&in);
 
 	(void)state;
@@ -91,6 +91,24 @@ static void test_request_head(void **state)
 	assert_non_null(strstr(head, "Transfer-Encoding: chunked\r\n"));
 	assert_null(strstr(head, "Content-Length"));
 	free(head);
+	/* a connection to keep says nothing: HTTP/1.1 keeps it by default */
+	in.keep_alive = true;
+	head = http_request_head(&in);
+	assert_null(strstr(head, "Connection"));
+	assert_non_null(strstr(head, "Transfer-Encoding: chunked\r\n\r\n"));
+	free(head);
+}
+
+static void test_connection_auth(void **state)
+{
+	(void)state;
+	assert_true(http_connection_auth("NTLM TlRMTVNTUAAB"));
+	assert_true(http_connection_auth("negotiate YIIGhg"));
+	assert_true(http_connection_auth("Negotiate"));
+	assert_false(http_connection_auth("NTLMv2 x"));
+	assert_false(http_connection_auth("Basic dTpw"));
+	assert_false(http_connection_auth("Bearer NTLM"));
+	assert_false(http_connection_auth(""));
 }
 
 static void test_authority(void **state)
@@ -116,6 +134,7 @@ int main(void)
 		cmocka_unit_test(test_never_another_host_nor_above_base),
 		cmocka_unit_test(test_hop_by_hop),
 		cmocka_unit_test(test_request_head),
+		cmocka_unit_test(test_connection_auth),
 		cmocka_unit_test(test_authority),
 	};
 
