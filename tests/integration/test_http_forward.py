@@ -363,13 +363,13 @@ def test_the_applications_authorization_passes_the_relay_token_does_not(env):
 
 # ---- errors --------------------------------------------------------------------
 
-def silent_server():
-    """Accepts and reads, never answers."""
+def serve(handle):
+    """A web server on loopback that gives each accepted connection to
+    handle(c), in turn, until srv is closed; returns (port, srv)."""
     port = free_port()
     srv = socket.socket()
     srv.bind(("127.0.0.1", port))
     srv.listen(16)
-    held = []
 
     def loop():
         while True:
@@ -377,49 +377,33 @@ def silent_server():
                 c, _ = srv.accept()
             except OSError:
                 return
-            held.append(c)
+            handle(c)
     threading.Thread(target=loop, daemon=True).start()
     return port, srv
+
+
+def silent_server():
+    """Accepts and reads, never answers."""
+    held = []
+    return serve(held.append)
 
 
 def resetting_server():
     """Reads the request, then resets the connection."""
-    port = free_port()
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", port))
-    srv.listen(16)
-
-    def loop():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            c.recv(65536)
-            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            c.close()
-    threading.Thread(target=loop, daemon=True).start()
-    return port, srv
+    def reset(c):
+        c.recv(65536)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    return serve(reset)
 
 
 def canned_server(reply):
     """Reads a request, sends reply, closes."""
-    port = free_port()
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", port))
-    srv.listen(16)
-
-    def loop():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            with c:
-                c.recv(65536)
-                c.sendall(reply)
-    threading.Thread(target=loop, daemon=True).start()
-    return port, srv
+    def answer(c):
+        with c:
+            c.recv(65536)
+            c.sendall(reply)
+    return serve(answer)
 
 
 def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
