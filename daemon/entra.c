@@ -244,8 +244,9 @@ static void job_done(struct loop_work *w)
 	c->job = NULL;
 	c->waiters = NULL;
 	check_expiry(j);
-	if (w->cancelled) {
-		/* At exit, with the loop (and its timers) gone already. */
+	if (w->cancelled || entra_stopping()) {
+		/* At exit, with the loop (and its timers) gone already: a fetch
+		 * entra_stop() cut short lands here too, and must not schedule. */
 		snprintf(c->why, sizeof(c->why), "the daemon is stopping");
 		err = -ECANCELED;
 	} else if (j->res.token) {

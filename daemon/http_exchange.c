@@ -809,6 +809,7 @@ struct hc_body_sink *http_exchange_start(struct fwd_run *fr, size_t ep, struct h
 
 	if (!m->method && !m->addr.host) {
 		hc_listener_respond(h, m->id, 400, "Bad Request");
+		SSL_CTX_free(ctx);   /* the reference the exchange would have held */
 		return NULL;
 	}
 	hx = hx_new(fr, ep, h, m, ctx);

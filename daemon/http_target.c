@@ -90,7 +90,7 @@ static void ht_done(struct http_target *t, bool clean)
 	t->keep = clean && t->st && reusable(t);
 	if (ops)
 		ops->done(t->owner);
-	if (!t->keep)
+	if (!t->keep && t->st)   /* a body ended by the close has no stream left */
 		stream_close(t->st);
 }
 
@@ -132,11 +132,30 @@ static void feed_body(struct http_target *t, uint8_t *p, size_t n)
 	}
 }
 
+/* The value of the last header called name, or NULL. With sole, NULL
+ * too when two of them differ: a response that names two lengths has none
+ * (RFC 9112 6.3). */
+static const char *last_header(const struct http1_head *h, const char *name, bool sole,
+			       bool *conflict)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; i < h->n_headers; i++) {
+		if (strcasecmp(h->h[i].name, name) != 0)
+			continue;
+		if (sole && v && strcmp(v, h->h[i].value) != 0)
+			*conflict = true;
+		v = h->h[i].value;
+	}
+	return v;
+}
+
 /* How the body is framed (RFC 9112 6.3); -EBADMSG for a length that is not one. */
 static int framing_of(struct http_target *t)
 {
-	const char *te = http1_get(&t->resp, "Transfer-Encoding");
-	const char *cl = http1_get(&t->resp, "Content-Length");
+	bool conflict = false;
+	const char *te = last_header(&t->resp, "Transfer-Encoding", false, &conflict);
+	const char *cl = last_header(&t->resp, "Content-Length", true, &conflict);
 	size_t n;
 
 	if (t->no_body || t->resp.status == 204 || t->resp.status == 304) {
@@ -154,7 +173,7 @@ static int framing_of(struct http_target *t)
 		t->framing = HT_TO_CLOSE;
 		return 0;
 	}
-	if (!azb_is_uint(cl) || strlen(cl) > 18)
+	if (conflict || !azb_is_uint(cl) || strlen(cl) > 18)
 		return -EBADMSG;
 	t->left = strtoull(cl, NULL, 10);
 	t->framing = t->left ? HT_LENGTH : HT_NONE;

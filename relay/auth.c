@@ -101,20 +101,24 @@ static unsigned rights_of(const struct jwt_claims *c, const struct relay_role *r
 }
 
 /* Without configured audiences: Azure Relay's own, and the names this relay
- * answers as (from the entity's resource, "http://host/path/"). */
-static size_t audiences(const char *entity_resource,
+ * answers as (from the entity's resource, "http://host/path/") when it has
+ * a list of them. Without one any Host is served, and a client could name
+ * the audience of a token issued for another service. */
+static size_t audiences(const struct relay *r, const char *entity_resource,
 			char names[3][300], const char *list[3])
 {
 	const char *host = strstr(entity_resource, "://");
 	size_t n;
 
+	list[0] = "https://relay.azure.net";
+	if (!r->n_hosts)
+		return 1;
 	host = host ? host + 3 : entity_resource;
 	n = strcspn(host, "/");
-	snprintf(names[0], 300, "https://relay.azure.net");
 	snprintf(names[1], 300, "https://%.*s", (int)(n < 250 ? n : 250), host);
 	snprintf(names[2], 300, "sb://%.*s", (int)(n < 250 ? n : 250), host);
-	for (size_t i = 0; i < 3; i++)
-		list[i] = names[i];
+	list[1] = names[1];
+	list[2] = names[2];
 	return 3;
 }
 
@@ -148,7 +152,7 @@ static int authorize_jwt(const struct relay *r, const struct relay_hc *hc, const
 		return 401;
 	}
 	if (!e->n_audiences) {
-		p.n_audiences = audiences(entity_resource, names, defaults);
+		p.n_audiences = audiences(r, entity_resource, names, defaults);
 		p.audiences = defaults;
 	}
 	if (jwt_verify(token, &p, time(NULL), &c, why, whylen) < 0)

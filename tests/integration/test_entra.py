@@ -346,3 +346,15 @@ def test_relay_refuses_a_role_that_does_not_grant_listen(env, idp):
     lst = listener(env, cred_env(idp, "msi"))
     lst.wait_log(r"listener refused by the relay: 403", timeout=30)
     assert "listener online" not in lst.text()
+
+
+def test_a_stop_during_a_token_fetch_exits_cleanly(env, idp):
+    """SIGTERM while the identity endpoint holds a request: the fetch is cut
+    short and the daemon exits 0 at once, whether the fetch ends before the
+    loop does or after (then it schedules nothing on a loop that is gone)."""
+    start_relay(env, idp)
+    idp.gate = threading.Event()
+    lst = listener(env, cred_env(idp, "msi"))
+    wait_for(lambda: idp.received >= 1, timeout=20, what="the token request")
+    assert lst.stop() == 0, lst.text()
+    idp.gate.set()

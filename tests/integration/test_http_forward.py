@@ -19,7 +19,7 @@ from conftest import Proc, can_connect, free_port, wait_for
 from test_daemon import Daemon
 
 HCS = ("web", "api", "tls", "plain", "slow", "reset", "echo", "xff", "down", "dns", "bighead",
-       "garbage")
+       "garbage", "toclose", "twolengths")
 K64 = 64 * 1024
 MB20 = 20 * 1024 * 1024
 
@@ -452,6 +452,25 @@ def test_errors_are_ours_and_precise_beside_a_tcp_forward_on_one_daemon(env):
     assert time.monotonic() - t0 < 1.9, "a fast request waited for the slow one"
     t.join(60)
     assert res["slow"] == 504
+    assert d.proc.p.poll() is None
+
+
+def test_a_body_ended_by_the_close_arrives_and_two_lengths_are_refused(env):
+    """A response framed by closing the connection (no length, no chunks,
+    as an HTTP/1.0-style server sends) arrives whole; one that names two
+    different lengths has none and is answered 502."""
+    open_relay(env)
+    toclose, _c = canned_server(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
+                                b"up to the close\n")
+    two, _t = canned_server(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n"
+                            b"\r\nhello, w")
+    d = http_bridge(env, ("toclose", "toclose", http_keys(toclose)),
+                    ("twolengths", "twolengths", http_keys(two)))
+    for _ in range(3):
+        st, _, body = request(env, "GET", "/x", hc="toclose")
+        assert (st, body) == (200, b"up to the close\n")
+    st, _, body = request(env, "GET", "/x", hc="twolengths")
+    assert st == 502 and b"not one we can pass on" in body, (st, body)
     assert d.proc.p.poll() is None
 
 

@@ -697,8 +697,16 @@ static void test_relay_audiences_and_refusals(void **state)
 	char why[256], *res = sas_resource("ns.example", "db"), *t;
 	struct relay_entra saved = relay.entra;
 
+	char *names[] = { "ns.example" };
+
 	(void)state;
 	t = iss_aud_token(ISS, "\"https://ns.example/\"", ",\"oid\":\"owner\"");
+	/* A relay that answers as any name takes no audience from the name a
+	 * client sent: it would accept a token issued for another service. */
+	assert_int_equal(relay_authorize(&relay, db, t, RIGHT_SEND, res, NULL, why, sizeof(why)), 401);
+	assert_non_null(strstr(why, "audience"));
+	relay.hosts = names;
+	relay.n_hosts = 1;
 	assert_int_equal(relay_authorize(&relay, db, t, RIGHT_SEND, res, NULL, why, sizeof(why)), 0);
 	free(res);
 	res = sas_resource("other.example", "db");
@@ -712,6 +720,8 @@ static void test_relay_audiences_and_refusals(void **state)
 	assert_int_equal(relay_authorize(&relay, db, t, RIGHT_SEND, res, NULL, why, sizeof(why)), 401);
 	assert_non_null(strstr(why, "not accepted here"));
 	relay.entra = saved;
+	relay.hosts = NULL;
+	relay.n_hosts = 0;
 	free(t), free(res);
 }
 
