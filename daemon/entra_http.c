@@ -103,6 +103,18 @@ static bool token_ok(const char *t)
 	return true;
 }
 
+/* An identity endpoint's word on how long a token lasts, taken up to a
+ * day: the cache's arithmetic in microseconds must not overflow on an
+ * absurd answer, and no Entra ID token lives longer. */
+#define ENTRA_LIFE_MAX_S (24 * 3600)
+
+static time_t clamp_expiry(long long at)
+{
+	long long last = (long long)time(NULL) + ENTRA_LIFE_MAX_S;
+
+	return (time_t)(at > last ? last : at);
+}
+
 static time_t answer_expiry(const json_t *o)
 {
 	long long on = json_int(json_object_get(o, "expires_on"));
@@ -112,14 +124,14 @@ static time_t answer_expiry(const json_t *o)
 	struct tm tm;
 
 	if (on > 1000000000LL)
-		return (time_t)on;
+		return clamp_expiry(on);
 	if (in > 0)
-		return time(NULL) + (time_t)in;
+		return time(NULL) + (in < ENTRA_LIFE_MAX_S ? (time_t)in : ENTRA_LIFE_MAX_S);
 	/* Older Azure CLIs give only local time, "2024-05-01 12:00:00.000000". */
 	memset(&tm, 0, sizeof(tm));
 	if (local && strptime(local, "%Y-%m-%d %H:%M:%S", &tm)) {
 		tm.tm_isdst = -1;
-		return mktime(&tm);
+		return clamp_expiry(mktime(&tm));
 	}
 	return 0;
 }

@@ -47,6 +47,15 @@ static void test_answers(void **state)
 	assert_int_equal(parse(on, &r), 0);
 	assert_string_equal(r.token, "cli");
 	azb_free_secret(r.token);
+	/* Absurd lifetimes are taken as a day, so nothing overflows later. */
+	assert_int_equal(parse("{\"access_token\":\"t\",\"expires_in\":9223372036854775807}",
+			       &r), 0);
+	assert_true(r.expiry <= time(NULL) + 24 * 3600);
+	azb_free_secret(r.token);
+	assert_int_equal(parse("{\"access_token\":\"t\",\"expires_on\":9223372036854775807}",
+			       &r), 0);
+	assert_true(r.expiry <= time(NULL) + 24 * 3600);
+	azb_free_secret(r.token);
 }
 
 static void test_bad_answers(void **state)
