@@ -23,6 +23,33 @@
 
 extern char **environ;
 
+/* What the daemon holds for other credentials; az needs none of it. */
+static const char *const withheld[] = {
+	"AZURE_CLIENT_SECRET=", "AZURE_CLIENT_SECRET_FILE=", "AZURE_CLIENT_CERTIFICATE_PASSWORD=",
+	"AZURE_FEDERATED_TOKEN_FILE=", "IDENTITY_HEADER=", "AZURE_PASSWORD=",
+};
+
+/* The environment for az: the daemon's, less the secrets of others. */
+static char **az_environ(void)
+{
+	size_t n = 0, k = 0;
+	char **out;
+
+	while (environ[n])
+		n++;
+	out = xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++) {
+		bool keep = true;
+
+		for (size_t w = 0; w < AZB_ARRAY_SIZE(withheld); w++)
+			if (strncmp(environ[i], withheld[w], strlen(withheld[w])) == 0)
+				keep = false;
+		if (keep)
+			out[k++] = environ[i];
+	}
+	return out;
+}
+
 struct child {
 	pid_t pid;
 	int out, err;            /* read ends */
@@ -37,6 +64,7 @@ static int spawn(struct child *c)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, all;
+	char **envp;
 
 	if (pipe2(po, O_CLOEXEC) < 0)
 		return -errno;
@@ -56,8 +84,14 @@ static int spawn(struct child *c)
 	sigfillset(&all);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = -posix_spawnp(&c->pid, "az", &fa, &at, argv, environ);
+	/* A group of its own: az is a shell wrapper around Python, and a
+	 * timeout must end both. */
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+				 POSIX_SPAWN_SETPGROUP);
+	envp = az_environ();
+	r = -posix_spawnp(&c->pid, "az", &fa, &at, argv, envp);
+	free(envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(po[1]);
@@ -84,10 +118,9 @@ static int drain(int fd, struct sbuf *b)
 }
 
 /* Both pipes to their end or the deadline: 0, or -ETIMEDOUT. */
-static int collect(struct child *c)
+static int collect(struct child *c, double end)
 {
 	struct pollfd p[2] = { { c->out, POLLIN, 0 }, { c->err, POLLIN, 0 } };
-	double end = azb_clock_s(CLOCK_MONOTONIC) + CLI_TIMEOUT_S;
 
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
 		int left = (int)((end - azb_clock_s(CLOCK_MONOTONIC)) * 1000);
@@ -128,9 +161,27 @@ static int judge(struct child *c, int status, struct entra_result *res)
 	return 0;
 }
 
+/* The child's exit by the deadline (it may close its pipes and linger):
+ * 0 with *status, or -ETIMEDOUT. */
+static int reap_by(pid_t pid, double end, int *status)
+{
+	for (;;) {
+		pid_t w = waitpid(pid, status, WNOHANG);
+
+		if (w == pid)
+			return 0;
+		if (w < 0 && errno != EINTR)
+			return -ECHILD;
+		if (azb_clock_s(CLOCK_MONOTONIC) >= end || entra_stopping())
+			return -ETIMEDOUT;
+		usleep(20 * 1000);
+	}
+}
+
 static int cli_fetch(struct entra_result *res)
 {
 	struct child c = { .pid = -1 };
+	double end = azb_clock_s(CLOCK_MONOTONIC) + CLI_TIMEOUT_S;
 	int status = 0, r;
 
 	sbuf_init(&c.o);
@@ -144,11 +195,14 @@ static int cli_fetch(struct entra_result *res)
 		return entra_fail(res, r == -ENOENT, "cannot run az (the Azure CLI): %s",
 				  strerror(-r));
 	}
-	r = collect(&c);
-	if (r < 0)
-		kill(c.pid, SIGKILL);
-	while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR)
-		;
+	r = collect(&c, end);
+	if (r == 0)
+		r = reap_by(c.pid, end, &status);
+	if (r < 0) {
+		kill(-c.pid, SIGKILL);
+		while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	close(c.out);
 	close(c.err);
 	r = r < 0 ? entra_fail(res, false, "az account get-access-token took over %d s",

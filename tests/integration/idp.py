@@ -160,7 +160,9 @@ class IdP:
         path = os.path.join(bindir, "az")
         with open(path, "w") as f:
             f.write(f"""#!/usr/bin/python3
-import json, sys, urllib.request
+import json, os, sys, urllib.request
+with open(os.path.join(os.path.dirname(sys.argv[0]), "az.env"), "a") as f:
+    f.write("".join(k + "\\n" for k in sorted(os.environ)))
 want = ["account", "get-access-token", "--resource", "{RESOURCE}", "--output", "json"]
 if sys.argv[1:] != want:
     print("ERROR: unexpected arguments: %s" % sys.argv[1:], file=sys.stderr)

@@ -358,3 +358,20 @@ def test_a_stop_during_a_token_fetch_exits_cleanly(env, idp):
     wait_for(lambda: idp.received >= 1, timeout=20, what="the token request")
     assert lst.stop() == 0, lst.text()
     idp.gate.set()
+
+
+def test_az_sees_none_of_the_secrets_other_credentials_use(env, idp):
+    """az runs with the daemon's environment less what other credentials
+    hold: a client secret, a certificate password, a managed identity's
+    header."""
+    start_relay(env, idp)
+    e = cred_env(idp, "az")
+    e.update(AZURE_CLIENT_SECRET="for-another-credential", IDENTITY_HEADER="hdr",
+             AZURE_CLIENT_CERTIFICATE_PASSWORD="pw", AZURE_CONFIG_DIR=env.tmp)
+    lst, snd, port = pair(env, e, "azure-cli")
+    echo(port)
+    with open(os.path.join(idp.tmp, "bin", "az.env")) as f:
+        seen = set(f.read().split())
+    assert "AZURE_CONFIG_DIR" in seen and "PATH" in seen, seen
+    assert not seen & {"AZURE_CLIENT_SECRET", "IDENTITY_HEADER",
+                       "AZURE_CLIENT_CERTIFICATE_PASSWORD"}, seen
