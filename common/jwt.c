@@ -500,6 +500,10 @@ static int take_identity(json_t *c, struct jwt_claims *out, char *why, size_t wh
 	out->oid = opt_string(c, "oid");
 	out->appid = opt_string(c, "appid");
 	out->azp = opt_string(c, "azp");
+	/* Entra ID marks an app-only token with idtyp "app" when asked to, and
+	 * a delegated one always carries the user's scopes in scp. */
+	out->app_only = azb_streq(json_string_value(json_object_get(c, "idtyp")), "app") ||
+			!json_object_get(c, "scp");
 	out->roles = xcalloc(json_array_size(roles) + 1, sizeof(*out->roles));
 	json_array_foreach(roles, i, r)
 		if (json_is_string(r))

@@ -47,6 +47,7 @@ struct jwt_policy {
 /* What a verified token says about its holder. */
 struct jwt_claims {
 	char *oid, *appid, *azp;     /* NULL when absent */
+	bool app_only;               /* an application's own token, no user's (idtyp, scp) */
 	char **roles;
 	size_t n_roles;
 	time_t exp;                  /* the token's exp plus the skew */

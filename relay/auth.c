@@ -81,7 +81,9 @@ static bool holds(const struct jwt_claims *c, const struct relay_role *a)
 	case PRINCIPAL_OBJECT:
 		return azb_streq(c->oid, a->id);
 	case PRINCIPAL_APP:
-		return azb_streq(c->appid, a->id) || azb_streq(c->azp, a->id);
+		/* appid/azp of a delegated token name the app a user signed in
+		 * through: the app's own assignment is not the user's. */
+		return c->app_only && (azb_streq(c->appid, a->id) || azb_streq(c->azp, a->id));
 	case PRINCIPAL_APP_ROLE:
 		for (size_t i = 0; i < c->n_roles; i++)
 			if (strcmp(c->roles[i], a->id) == 0)

@@ -660,6 +660,11 @@ static void test_roles(void **state)
 		{ true, "\"oid\":\"db-listener\"", RIGHT_SEND, 403 },
 		/* The oid of one is not the app id of another. */
 		{ true, "\"oid\":\"sender-app\"", RIGHT_SEND, 403 },
+		/* An app's assignment is the app's own: a user signed in through
+		 * it (a delegated token, with scp) does not get it. */
+		{ true, "\"appid\":\"sender-app\",\"scp\":\"user_impersonation\"", RIGHT_SEND, 403 },
+		{ true, "\"azp\":\"sender-app\",\"scp\":\"x\",\"idtyp\":\"user\"", RIGHT_SEND, 403 },
+		{ true, "\"appid\":\"sender-app\",\"idtyp\":\"app\"", RIGHT_SEND, 0 },
 	};
 	char why[256];
 
