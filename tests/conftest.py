@@ -204,6 +204,21 @@ def echo_server(port=None, host="127.0.0.1", family=socket.AF_INET, unix_path=No
     return srv
 
 
+def round_trip(port, data, timeout=30):
+    """data to 127.0.0.1:port, our end shut, and everything that comes back
+    until the peer ends or len(data) bytes are in."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+        back = b""
+        while len(back) < len(data):
+            b = c.recv(65536)
+            if not b:
+                break
+            back += b
+    return back
+
+
 def udp_echo_server(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import re
-import socket
 import threading
 import time
 
@@ -15,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import echo_server, free_port, wait_for
+from conftest import echo_server, free_port, round_trip, wait_for
 from hcraw import Conn, sas
 from test_relay import curl, node, node_token, relayd, root_creds, run_node, uri
 
@@ -334,15 +333,6 @@ def test_bridges_holding_fixed_jwts_tunnel_through(env):
     env.listener("t", "-T", f"db:{target}", cs=base + jwt(oid=DB_LISTENER))
     env.sender("l", local, "-L", f"127.0.0.1:{local}:db", cs=base + jwt(appid=SENDER_APP))
     data = os.urandom(1 << 20)
-    with socket.create_connection(("127.0.0.1", local), timeout=30) as c:
-        c.sendall(data)
-        c.shutdown(socket.SHUT_WR)
-        back = b""
-        while len(back) < len(data):
-            b = c.recv(65536)
-            if not b:
-                break
-            back += b
-    assert back == data
+    assert round_trip(local, data) == data
     assert "refused" not in env.relay.text()
     srv.close()

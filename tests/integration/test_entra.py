@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import idp as idpmod
-from conftest import BUILD, Proc, echo_server, free_port, wait_for
+from conftest import BUILD, Proc, echo_server, free_port, round_trip, wait_for
 
 SECRETS = (idpmod.SECRET, idpmod.MI_HEADER, idpmod.FEDERATED, idpmod.CERT_PASSWORD)
 
@@ -113,16 +113,7 @@ def pair(env, e, credential=None):
 
 
 def echo(port, data=b"through the relay with an Entra ID token"):
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
-        c.sendall(data)
-        c.shutdown(socket.SHUT_WR)
-        got = b""
-        while len(got) < len(data):
-            b = c.recv(65536)
-            if not b:
-                break
-            got += b
-    assert got == data
+    assert round_trip(port, data, timeout=20) == data
 
 
 def assert_no_secrets(idp, *procs):
