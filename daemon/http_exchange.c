@@ -545,6 +545,11 @@ static void target_start(struct http_exchange *hx, enum http_body_framing framin
 					framing != HTTP_BODY_NONE, keep ? hx->fr : NULL,
 					(size_t)(hx->ep - hx->fr->fwd->ep), hx->retried };
 
+	if (!http_map_target_safe(hx->req.target)) {
+		respond_error(hx, 400, "Bad Request",
+			      "a dot segment next to '\\', %2F or %5C in the request's path");
+		return;
+	}
 	if (framing == HTTP_BODY_NONE && bodyless_method_wants_length(hx->req.method))
 		framing = HTTP_BODY_LENGTH;
 	p.head = request_head(hx, tls, framing, length, keep);

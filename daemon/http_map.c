@@ -75,6 +75,47 @@ static void add_segments(struct sbuf *out, size_t keep, const char *rest, size_t
 	}
 }
 
+/* Length of the separator at s other than '/' that some servers also split
+ * paths on (IIS: '\\', and '/' or '\\' percent-encoded), 0 when none. */
+static size_t alt_sep_at(const char *s, size_t n)
+{
+	if (n >= 1 && s[0] == '\\')
+		return 1;
+	if (n >= 3 && s[0] == '%' && (s[1] == '2' || s[1] == '5') &&
+	    ((s[1] == '2' && (s[2] == 'f' || s[2] == 'F')) ||
+	     (s[1] == '5' && (s[2] == 'c' || s[2] == 'C'))))
+		return 3;
+	return 0;
+}
+
+/* Does a "." or ".." piece of s touch a separator other than '/'? */
+static bool dot_piece_at_alt_sep(const char *s, size_t n)
+{
+	size_t start = 0;
+	bool alt_before = false;
+
+	for (size_t i = 0; i <= n; i++) {
+		size_t sep = i == n ? 0 : alt_sep_at(s + i, n - i);
+		bool slash = i < n && s[i] == '/';
+
+		if (i < n && !sep && !slash)
+			continue;
+		if ((alt_before || sep) && dots(s + start, i - start))
+			return true;
+		alt_before = sep != 0;
+		i += sep ? sep - 1 : 0;
+		start = i + 1;
+	}
+	return false;
+}
+
+bool http_map_target_safe(const char *raw)
+{
+	const char *q = strchr(raw, '?');
+
+	return !dot_piece_at_alt_sep(raw, q ? (size_t)(q - raw) : strlen(raw));
+}
+
 char *http_map_target(const char *relay, const char *base, const char *raw)
 {
 	const char *q = strchr(raw, '?');

@@ -16,6 +16,10 @@
  * never a host or a scheme, and "." and ".." segments (also as %2e) are
  * resolved so they cannot climb above base. The query is kept as sent. */
 char *http_map_target(const char *relay, const char *base, const char *raw);
+/* False when a "." or ".." in raw's path touches '\\', %2F or %5C: a server
+ * that splits on those too (IIS) would climb above base, so such a request
+ * is refused rather than rewritten. */
+bool http_map_target_safe(const char *raw);
 
 /* Is name hop-by-hop (RFC 9110 7.6.1): Connection, the names its value
  * (connection, may be NULL) lists, Keep-Alive, Proxy-Connection, TE,

@@ -53,6 +53,26 @@ static void test_never_another_host_nor_above_base(void **state)
 	assert_maps("r", "/base/", "/r/x?a=/../b&c=%2F", "/base/x?a=/../b&c=%2F");
 }
 
+/* A server that splits on '\\' or decodes %2F / %5C first (IIS) would read
+ * these as dot segments that climb out of base: they are refused. */
+static void test_dots_by_other_separators_refused(void **state)
+{
+	(void)state;
+	assert_false(http_map_target_safe("/r/..%2F..%2Fetc/passwd"));
+	assert_false(http_map_target_safe("/r/..%2f..%2fetc"));
+	assert_false(http_map_target_safe("/r/a%5C..%5Cb"));
+	assert_false(http_map_target_safe("/r/..\\..\\etc"));
+	assert_false(http_map_target_safe("/r/x\\."));
+	assert_false(http_map_target_safe("/r/%2e%2e%5cwin.ini"));
+	assert_false(http_map_target_safe("/r/a/.%2E%2Fb"));
+	/* plain dot segments are resolved, not refused; dots in names pass */
+	assert_true(http_map_target_safe("/r/../../etc/passwd"));
+	assert_true(http_map_target_safe("/r/a..%2Fb/x%5C.y/..."));
+	assert_true(http_map_target_safe("/r/http:%2F%2Fevil%2Fx"));
+	assert_true(http_map_target_safe("/r/x?a=..%2F..%2F"));
+	assert_true(http_map_target_safe("/"));
+}
+
 static void test_hop_by_hop(void **state)
 {
 	(void)state;
@@ -132,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_only_as_a_whole_segment),
 		cmocka_unit_test(test_never_another_host_nor_above_base),
+		cmocka_unit_test(test_dots_by_other_separators_refused),
 		cmocka_unit_test(test_hop_by_hop),
 		cmocka_unit_test(test_request_head),
 		cmocka_unit_test(test_connection_auth),
