@@ -197,14 +197,15 @@ const char *http1_get(const struct http1_head *m, const char *name)
 	return NULL;
 }
 
-bool http1_has_token(const struct http1_head *m, const char *name, const char *token)
+bool http1_headers_have_token(const struct http1_header *h, size_t n, const char *name,
+			      const char *token)
 {
 	size_t tl = strlen(token);
 
-	for (size_t i = 0; i < m->n_headers; i++) {
-		const char *v = m->h[i].value;
+	for (size_t i = 0; i < n; i++) {
+		const char *v = h[i].value;
 
-		if (strcasecmp(m->h[i].name, name) != 0)
+		if (strcasecmp(h[i].name, name) != 0)
 			continue;
 		while (*v) {
 			while (*v == ' ' || *v == '\t' || *v == ',')
@@ -217,6 +218,24 @@ bool http1_has_token(const struct http1_head *m, const char *name, const char *t
 		}
 	}
 	return false;
+}
+
+bool http1_has_token(const struct http1_head *m, const char *name, const char *token)
+{
+	return http1_headers_have_token(m->h, m->n_headers, name, token);
+}
+
+bool http1_hop_by_hop(const char *name, const struct http1_header *h, size_t n)
+{
+	static const char *const hop[] = {
+		"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+		"Transfer-Encoding", "Upgrade",
+	};
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return true;
+	return http1_headers_have_token(h, n, "Connection", name);
 }
 
 /* ---- chunked bodies ---------------------------------------------------- */

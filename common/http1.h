@@ -38,6 +38,13 @@ int http1_feed_response(struct http1_head *m, const char *data, size_t len, size
 const char *http1_get(const struct http1_head *m, const char *name);
 /* Does a comma-separated header contain token (case-insensitive)? */
 bool http1_has_token(const struct http1_head *m, const char *name, const char *token);
+/* The same over any list of headers: every header called name counts. */
+bool http1_headers_have_token(const struct http1_header *h, size_t n, const char *name,
+			      const char *token);
+/* Is name hop-by-hop (RFC 9110 7.6.1): Connection, Keep-Alive,
+ * Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, or a name any
+ * Connection header among h lists? */
+bool http1_hop_by_hop(const char *name, const struct http1_header *h, size_t n);
 
 /* A chunked body (RFC 9112 7.1): sizes, extensions and trailers are checked
  * and dropped, data goes to out. */

@@ -345,12 +345,11 @@ static void t_open(void *owner)
  * relay frames the body by what is left. */
 static size_t response_headers(const struct http1_head *h, struct http1_header *out)
 {
-	const char *conn = http1_get(h, "Connection");
 	bool te = http1_get(h, "Transfer-Encoding") != NULL;
 	size_t n = 0;
 
 	for (size_t i = 0; i < h->n_headers; i++)
-		if (!http_hop_header(h->h[i].name, conn) &&
+		if (!http1_hop_by_hop(h->h[i].name, h->h, h->n_headers) &&
 		    !(te && strcasecmp(h->h[i].name, "Content-Length") == 0))
 			out[n++] = h->h[i];
 	return n;

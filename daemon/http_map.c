@@ -135,46 +135,6 @@ char *http_map_target(const char *relay, const char *base, const char *raw)
 
 /* ---- headers ----------------------------------------------------------- */
 
-static bool listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = list; p && *p;) {
-		const char *e = p + strcspn(p, ",");
-		const char *a = p, *b = e;
-
-		while (a < b && (*a == ' ' || *a == '\t'))
-			a++;
-		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-			b--;
-		if ((size_t)(b - a) == n && strncasecmp(a, name, n) == 0)
-			return true;
-		p = *e ? e + 1 : e;
-	}
-	return false;
-}
-
-bool http_hop_header(const char *name, const char *connection)
-{
-	static const char *const hop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade",
-	};
-
-	for (size_t i = 0; i < AZB_ARRAY_SIZE(hop); i++)
-		if (strcasecmp(name, hop[i]) == 0)
-			return true;
-	return listed(connection, name);
-}
-
-static const char *connection_of(const struct http_request_in *in)
-{
-	for (size_t i = 0; i < in->n_headers; i++)
-		if (strcasecmp(in->headers[i].name, "Connection") == 0)
-			return in->headers[i].value;
-	return NULL;
-}
-
 /* Ours to set: the client's own would contradict what we send. */
 static bool replaced(const struct http_request_in *in, const char *name)
 {
@@ -203,7 +163,6 @@ static void add_forwarded(struct sbuf *b, const struct http_request_in *in)
 
 char *http_request_head(const struct http_request_in *in)
 {
-	const char *conn = connection_of(in);
 	struct sbuf b;
 
 	sbuf_init(&b);
@@ -211,7 +170,7 @@ char *http_request_head(const struct http_request_in *in)
 	for (size_t i = 0; i < in->n_headers; i++) {
 		const struct http1_header *h = &in->headers[i];
 
-		if (!http_hop_header(h->name, conn) && !replaced(in, h->name))
+		if (!http1_hop_by_hop(h->name, in->headers, in->n_headers) && !replaced(in, h->name))
 			sbuf_printf(&b, "%s: %s\r\n", h->name, h->value);
 	}
 	add_forwarded(&b, in);

@@ -21,11 +21,6 @@ char *http_map_target(const char *relay, const char *base, const char *raw);
  * is refused rather than rewritten. */
 bool http_map_target_safe(const char *raw);
 
-/* Is name hop-by-hop (RFC 9110 7.6.1): Connection, the names its value
- * (connection, may be NULL) lists, Keep-Alive, Proxy-Connection, TE,
- * Trailer, Transfer-Encoding, Upgrade? */
-bool http_hop_header(const char *name, const char *connection);
-
 enum http_body_framing {
 	HTTP_BODY_NONE,       /* nothing follows the head */
 	HTTP_BODY_LENGTH,     /* Content-Length: length */

@@ -104,12 +104,11 @@ static char *target_for_listener(const char *target)
 	return sbuf_take(&b);
 }
 
-static bool hop_header(const char *name, bool token_in_authorization)
+static bool dropped_header(const char *name, bool token_in_authorization)
 {
+	/* Ours to frame or act on, beside the hop-by-hop ones. */
 	static const char *const drop[] = {
-		"Connection", "Content-Length", "Host", "TE", "Trailer", "Transfer-Encoding",
-		"Upgrade", "Close", "Keep-Alive", "Proxy-Connection", "Expect",
-		"ServiceBusAuthorization",
+		"Content-Length", "Host", "Close", "Expect", "ServiceBusAuthorization",
 	};
 
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
@@ -130,8 +129,8 @@ static size_t request_headers(struct hclient *hx, struct http1_header *out, char
 	size_t n = 0;
 
 	for (size_t i = 0; i < h->n_headers; i++)
-		if (!hop_header(h->h[i].name, hx->token_in_auth) &&
-		    !http1_has_token(h, "Connection", h->h[i].name) &&
+		if (!dropped_header(h->h[i].name, hx->token_in_auth) &&
+		    !http1_hop_by_hop(h->h[i].name, h->h, h->n_headers) &&
 		    strcasecmp(h->h[i].name, "Via") != 0)
 			out[n++] = h->h[i];
 	if (old)
@@ -408,15 +407,8 @@ static void hx_feed(struct hclient *hx, const uint8_t *p, size_t n)
 
 static bool response_hop_header(const char *name)
 {
-	static const char *const drop[] = {
-		"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "TE",
-		"Trailer", "Upgrade", "Content-Length", "Via",
-	};
-
-	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (strcasecmp(name, drop[i]) == 0)
-			return true;
-	return false;
+	return http1_hop_by_hop(name, NULL, 0) || strcasecmp(name, "Content-Length") == 0 ||
+	       strcasecmp(name, "Via") == 0;
 }
 
 static const char *listener_length(const struct hcp_msg *m)

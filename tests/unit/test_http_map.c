@@ -75,14 +75,35 @@ static void test_dots_by_other_separators_refused(void **state)
 
 static void test_hop_by_hop(void **state)
 {
+	const struct http1_header one[] = { { "Connection", "close, x-drop" } };
+	/* Each Connection header counts, not only the first. */
+	const struct http1_header two[] = { { "Connection", "keep-alive" },
+					    { "X-Secret", "s" },
+					    { "connection", "X-Secret" } };
+
 	(void)state;
-	assert_true(http_hop_header("connection", NULL));
-	assert_true(http_hop_header("Transfer-Encoding", NULL));
-	assert_true(http_hop_header("keep-alive", NULL));
-	assert_true(http_hop_header("X-Drop", "close, x-drop"));
-	assert_false(http_hop_header("X-Dropped", "close, x-drop"));
-	assert_false(http_hop_header("Authorization", "close"));
-	assert_false(http_hop_header("Content-Length", NULL));
+	assert_true(http1_hop_by_hop("connection", NULL, 0));
+	assert_true(http1_hop_by_hop("Transfer-Encoding", NULL, 0));
+	assert_true(http1_hop_by_hop("keep-alive", NULL, 0));
+	assert_true(http1_hop_by_hop("X-Drop", one, 1));
+	assert_false(http1_hop_by_hop("X-Dropped", one, 1));
+	assert_false(http1_hop_by_hop("Authorization", one, 1));
+	assert_false(http1_hop_by_hop("Content-Length", NULL, 0));
+	assert_true(http1_hop_by_hop("x-secret", two, 3));
+}
+
+static void test_every_connection_header_names_hop_headers(void **state)
+{
+	const struct http1_header h[] = { { "Connection", "keep-alive" }, { "X-Secret", "s" },
+					  { "Connection", "X-Secret" }, { "X-Kept", "k" } };
+	struct http_request_in in = { "GET", "/p", "127.0.0.1:8080", h, 4, HTTP_BODY_NONE, 0,
+				      NULL, NULL, NULL, true };
+	char *head = http_request_head(&in);
+
+	(void)state;
+	assert_null(strstr(head, "X-Secret"));
+	assert_non_null(strstr(head, "X-Kept: k\r\n"));
+	free(head);
 }
 
 static void test_request_head(void **state)
@@ -154,6 +175,7 @@ int main(void)
 		cmocka_unit_test(test_never_another_host_nor_above_base),
 		cmocka_unit_test(test_dots_by_other_separators_refused),
 		cmocka_unit_test(test_hop_by_hop),
+		cmocka_unit_test(test_every_connection_header_names_hop_headers),
 		cmocka_unit_test(test_request_head),
 		cmocka_unit_test(test_connection_auth),
 		cmocka_unit_test(test_authority),
