@@ -59,6 +59,9 @@ struct hclient {
 	struct relay_hc *rdv_hc;  /* whose listener opened the rendezvous */
 	bool token_in_auth;       /* the token came in Authorization: not passed on */
 	lws_sorted_usec_list_t timer;
+	/* When the timer was last armed or a body piece moved: a piece only
+	 * notes the time, the timer re-arms itself for what is left. */
+	lws_usec_t moved_us;
 	struct sbuf pipelined;    /* the next request's bytes, read early */
 };
 
@@ -215,10 +218,21 @@ static bool client_stalled(const struct hclient *hx)
 	       (hx->phase == HX_STREAM && !hx->rx_paused_for_rdv);
 }
 
+static lws_usec_t timeout_us(const struct hclient *hx)
+{
+	return (lws_usec_t)conn_relay(hx->c)->request_timeout_s * LWS_US_PER_SEC;
+}
+
 static void on_timer(lws_sorted_usec_list_t *sul)
 {
 	struct hclient *hx = lws_container_of(sul, struct hclient, timer);
+	lws_usec_t idle = lws_now_usecs() - hx->moved_us;
 	bool client = client_stalled(hx);
+
+	if (idle < timeout_us(hx)) {
+		lws_sul_schedule(loop_context(), 0, &hx->timer, on_timer, timeout_us(hx) - idle);
+		return;
+	}
 
 	log_info("HTTP %s %s from %s: %s", conn_head(hx->c)->method, hx->x.hc->path,
 		 conn_peer(hx->c), client ? "request body too slow" :
@@ -231,8 +245,8 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 
 static void arm(struct hclient *hx)
 {
-	lws_sul_schedule(loop_context(), 0, &hx->timer, on_timer,
-			 (lws_usec_t)conn_relay(hx->c)->request_timeout_s * LWS_US_PER_SEC);
+	hx->moved_us = lws_now_usecs();
+	lws_sul_schedule(loop_context(), 0, &hx->timer, on_timer, timeout_us(hx));
 }
 
 /* ---- request ----------------------------------------------------------- */
@@ -368,7 +382,7 @@ static void stream_body(struct hclient *hx, const uint8_t *p, size_t n)
 		request_sent(hx);
 		return;
 	}
-	arm(hx);       /* a body on its way is idle only when nothing moves */
+	hx->moved_us = lws_now_usecs();   /* idle only when nothing moves */
 	if (hx->phase == HX_STREAM && conn_choked(hx->chan->c) && !hx->rx_paused_for_rdv) {
 		hx->rx_paused_for_rdv = true;
 		conn_pause_rx(hx->c, true);
