@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "url.h"
 #include "util.h"
 
 #define JWT_BEARER "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
@@ -34,7 +35,7 @@ static int ids(const char **tenant, const char **client, struct entra_result *re
 static int with_assertion(const char *tenant, const char *client, char *assertion,
 			  struct entra_result *res)
 {
-	char *esc = entra_form_escape(assertion);
+	char *esc = url_encode(assertion);
 	char *auth = xasprintf("&client_assertion_type=%s&client_assertion=%s", JWT_BEARER, esc);
 	int r = entra_token_endpoint(tenant, client, auth, res);
 
@@ -94,7 +95,7 @@ static int env_fetch(struct entra_result *res)
 	if (!secret)
 		return entra_fail(res, true, "none of AZURE_CLIENT_SECRET, AZURE_CLIENT_SECRET_FILE "
 				  "and AZURE_CLIENT_CERTIFICATE_PATH is set");
-	esc = entra_form_escape(secret);
+	esc = url_encode(secret);
 	auth = xasprintf("&client_secret=%s", esc);
 	r = entra_token_endpoint(tenant, client, auth, res);
 	azb_free_secret(auth);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "url.h"
 #include "util.h"
 
 /* Token answers are a few KiB; anything far larger is not one. */
@@ -61,22 +62,6 @@ char *entra_authority(void)
 	while (n && a[n - 1] == '/')
 		n--;
 	return xasprintf("%.*s/", (int)n, a);
-}
-
-char *entra_form_escape(const char *s)
-{
-	struct sbuf b;
-
-	sbuf_init(&b);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || strchr("-._~", c))
-			sbuf_addc(&b, (char)c);
-		else
-			sbuf_printf(&b, "%%%02X", c);
-	}
-	return sbuf_take(&b);
 }
 
 /* ---- the answer -------------------------------------------------------- */
@@ -271,8 +256,8 @@ int entra_token_endpoint(const char *tenant, const char *client, const char *aut
 			 struct entra_result *res)
 {
 	char *authority = entra_authority();
-	char *t = entra_form_escape(tenant), *c = entra_form_escape(client);
-	char *scope = entra_form_escape(ENTRA_SCOPE);
+	char *t = url_encode(tenant), *c = url_encode(client);
+	char *scope = url_encode(ENTRA_SCOPE);
 	char *url = xasprintf("%s%s/oauth2/v2.0/token", authority, t);
 	char *body = xasprintf("grant_type=client_credentials&client_id=%s&scope=%s%s", c, scope,
 			       auth);

@@ -56,8 +56,6 @@ int entra_http(const char *url, const char *body, const char *header, struct ent
 /* Read a token answer: access_token (or accessToken) with expires_on (epoch
  * seconds, number or string) or expires_in. */
 int entra_parse_answer(const char *json, size_t len, struct entra_result *res);
-/* x www-form-urlencoded (into a new string). */
-char *entra_form_escape(const char *s);
 /* getenv() with "" as unset. */
 const char *entra_env(const char *name);
 /* AZURE_AUTHORITY_HOST (or the public cloud's) with exactly one '/' after. */

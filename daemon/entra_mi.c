@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "url.h"
 #include "util.h"
 
 #define IMDS_HOST "http://169.254.169.254"
@@ -19,7 +20,7 @@ static char *client_param(void)
 
 	if (!id)
 		return xstrdup("");
-	esc = entra_form_escape(id);
+	esc = url_encode(id);
 	p = xasprintf("&client_id=%s", esc);
 	free(esc);
 	return p;
@@ -39,7 +40,7 @@ static int mi_fetch(struct entra_result *res)
 {
 	const char *ep = entra_env("IDENTITY_ENDPOINT"), *secret = entra_env("IDENTITY_HEADER");
 	const char *imds = entra_env("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-	char *client = client_param(), *res_esc = entra_form_escape(ENTRA_RESOURCE);
+	char *client = client_param(), *res_esc = url_encode(ENTRA_RESOURCE);
 	char *url, *hdr;
 	int r;
 

@@ -77,15 +77,6 @@ static void test_bad_answers(void **state)
 	assert_null(r.token);
 }
 
-static void test_form_escape(void **state)
-{
-	char *s = entra_form_escape("Zx8Q~a-b_c.d+e/f=g&h i%");
-
-	(void)state;
-	assert_string_equal(s, "Zx8Q~a-b_c.d%2Be%2Ff%3Dg%26h%20i%25");
-	free(s);
-}
-
 static void test_authority(void **state)
 {
 	char *a;
@@ -112,7 +103,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answers),
 		cmocka_unit_test(test_bad_answers),
-		cmocka_unit_test(test_form_escape),
 		cmocka_unit_test(test_authority),
 	};
 

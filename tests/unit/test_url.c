@@ -83,10 +83,22 @@ static void test_endpoint(void **state)
 		assert_int_equal(url_endpoint(bad[i], &host, &port), -EINVAL);
 }
 
+/* A secret in a form body (client_secret, client_assertion) keeps every
+ * character it has. */
+static void test_encode_form_value(void **state)
+{
+	char *s = url_encode("Zx8Q~a-b_c.d+e/f=g&h i%");
+
+	(void)state;
+	assert_string_equal(s, "Zx8Q~a-b_c.d%2Be%2Ff%3Dg%26h%20i%25");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_decode),
+		cmocka_unit_test(test_encode_form_value),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_endpoint),
 	};
