@@ -37,25 +37,29 @@ size_t ws_header(uint8_t *out, enum ws_op op, bool fin, uint64_t len, const uint
 	return n;
 }
 
+/* 16 bytes per step, one SSE2 register on x86-64 (a wider vector spills to
+ * the stack there): this runs over every byte a bridge sends and the relay
+ * gets. */
+typedef uint8_t ws_block __attribute__((vector_size(16)));
+
 void ws_mask(uint8_t *data, size_t len, const uint8_t key[4], size_t off)
 {
-	uint8_t k[8];
-	uint64_t k64;
+	uint8_t k[sizeof(ws_block)];
+	ws_block kv;
 	size_t i = 0;
 
-	for (int j = 0; j < 8; j++)
-		k[j] = key[(off + (size_t)j) & 3];
-	memcpy(&k64, k, 8);
-	/* Word at a time: this runs over every byte a bridge sends. */
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
+	for (size_t j = 0; j < sizeof(k); j++)
+		k[j] = key[(off + j) & 3];
+	memcpy(&kv, k, sizeof(kv));
+	for (; i + sizeof(kv) <= len; i += sizeof(kv)) {
+		ws_block w;
 
-		memcpy(&w, data + i, 8);
-		w ^= k64;
-		memcpy(data + i, &w, 8);
+		memcpy(&w, data + i, sizeof(w));
+		w ^= kv;
+		memcpy(data + i, &w, sizeof(w));
 	}
 	for (; i < len; i++)
-		data[i] ^= k[i & 7];
+		data[i] ^= k[i % sizeof(k)];
 }
 
 void ws_parser_init(struct ws_parser *p, bool server)

@@ -119,6 +119,26 @@ static void test_mask_offsets(void **state)
 		assert_int_equal(a[i], (uint8_t)((i * 7) ^ key[i & 3]));
 }
 
+/* Every length around the block size, at every key offset and from an
+ * unaligned start, against the byte-by-byte definition (RFC 6455 5.3). */
+static void test_mask_blocks_and_tails(void **state)
+{
+	const uint8_t key[4] = { 0x9c, 0x01, 0xe7, 0x5a };
+	uint8_t buf[160];
+
+	(void)state;
+	for (size_t len = 0; len < 140; len++)
+		for (size_t off = 0; off < 4; off++)
+			for (size_t start = 0; start < 3; start++) {
+				for (size_t i = 0; i < len; i++)
+					buf[start + i] = (uint8_t)(i * 31 + 5);
+				ws_mask(buf + start, len, key, off);
+				for (size_t i = 0; i < len; i++)
+					assert_int_equal(buf[start + i],
+							 (uint8_t)((i * 31 + 5) ^ key[(off + i) & 3]));
+			}
+}
+
 /* Masked 70000-byte binary message in 3 frames, parsed in odd-sized chunks. */
 static void test_large_masked_roundtrip(void **state)
 {
@@ -250,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_rfc_examples),
 		cmocka_unit_test(test_header_encoding),
 		cmocka_unit_test(test_mask_offsets),
+		cmocka_unit_test(test_mask_blocks_and_tails),
 		cmocka_unit_test(test_large_masked_roundtrip),
 		cmocka_unit_test(test_empty_frames),
 		cmocka_unit_test(test_violations),
