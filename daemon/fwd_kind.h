@@ -20,6 +20,13 @@
 #include "loop.h"
 #include "preamble.h"
 #include "udpframe.h"
+#include "ws.h"
+
+/* Most local bytes one websocket message carries: with its header (at
+ * most WS_HDR_MAX) it fills four whole TLS records, where a full
+ * LOOP_CHUNK would leave a fifth of a few bytes (one more write and
+ * record for each side to handle). */
+#define FWD_MESSAGE_MAX (LOOP_CHUNK - WS_HDR_MAX)
 
 /* A tunnel's local end, as its kind's data functions see it. The kind
  * counts what passes in its own unit (bytes; for UDP, payloads). */

@@ -160,7 +160,7 @@ static ssize_t stream_read(struct fwd_end *e, uint8_t *buf, size_t cap)
 static size_t stream_message(const uint8_t *p, size_t n)
 {
 	(void)p;
-	return n < LOOP_CHUNK ? n : LOOP_CHUNK;
+	return n < FWD_MESSAGE_MAX ? n : FWD_MESSAGE_MAX;
 }
 
 static int stream_shut(struct fwd_end *e)

@@ -374,12 +374,12 @@ static void up_ended(struct tunnel *t)
 static void drain_local(struct tunnel *t)
 {
 	for (;;) {
-		uint8_t *at = outq_reserve(&t->up, LOOP_CHUNK);
+		uint8_t *at = outq_reserve(&t->up, FWD_MESSAGE_MAX);
 		ssize_t n;
 
 		if (!at)
 			return;
-		n = t->kind->end->from_local(&t->end, at, LOOP_CHUNK);
+		n = t->kind->end->from_local(&t->end, at, FWD_MESSAGE_MAX);
 		outq_commit(&t->up, n > 0 ? (size_t)n : 0);
 		if (n > 0)
 			continue;
@@ -397,8 +397,8 @@ static void send_queued(struct tunnel *t)
 	const uint8_t *p = outq_peek(&t->up, &n);
 	size_t m = t->kind->end->message_len(p, n);
 
-	if (m > n || m > LOOP_CHUNK)
-		m = n < LOOP_CHUNK ? n : LOOP_CHUNK;   /* never with what we queue */
+	if (m > n || m > FWD_MESSAGE_MAX)
+		m = n < FWD_MESSAGE_MAX ? n : FWD_MESSAGE_MAX;   /* never with what we queue */
 	memcpy(buf, p, m);
 	outq_pop(&t->up, m);
 	wsc_send(t->ws, WS_OP_BINARY, true, buf, m);
@@ -421,7 +421,7 @@ static int up_message(struct tunnel *t)
 	}
 	if (!t->local)
 		return 0;   /* a flow: its datagrams come by tunnel_send() */
-	n = t->kind->end->from_local(&t->end, buf, LOOP_CHUNK);
+	n = t->kind->end->from_local(&t->end, buf, FWD_MESSAGE_MAX);
 	if (n == 0) {
 		up_ended(t);
 		return 0;
@@ -430,7 +430,7 @@ static int up_message(struct tunnel *t)
 		return (int)n;
 	if (n > 0)
 		wsc_send(t->ws, WS_OP_BINARY, true, buf, (size_t)n);
-	if (n == LOOP_CHUNK)
+	if (n == FWD_MESSAGE_MAX)
 		return 1;
 	local_pause(t, false);   /* a short read: the socket is empty, poll it again */
 	return 0;
