@@ -365,6 +365,13 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 
 /* Gather up to a chunk per callback: SSL_read returns one record (16 KiB)
  * at a time, and every callback costs the owner a write downstream. */
+/* Largest plaintext of one TLS record. */
+#define TLS_RECORD_MAX 16384
+
+/* Whole records only while another may not fit: a peer that sends a
+ * websocket message as whole records (our bridges do) has its messages
+ * arrive one per read, and they leave again as whole records, where a
+ * read cut at the buffer's end would split the next message in two. */
 static ssize_t fill(struct stream *s, uint8_t *buf, size_t cap)
 {
 	size_t have = 0;
@@ -375,7 +382,7 @@ static ssize_t fill(struct stream *s, uint8_t *buf, size_t cap)
 		if (n <= 0)
 			return have ? (ssize_t)have : n;
 		have += (size_t)n;
-	} while (s->ssl && have < cap && SSL_has_pending(s->ssl));
+	} while (s->ssl && cap - have >= TLS_RECORD_MAX && SSL_has_pending(s->ssl));
 	return (ssize_t)have;
 }
 
