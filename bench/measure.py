@@ -51,6 +51,7 @@ FD_PER_TUNNEL = {"direct": 1, "azbridge": 2, "ssh -L": 1, "stunnel": 4}
 CLK = os.sysconf("SC_CLK_TCK")
 FAILED = []
 START = {}   # path -> process -> RSS KiB before the first figure
+FIGS = {}    # table key -> its rows, for the targets at the end
 
 
 def raise_nofile():
@@ -122,8 +123,9 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else "n/a"
 
 
-def table(title, cols, rows, notes=()):
+def table(title, cols, rows, key):
     """cols: (header, key, digits, with_ratios); rows: path -> {key: value, "detail": str}."""
+    FIGS[key] = rows
     print(f"\n== {title}")
     head = f"{'path':<9}"
     for h, _, _, r in cols:
@@ -138,8 +140,6 @@ def table(title, cols, rows, notes=()):
             if r:
                 line += f" {ratio(v, direct.get(key)):>8} {ratio(azb.get(key), v):>6}"
         print((line + "  " + row.get("detail", "")).rstrip())
-    for n in notes:
-        print(f"   {n}")
 
 
 def med(values):
@@ -172,10 +172,10 @@ def idle_rss(paths):
     rows = {}
     for path, p in paths.items():
         vm, anon = START[path], each(p["procs"], lambda r: rss(r, "RssAnon"))
-        rows[path] = {"kib": sum(vm.values()) if vm else None,
+        rows[path] = {"kib": sum(vm.values()) if vm else None, "procs": vm,
                       "detail": "  ".join(f"{n} {vm[n]} (private {anon[n]})" for n in vm)}
     table("idle RSS, KiB (each forwarding process: VmRSS, private RssAnon)",
-          [("KiB", "kib", 0, True)], rows)
+          [("KiB", "kib", 0, True)], rows, "idle")
 
 
 async def hold_one(port, n, procs):
@@ -197,16 +197,16 @@ def hold_and_burst(paths):
         if got < n:
             fail(f"hold {path}: {got} of {n} tunnels opened")
         pt = {k: (held[k] - before[k]) / max(got, 1) for k in before}
-        per[path] = {"kib": sum(pt.values()) if pt else None,
+        per[path] = {"kib": sum(pt.values()) if pt else None, "procs": pt,
                      "detail": (f"{got} held: " if got != HOLD_N else "") + kib_detail(before, pt)
                      + (f"  (cut: {why})" if why else "")}
         d = {k: after[k] - before[k] for k in before}
-        burst[path] = {"kib": sum(d.values()) if d else None,
-                       "detail": "  ".join(f"{k} {before[k]}->{after[k]} ({d[k]:+d})" for k in d)}
+        burst[path] = {"kib": sum(d.values()) if d else None, "procs": d,
+                       "detail": (f"{got} opened: " if got != HOLD_N else "") + "  ".join(f"{k} {before[k]}->{after[k]} ({d[k]:+d})" for k in d)}
     table(f"RSS per open tunnel, KiB ({HOLD_N} tunnels held, each echoed a byte)",
-          [("KiB", "kib", 1, True)], per)
+          [("KiB", "kib", 1, True)], per, "per_tunnel")
     table(f"RSS after a burst of {HOLD_N} tunnels has closed (3 s later), KiB over where it started",
-          [("KiB", "kib", 0, True)], burst)
+          [("KiB", "kib", 0, True)], burst, "burst")
 
 
 def interleaved(paths, total, fn):
@@ -226,11 +226,11 @@ def latency(paths):
     t = interleaved(paths, TTFB_N, probe.ttfb_times)
     rows = {p: {"p50": probe.pct(v, 50), "p99": probe.pct(v, 99)} if v else {} for p, v in t.items()}
     table(f"time to first byte of a new tunnel, ms ({TTFB_N} connections, {ROUNDS} interleaved rounds)",
-          [("p50 ms", "p50", 3, True), ("p99 ms", "p99", 3, True)], rows)
+          [("p50 ms", "p50", 3, True), ("p99 ms", "p99", 3, True)], rows, "ttfb")
     t = interleaved(paths, RTT_N, probe.rtt_times)
     rows = {p: {"p50": probe.pct(v, 50), "p99": probe.pct(v, 99)} if v else {} for p, v in t.items()}
     table(f"request/response on an open tunnel, us ({RTT_N} round trips of 1 byte)",
-          [("p50 us", "p50", 1, True), ("p99 us", "p99", 1, True)], rows)
+          [("p50 us", "p50", 1, True), ("p99 us", "p99", 1, True)], rows, "rtt")
 
 
 def iperf(port, streams, udp=False):
@@ -277,7 +277,7 @@ def throughput(paths):
             v = res[(path, s)]["gbps"]
             rows[path] = {"v": med(v), "detail": " ".join(f"{x:.2f}" for x in v)}
         table(f"throughput, {s} stream{'s' if s > 1 else ''}, Gbit/s (iperf3, median of {ROUNDS} x {SECS} s;"
-              " detail: each sample)", [("Gbit/s", "v", 2, True)], rows)
+              " detail: each sample)", [("Gbit/s", "v", 2, True)], rows, f"tput{s}")
     for s in (1, 8):
         rows = {}
         for path in paths:
@@ -285,7 +285,7 @@ def throughput(paths):
             rows[path] = {"v": med(c["cpu_total"]),
                           "detail": kib_detail(c["cpu"], {k: med(v) for k, v in c["cpu"].items()}, 2)}
         table(f"CPU-seconds per GB of the forwarding processes, {s} stream{'s' if s > 1 else ''}"
-              " (median; lower is better)", [("CPU-s/GB", "v", 2, True)], rows)
+              " (median; lower is better)", [("CPU-s/GB", "v", 2, True)], rows, f"cpu{s}")
 
 
 def udp(paths):
@@ -309,7 +309,7 @@ def udp(paths):
         table(f"UDP through -L ...U / -T ...U, {f} flow{'s' if f > 1 else ''}, {UDP_LEN}-byte datagrams"
               f" (iperf3 -b {UDP_RATE}, median of {ROUNDS} x {SECS} s)",
               [("recv/s", "recv", 0, True), ("sent/s", "sent", 0, False), ("loss %", "loss", 1, False)],
-              rows)
+              rows, f"udp{f}")
 
 
 async def scale_one(port, n, procs, before):
@@ -338,13 +338,60 @@ def scale(paths):
             notes.append(f"only {got} of {n} opened within {SCALE_OPEN_SECS} s")
         pt = {k: (held[k] - before[k]) / max(got, 1) for k in before}
         rows[path] = {"open": got, "carry": carrying, "rate": got / secs, "rt": trips / SCALE_SECS,
-                      "kib": sum(pt.values()) if pt else None,
+                      "kib": sum(pt.values()) if pt else None, "procs": pt,
                       "detail": kib_detail(pt, pt) + "".join(f"  ({x})" for x in notes)}
         time.sleep(3)
     table(f"scale: {SCALE_N} concurrent tunnels, opened 100 at a time, then {SCALE_SECS} s of 64-byte"
           " round trips on every one (KiB per tunnel: over the idle RSS; detail: per process)",
           [("tunnels", "open", 0, False), ("carrying", "carry", 0, False), ("opened/s", "rate", 0, True),
-           ("trips/s", "rt", 0, True), ("KiB/tunnel", "kib", 1, True)], rows)
+           ("trips/s", "rt", 0, True), ("KiB/tunnel", "kib", 1, True)], rows, "scale")
+
+
+def fig(key, path, field, proc=None):
+    row = FIGS.get(key, {}).get(path, {})
+    return row.get("procs", {}).get(proc) if proc else row.get(field)
+
+
+def target(what, value, op, bound, unit=""):
+    if value is None:
+        print(f"  n/a      {what} (not measured)")
+        return
+    ok = value >= bound if op == ">=" else value <= bound
+    shown = f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"
+    print(f"  {'met' if ok else 'NOT met':<8} {what}: {shown}{unit} ({op} {bound}{unit})")
+
+
+def over(key, peer):
+    a, b = fig(key, "azbridge", "v"), fig(key, peer, "v")
+    return a / b if a is not None and b else None
+
+
+def targets():
+    """The performance targets, each read off the tables above."""
+    print("\n== targets (read off the tables above)")
+    for key, peer, bound, what in (("tput1", "ssh -L", 1.5, "1 stream, azbridge over ssh -L"),
+                                   ("tput8", "ssh -L", 1.5, "8 streams, azbridge over ssh -L"),
+                                   ("tput8", "stunnel", 1.2, "8 streams, azbridge over stunnel")):
+        target(what, over(key, peer), ">=", bound, "x")
+    for s in (1, 8):
+        target(f"CPU per GB, {s} stream{'s' if s > 1 else ''}, azbridge over ssh -L",
+               over(f"cpu{s}", "ssh -L"), "<=", 0.6, "x")
+    target("time to first byte p50", fig("ttfb", "azbridge", "p50"), "<=", 1.5, " ms")
+    target("time to first byte p99", fig("ttfb", "azbridge", "p99"), "<=", 3, " ms")
+    for proc, bound in (("-L", 16), ("-T", 16), ("relay", 24)):
+        target(f"RSS per open tunnel, {proc}", fig("per_tunnel", "azbridge", "", proc), "<=", bound, " KiB")
+    for proc in ("-L", "-T"):
+        target(f"idle RSS, {proc}", fig("idle", "azbridge", "", proc), "<=", 8192, " KiB")
+    for proc in ("-L", "relay", "-T"):
+        target(f"RSS after the burst over the start, {proc}", fig("burst", "azbridge", "", proc),
+               "<=", 2048, " KiB")
+    if SCALE_N < 8000:
+        print(f"  n/a      8000 tunnels at once (SCALE is {SCALE_N} in this run)")
+        return
+    target("tunnels open and carrying at once", fig("scale", "azbridge", "carry"), ">=", 8000)
+    for proc, bound in (("-L", 16), ("-T", 16), ("relay", 24)):
+        target(f"RSS per tunnel with 8000 open, {proc}", fig("scale", "azbridge", "", proc), "<=", bound,
+               " KiB")
 
 
 def main():
@@ -361,6 +408,7 @@ def main():
         {"idle": idle_rss, "hold": hold_and_burst, "latency": latency, "throughput": throughput,
          "udp": udp, "scale": scale}[step](paths)
         print(f"   ({step}: {time.monotonic() - t0:.0f} s)")
+    targets()
     if FAILED:
         print(f"\nbench: {len(FAILED)} figure(s) FAILED: " + "; ".join(FAILED))
         return 1

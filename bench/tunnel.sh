@@ -57,12 +57,12 @@ Ciphers $SSH_CIPHER
 PidFile $DIR/sshd.pid
 LogLevel ERROR
 CFG
-mkdir -p /run/sshd
+[ "$(id -u)" = 0 ] && mkdir -p /run/sshd  # its privilege separation directory
 /usr/sbin/sshd -f "$DIR/sshd_config" -D -e 2>"$DIR/sshd.log" & SSHD_PID=$!; pids+=($!)
 wait_port "$SSHP"
 ssh -F /dev/null -q -N -c "$SSH_CIPHER" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
 	-o ExitOnForwardFailure=yes -o BatchMode=yes -i "$DIR/userkey" -p "$SSHP" \
-	-L "$SSHI:127.0.0.1:$IPERF" -L "$SSHE:127.0.0.1:$ECHO" root@127.0.0.1 &
+	-L "$SSHI:127.0.0.1:$IPERF" -L "$SSHE:127.0.0.1:$ECHO" "$(id -un)@127.0.0.1" &
 SSH_PID=$!; pids+=($!)
 
 # stunnel: client (plain in, TLS out), middle (TLS in, TLS out; stunnel
