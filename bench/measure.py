@@ -201,8 +201,9 @@ def hold_and_burst(paths):
                      "detail": (f"{got} held: " if got != HOLD_N else "") + kib_detail(before, pt)
                      + (f"  (cut: {why})" if why else "")}
         d = {k: after[k] - before[k] for k in before}
+        moved = "  ".join(f"{k} {before[k]}->{after[k]} ({d[k]:+d})" for k in d)
         burst[path] = {"kib": sum(d.values()) if d else None, "procs": d,
-                       "detail": (f"{got} opened: " if got != HOLD_N else "") + "  ".join(f"{k} {before[k]}->{after[k]} ({d[k]:+d})" for k in d)}
+                       "detail": (f"{got} opened: " if got != HOLD_N else "") + moved}
     table(f"RSS per open tunnel, KiB ({HOLD_N} tunnels held, each echoed a byte)",
           [("KiB", "kib", 1, True)], per, "per_tunnel")
     table(f"RSS after a burst of {HOLD_N} tunnels has closed (3 s later), KiB over where it started",
