@@ -89,8 +89,9 @@ run:
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/demo.sh
 
+# QUICK=1: a shorter run; RECORD=1: append it to bench/RESULTS.md.
 bench: $(BINS)
-	@BUILD=$(BUILD) bench/run.sh
+	@BUILD=$(BUILD) QUICK=$(QUICK) bench/run.sh $(if $(filter 1,$(RECORD)),--record)
 
 # libFuzzer targets (clang), one per parser of outside input.
 # tests/fuzz/run.sh runs
@@ -186,7 +187,7 @@ help:
 	@echo "make run        start the local demo (relay + two bridges)"
 	@echo "make deps       install the Debian packages the build and tests need"
 	@echo "make install    install (PREFIX=$(PREFIX) DESTDIR=...)"
-	@echo "make bench      run the benchmarks in bench/"
+	@echo "make bench      run the benchmarks in bench/ (QUICK=1 shorter, RECORD=1 into RESULTS.md)"
 	@echo "make fuzz-run   build the libFuzzer targets and run them (FUZZ_TIME seconds each)"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,16 +6,12 @@
 # each request).
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+[ "${QUICK:-0}" != 0 ] && SECS=${SECS:-2}
 SECS=${SECS:-5}
 CONNS=${CONNS:-32}
-ulimit -n 65536
-DIR=$(mktemp -d /tmp/azbridge-bench-http-XXXXXX)
-pids=()
-cleanup() { [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"; }
-trap cleanup EXIT INT TERM
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: $2" >&2; cat "$1" >&2; exit 1; }
+. bench/lib.sh
+bench_tmpdir http
+raise_nofile
 
 WEB=$(port)
 mkdir -p "$DIR/www" "$DIR/tmp"
@@ -79,11 +75,15 @@ run() {
 field() { sed -nE "s/.*$1=([0-9.]+).*/\\1/p" <<<"$2"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else 'n/a')"; }
 
+failed=0
 echo "== HTTP requests through -H (wrk, $CONNS connections, $SECS s each)"
 for f in 1k.bin 100k.bin; do
 	d=$(run "http://127.0.0.1:$WEB/$f")
 	a=$(run "https://localhost:$RELAY/web/$f")
 	o=$(run "https://localhost:$RELAY/once/$f")
+	for r in "$d" "$a" "$o"; do
+		[ "$(field rps "$r" | cut -d. -f1)" -gt 0 ] 2>/dev/null || { echo "bench: FAILED $f: $r"; failed=1; }
+	done
 	echo "$f direct: $d"
 	echo "$f azbridge: $a"
 	echo "$f azbridge-no-idle: $o"
@@ -92,5 +92,4 @@ for f in 1k.bin 100k.bin; do
 	echo "$f azbridge-no-idle/direct rps=$(ratio "$(field rps "$o")" "$(field rps "$d")")" \
 	     "p99=$(ratio "$(field p99_ms "$o")" "$(field p99_ms "$d")")"
 done
-echo "== machine"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+exit $failed

@@ -66,5 +66,12 @@ for f in common/*.c daemon/*.c relay/*.c ctl/*.c; do
 	check "README's layout names $f" grep -qw -- "$b" README.md
 	check "docs/ARCHITECTURE.md names $f" grep -qw -- "$b" docs/ARCHITECTURE.md
 done
+# The benchmark scripts at least parse (make bench itself runs nothing here).
+for f in bench/*.sh; do
+	check "$f parses" bash -n "$f"
+done
+for f in bench/*.py; do
+	check "$f parses" python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$f"
+done
 echo "docs: $pass passed, $fail failed"
 [ "$fail" = 0 ]
