@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy.h"
 #include "util.h"
 
 /* Token answers are a few KiB; anything far larger is not one. */
@@ -199,6 +200,45 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	return entra_stopping();   /* non-zero aborts the transfer */
 }
 
+/* The route wsc.c would take, handed to curl whole: it reads no proxy
+ * variable of its own then, so both ways out agree. */
+static int set_proxy(CURL *h, const char *url, char *err, size_t len)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *proxy;
+	struct proxy_route r;
+	int e = -EINVAL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		size_t n = strlen(host);
+		bool v6 = n > 1 && host[0] == '[';
+
+		host[v6 ? n - 1 : n] = '\0';
+		e = proxy_route_global(scheme, host + v6, &r, err, len);
+	} else {
+		azb_err(err, len, "not a URL");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (e < 0)
+		return e;
+	proxy = r.host ? xasprintf(strchr(r.host, ':') ? "http://[%s]:%u" : "http://%s:%u", r.host,
+				   r.port) : xstrdup("");
+	curl_easy_setopt(h, CURLOPT_PROXY, proxy);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	if (r.user) {
+		curl_easy_setopt(h, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_PROXYUSERNAME, r.user);
+		curl_easy_setopt(h, CURLOPT_PROXYPASSWORD, r.password);
+	}
+	free(proxy);
+	proxy_route_clear(&r);
+	return 0;
+}
+
 static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
 {
 	CURL *h = curl_easy_init();
@@ -247,17 +287,23 @@ int entra_http(const char *url, const char *body, const char *header, struct ent
 	CURL *h;
 	CURLcode rc;
 	long status = 0;
-	char at[160];
+	char at[160], perr[200];
 	int r;
 
 	sbuf_init(&b);
 	if (header)
 		hdrs = curl_slist_append(hdrs, header);
 	h = easy(url, body, hdrs, &b);
+	where(url, at, sizeof(at));
+	if (h && set_proxy(h, url, perr, sizeof(perr)) < 0) {
+		curl_easy_cleanup(h);
+		curl_slist_free_all(hdrs);
+		sbuf_free(&b);
+		return entra_fail(res, false, "%s: %s", at, perr);
+	}
 	rc = h ? curl_easy_perform(h) : CURLE_FAILED_INIT;
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	where(url, at, sizeof(at));
 	r = rc == CURLE_OK ? judge(url, status, &b, res) :
 			     entra_fail(res, false, "%s: %s", at, curl_easy_strerror(rc));
 	if (h)

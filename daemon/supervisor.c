@@ -8,6 +8,7 @@
 #include "hostsync.h"
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "util.h"
 
 /* Running forwards: [0, n_current) are the config's, in its order; the rest
@@ -211,6 +212,7 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	cfg_free(S.cfg);
 	S.cfg = c;
 	hostsync_apply(c->hosts_file, S.run, S.n_current);
+	proxy_set_global(&c->cred.proxy);   /* for identity endpoints */
 }
 
 int sup_start(struct azb_config *c)
