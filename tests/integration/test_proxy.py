@@ -12,6 +12,8 @@ import threading
 import pytest
 
 from conftest import BUILD, Proc, can_connect, echo_server, free_port, round_trip, wait_for
+from test_entra import bridge as entra_bridge
+from test_entra import cred_env, echo, idp, pair, start_relay  # noqa: F401 (idp: a fixture)
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
@@ -238,3 +240,78 @@ def test_a_forwards_own_proxy_setting(env):
     assert "Request" not in proxy.text(), proxy.text()
     carries(a)
     assert proxy.connects(env.relay_port) == 1, proxy.text()   # the sender's tunnel
+
+
+def test_identity_endpoint_and_relay_through_all_proxy(env, idp):
+    """The token request (http://) and the relay connections (https) both
+    through all_proxy."""
+    start_relay(env, idp)
+    proxy = Tinyproxy(env)
+    e = {k: v for k, v in cred_env(idp, "secret").items() if k not in PROXY_VARS}
+    e["all_proxy"] = proxy.url
+    lst, snd, port = pair(env, e, "environment")
+    echo(port)
+    assert re.search(rf"Request \(file descriptor \d+\): POST http://127\.0\.0\.1:{idp.port}/",
+                     proxy.text()), proxy.text()
+    assert len(re.findall(r"CONNECT 127\.0\.0\.1:\d+ HTTP/1\.1", proxy.text())) >= 3
+
+
+def test_identity_endpoint_through_the_proxy_setting(env, idp):
+    """libcurl is handed the setting (which it could not know of itself),
+    with the credentials; the environment's proxy, which is down, is not
+    used."""
+    start_relay(env, idp)
+    proxy = Tinyproxy(env, auth=("alice", SECRET))
+    e = {k: v for k, v in cred_env(idp, "secret").items() if k not in PROXY_VARS}
+    e["http_proxy"] = e["https_proxy"] = f"http://127.0.0.1:{free_port()}"
+    target = free_port()
+    echo_server(target)
+    lst = entra_bridge(env, "listener", e, "-o", f"proxy:{proxy.url}", "-o", "proxy_user:alice",
+                       "-o", f"proxy_password_file:{password_file(env)}", "-T",
+                       f"db:127.0.0.1:{target}", credential="environment")
+    lst.wait_log(r"listener online", timeout=30)
+    assert re.search(rf"Request \(file descriptor \d+\): POST http://127\.0\.0\.1:{idp.port}/",
+                     proxy.text()), proxy.text()
+    no_secret_anywhere(env)
+
+
+def test_bytes_after_the_proxys_answer_go_to_tls(env):
+    """A proxy that sends a TLS alert right behind its 200: TLS sees it (the
+    handshake fails on that alert) instead of the bytes being lost."""
+    env.start_relay()
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.5)
+    stop = threading.Event()
+    conns = []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            conns.append(c)
+            c.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                b = c.recv(4096)
+                if not b:
+                    break
+                head += b
+            # 200, then an alert record (fatal, internal_error) in the same write
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n\x15\x03\x03\x00\x02\x02\x50")
+
+    env.thread(serve)
+    try:
+        b = env.bridge("t", "-T", f"db:{free_port()}",
+                       env=clean_env(https_proxy=f"http://127.0.0.1:{srv.getsockname()[1]}"))
+        b.wait_log(r"alert internal error", timeout=20)
+        assert "listener online" not in b.text()
+    finally:
+        stop.set()
+        for c in conns:
+            c.close()
+        srv.close()
