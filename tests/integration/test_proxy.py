@@ -5,6 +5,7 @@ proxy refuses. The proxy's own log says which connections went through it."""
 import os
 import re
 import shutil
+import json
 import socket
 import subprocess
 import threading
@@ -12,6 +13,7 @@ import threading
 import pytest
 
 from conftest import BUILD, Proc, can_connect, echo_server, free_port, round_trip, wait_for
+from test_daemon import request as ctl_request
 from test_entra import bridge as entra_bridge
 from test_entra import cred_env, echo, idp, pair, start_relay  # noqa: F401 (idp: a fixture)
 
@@ -315,3 +317,21 @@ def test_bytes_after_the_proxys_answer_go_to_tls(env):
         for c in conns:
             c.close()
         srv.close()
+
+
+def test_proxy_keys_refused_over_the_control_socket(env):
+    """A request naming the proxy, its user or a password file could send
+    any root-only file's first line, as a proxy password, to a proxy of the
+    requester's choosing: like credentials, they live in files only."""
+    env.start_relay()
+    sock = os.path.join(env.tmp, "ctl.sock")
+    d = env.bridge("d", "-o", f"control_socket:{sock}", "-L", f"127.0.0.1:{free_port()}:db",
+                   env=clean_env())
+    wait_for(lambda: os.path.exists(sock), what="the control socket")
+    for key, value in (("proxy", "http://127.0.0.1:9"), ("proxy_user", "x"),
+                       ("proxy_password_file", password_file(env))):
+        out = ctl_request(sock, json.dumps({"cmd": "add", "runtime": True, "binding": {
+            "direction": "local", "relay": "r1", "bind_port": free_port(),
+            key: value}}).encode() + b"\n")
+        assert out and out[0]["ok"] is False and key in out[0]["message"], out
+    assert d.p.poll() is None
