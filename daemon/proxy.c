@@ -36,7 +36,7 @@ static bool cidr_match(int af, const char *host, const char *net, unsigned bits)
 
 static bool ip_item(int af, const char *host, const char *tok, size_t n)
 {
-	char item[128], *slash;
+	char item[128], *slash, *at = item, *end;
 	unsigned bits = 0;
 
 	if (n >= sizeof(item))
@@ -48,7 +48,13 @@ static bool ip_item(int af, const char *host, const char *tok, size_t n)
 		bits = (unsigned)atoi(slash + 1);
 		*slash = '\0';
 	}
-	return cidr_match(af, host, item, bits);
+	/* [::1] as in a URL (curl 8 takes it too) */
+	end = item + strlen(item);
+	if (item[0] == '[' && end > item + 1 && end[-1] == ']') {
+		at = item + 1;
+		end[-1] = '\0';
+	}
+	return cidr_match(af, host, at, bits);
 }
 
 static bool name_item(const char *name, size_t len, const char *tok, size_t n)

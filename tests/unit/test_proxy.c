@@ -59,6 +59,8 @@ static void test_no_proxy_addresses(void **state)
 	assert_false(proxy_excluded("192.168.1.0/25", "192.168.1.128"));
 	assert_false(proxy_excluded("10.0.0.0/33", "10.0.0.1"));
 	assert_true(proxy_excluded("::1", "::1"));
+	assert_true(proxy_excluded("[::1]", "::1"));
+	assert_true(proxy_excluded("[fd00::]/8", "fd00::5"));
 	assert_true(proxy_excluded("fd00::/8", "fd12:3456::1"));
 	assert_false(proxy_excluded("fd00::/8", "fe80::1"));
 	/* an address is never matched as a name suffix */
