@@ -5,6 +5,7 @@ proxy refuses. The proxy's own log says which connections went through it."""
 import os
 import re
 import shutil
+import signal
 import json
 import socket
 import subprocess
@@ -335,3 +336,31 @@ def test_proxy_keys_refused_over_the_control_socket(env):
             key: value}}).encode() + b"\n")
         assert out and out[0]["ok"] is False and key in out[0]["message"], out
     assert d.p.poll() is None
+
+
+def test_reload_moves_a_forward_to_another_proxy(env):
+    """A changed proxy setting rebuilds the forwards it applies to."""
+    env.start_relay()
+    proxy = Tinyproxy(env)
+    target = free_port()
+    env.srv = echo_server(target)
+    conf = os.path.join(env.tmp, "azbridge.conf")
+
+    def write(url):
+        with open(conf, "w") as f:
+            f.write(f'ca_file = "{env.ca}";\nstop_timeout = 1;\ncontrol_socket = "none";\n'
+                    f'connection_string = "{env.conn_str}";\nproxy = "{url}";\n'
+                    f'remote_forward = ( {{ name = "t"; relay = "db"; host = "127.0.0.1"; '
+                    f'host_port = {target}; }} );\n')
+        os.chmod(conf, 0o600)
+
+    dead = free_port()
+    write(f"http://127.0.0.1:{dead}")
+    p = Proc("d", [os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-c", conf],
+             env.tmp, clean_env())
+    env.procs.append(p)
+    p.wait_log(rf"proxy 127\.0\.0\.1:{dead} from the setting proxy: Connection refused")
+    write(proxy.url)
+    p.p.send_signal(signal.SIGHUP)
+    p.wait_log(r"listener online", timeout=30)
+    assert proxy.connects(env.relay_port) >= 1, proxy.text()
