@@ -183,6 +183,8 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	struct sup_step *steps = xmalloc((n_old + c->n_fwd + 1) * sizeof(*steps));
 
 	memset(d, 0, sizeof(*d));
+	/* Before any forward starts a token fetch on the worker. */
+	proxy_set_global(&c->cred.proxy);
 	/* S.run is NULL before the first forward: no memcpy from it (UBSan). */
 	if (n_old)
 		memcpy(old, S.run, n_old * sizeof(*old));
@@ -212,7 +214,6 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	cfg_free(S.cfg);
 	S.cfg = c;
 	hostsync_apply(c->hosts_file, S.run, S.n_current);
-	proxy_set_global(&c->cred.proxy);   /* for identity endpoints */
 }
 
 int sup_start(struct azb_config *c)
