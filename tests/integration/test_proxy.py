@@ -364,3 +364,15 @@ def test_reload_moves_a_forward_to_another_proxy(env):
     p.p.send_signal(signal.SIGHUP)
     p.wait_log(r"listener online", timeout=30)
     assert proxy.connects(env.relay_port) >= 1, proxy.text()
+
+
+def test_relay_certificate_is_checked_through_the_tunnel(env):
+    """TLS inside the tunnel verifies the relay as it would directly: with
+    only the system's CAs the relay's development certificate is refused."""
+    env.start_relay()
+    proxy = Tinyproxy(env)
+    b = env.bridge("t", "-o", "ca_file:/etc/ssl/certs/ca-certificates.crt", "-T",
+                   f"db:{free_port()}", env=clean_env(https_proxy=proxy.url))
+    b.wait_log(r"listener offline: .*TLS: unable to get local issuer certificate", timeout=20)
+    assert proxy.connects(env.relay_port) >= 1, proxy.text()
+    assert "listener online" not in b.text()
