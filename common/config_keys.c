@@ -65,6 +65,12 @@ static int set_key_file(struct cfg_loader *ld, struct azb_cred *cred, const char
 	return cred_set_key_file(cred, v, ld->dir, err, len);
 }
 
+static int set_proxy_password_file(struct cfg_loader *ld, struct azb_cred *cred, const char *v,
+				   char *err, size_t len)
+{
+	return cred_set_proxy_password_file(cred, v, ld->dir, err, len);
+}
+
 static int set_bind_address(struct cfg_loader *ld, struct azb_cred *cred, const char *v, char *err,
 			    size_t len)
 {
@@ -314,6 +320,10 @@ static const struct key keys[] = {
 	SECRET("shared_access_signature", "AzureRelaySharedAccessSignature", cred_set_signature),
 	CRED("authentication", NULL, cred_set_authentication),
 	CRED("credential", NULL, cred_set_credential),
+	CRED("proxy", NULL, cred_set_proxy),
+	CRED("proxy_user", NULL, cred_set_proxy_user),
+	{ .name = "proxy_password_file", .type = V_STR, .cred = true,
+	  .set = set_proxy_password_file },
 	GLOBAL("bind_address", "BindAddress", set_bind_address),
 	TYPED("keep_alive_interval", "KeepAliveInterval", V_INT, 1, 3600, keep_alive_interval),
 	TYPED("token_lifetime", NULL, V_INT, 2, 86400, token_lifetime),
@@ -498,6 +508,9 @@ void cfg_apply_creds(struct cfg_loader *ld, const config_setting_t *group, struc
 		if (k && k->cred && s != cs)
 			apply_setting(ld, k, cred, s);
 	}
+	if (cred->proxy.password && !cred->proxy.user)
+		cfg_error_at(ld, config_setting_get_member(group, "proxy_password_file"),
+			     "proxy_password_file is set without proxy_user");
 }
 
 /* ---- a file's global settings ------------------------------------------ */

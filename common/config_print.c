@@ -59,6 +59,9 @@ static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c
 	if (c->entra)
 		put_str(b, ind, "authentication", "Managed Identity");
 	put_str(b, ind, "credential", c->credential);
+	put_str(b, ind, "proxy", c->proxy.url);
+	put_str(b, ind, "proxy_user", c->proxy.user);
+	put_str(b, ind, "proxy_password_file", c->proxy.password_file);
 }
 
 static void print_local_ep(struct sbuf *b, const struct azb_ep *e)

@@ -24,12 +24,30 @@ void cred_clear(struct azb_cred *c)
 	free(c->key_file);
 	azb_free_secret(c->signature);
 	free(c->credential);
+	cred_proxy_clear(&c->proxy);
 	memset(c, 0, sizeof(*c));
+}
+
+void cred_proxy_clear(struct azb_proxy *p)
+{
+	free(p->url);
+	free(p->user);
+	azb_free_secret(p->password);
+	free(p->password_file);
+	memset(p, 0, sizeof(*p));
 }
 
 static char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+void cred_proxy_copy(struct azb_proxy *dst, const struct azb_proxy *src)
+{
+	dst->url = dup_or_null(src->url);
+	dst->user = dup_or_null(src->user);
+	dst->password = dup_or_null(src->password);
+	dst->password_file = dup_or_null(src->password_file);
 }
 
 void cred_copy(struct azb_cred *dst, const struct azb_cred *src)
@@ -41,6 +59,7 @@ void cred_copy(struct azb_cred *dst, const struct azb_cred *src)
 	dst->signature = dup_or_null(src->signature);
 	dst->credential = dup_or_null(src->credential);
 	dst->entra = src->entra;
+	cred_proxy_copy(&dst->proxy, &src->proxy);
 }
 
 bool cred_equal(const struct azb_cred *a, const struct azb_cred *b)
@@ -48,7 +67,15 @@ bool cred_equal(const struct azb_cred *a, const struct azb_cred *b)
 	return azb_streq(a->endpoint, b->endpoint) && azb_streq(a->key_name, b->key_name) &&
 	       azb_streq(a->key, b->key) && azb_streq(a->key_file, b->key_file) &&
 	       azb_streq(a->signature, b->signature) &&
-	       azb_streq(a->credential, b->credential) && a->entra == b->entra;
+	       azb_streq(a->credential, b->credential) && a->entra == b->entra &&
+	       azb_streq(a->proxy.url, b->proxy.url) && azb_streq(a->proxy.user, b->proxy.user) &&
+	       azb_streq(a->proxy.password, b->proxy.password) &&
+	       azb_streq(a->proxy.password_file, b->proxy.password_file);
+}
+
+bool cred_has_proxy(const struct azb_cred *c)
+{
+	return c->proxy.url || c->proxy.user || c->proxy.password_file;
 }
 
 bool cred_has_auth(const struct azb_cred *c)
@@ -86,6 +113,10 @@ void cred_effective(const struct azb_cred *own, const struct azb_cred *global,
 	memset(out, 0, sizeof(*out));
 	if (own)
 		cred_copy(out, own);
+	/* The proxy group whole, as the way to authenticate: one proxy's user
+	 * with another's password opens nothing. */
+	if (!own || !cred_has_proxy(own))
+		cred_proxy_copy(&out->proxy, &global->proxy);
 	merge_field(&out->endpoint, global->endpoint);
 	/* A key name of one rule with the key of another signs nothing the
 	 * relay accepts, and would hide which one the user meant. */
@@ -162,20 +193,34 @@ char *cred_locate(const char *v, const char *dir)
 	return xasprintf("%s/%s", dir, v);
 }
 
-int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
-		      size_t errlen)
-{
-	char *path = cred_locate(v, dir), *key = NULL, *abs;
+typedef int (*secret_reader)(const char *path, char **out, char *err, size_t errlen);
 
-	if (cred_read_key_file(path, &key, err, errlen) < 0) {
+/* Locate v, read it with read; *where gets the absolute path, so a printed
+ * config still finds the file from anywhere. */
+static int read_located(const char *v, const char *dir, secret_reader read, char **out,
+			char **where, char *err, size_t errlen)
+{
+	char *path = cred_locate(v, dir), *abs;
+
+	if (read(path, out, err, errlen) < 0) {
 		free(path);
 		return -EINVAL;
 	}
-	/* Absolute, so a printed config still finds it from anywhere. */
 	abs = realpath(path, NULL);
 	if (abs)
 		free(path);
-	put_key(c, key, abs ? abs : path);
+	*where = abs ? abs : path;
+	return 0;
+}
+
+int cred_set_key_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+		      size_t errlen)
+{
+	char *key = NULL, *where;
+
+	if (read_located(v, dir, cred_read_key_file, &key, &where, err, errlen) < 0)
+		return -EINVAL;
+	put_key(c, key, where);
 	return 0;
 }
 
@@ -228,6 +273,56 @@ int cred_from_connstr(struct azb_cred *c, const char *s, char *err, size_t errle
 	if (cs.authentication)
 		c->entra = true;
 	cs_clear(&cs);
+	return 0;
+}
+
+/* Only a plain http:// proxy: TLS to the relay runs inside its tunnel.
+ * Credentials have keys of their own, out of a file others may read. */
+int cred_set_proxy(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	struct url_parts p;
+	const char *auth = strstr(v, "://");
+
+	if (!*v || strcmp(v, "direct") == 0) {
+		azb_set_str(&c->proxy.url, v);
+		return 0;
+	}
+	if (auth && memchr(auth, '@', strcspn(auth + 3, "/?#") + 3))
+		return azb_err(err, errlen, "proxy must not hold a user or password: set proxy_user "
+			       "and proxy_password_file");
+	if (url_split(v, &p) < 0 || strcmp(p.scheme, "http") != 0 || strcmp(p.path, "/") != 0) {
+		url_parts_clear(&p);
+		return azb_err(err, errlen, "proxy \"%s\" is not http://HOST[:PORT], \"direct\" or "
+			       "\"\"", v);
+	}
+	url_parts_clear(&p);
+	azb_set_str(&c->proxy.url, v);
+	return 0;
+}
+
+int cred_set_proxy_user(struct azb_cred *c, const char *v, char *err, size_t errlen)
+{
+	/* ':' ends the user in Basic credentials; controls would break the header. */
+	for (const char *p = v; *p; p++)
+		if (*p == ':' || (unsigned char)*p < ' ' || *p == 0x7f)
+			return azb_err(err, errlen, "proxy_user may not hold ':' or control characters");
+	if (!*v)
+		return azb_err(err, errlen, "proxy_user is empty");
+	azb_set_str(&c->proxy.user, v);
+	return 0;
+}
+
+int cred_set_proxy_password_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+				 size_t errlen)
+{
+	char *pw = NULL, *where;
+
+	if (read_located(v, dir, cred_read_secret_file, &pw, &where, err, errlen) < 0)
+		return -EINVAL;
+	azb_free_secret(c->proxy.password);
+	c->proxy.password = pw;
+	free(c->proxy.password_file);
+	c->proxy.password_file = where;
 	return 0;
 }
 

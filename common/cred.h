@@ -12,6 +12,17 @@
 
 struct stat;
 
+/* How connections to the relay and to identity endpoints leave: the proxy
+ * setting ("http://HOST[:PORT]"; "direct" or "": none; NULL: what the
+ * environment says, see daemon/proxy.h), and Basic credentials for
+ * whichever proxy is used. A forward's group is taken whole. */
+struct azb_proxy {
+	char *url;
+	char *user;
+	char *password;         /* secret: from password_file */
+	char *password_file;
+};
+
 struct azb_cred {
 	char *endpoint;         /* "sb://host[:port]/" as given */
 	char *key_name;
@@ -24,6 +35,7 @@ struct azb_cred {
 	 * handle the fields one by one. */
 	char *credential;
 	bool entra;
+	struct azb_proxy proxy;
 };
 
 /* The Entra ID credential kinds `credential` may name, NULL-terminated;
@@ -31,6 +43,8 @@ struct azb_cred {
 extern const char *const cred_kinds[];
 
 void cred_clear(struct azb_cred *c);   /* wipes secrets, frees, zeroes */
+void cred_proxy_clear(struct azb_proxy *p);
+void cred_proxy_copy(struct azb_proxy *dst, const struct azb_proxy *src);
 void cred_copy(struct azb_cred *dst, const struct azb_cred *src);
 /* Every field, the secrets and where they came from included: a reload
  * rebuilds a forward whose credentials differ in any of them. */
@@ -68,6 +82,14 @@ int cred_set_credential(struct azb_cred *c, const char *v, char *err, size_t err
 int cred_set_authentication(struct azb_cred *c, const char *v, char *err, size_t errlen);
 /* Fill c from a connection string (fields it names replace c's). */
 int cred_from_connstr(struct azb_cred *c, const char *cs, char *err, size_t errlen);
+/* proxy: "http://HOST[:PORT]" (no user or password in it), "direct" or "". */
+int cred_set_proxy(struct azb_cred *c, const char *v, char *err, size_t errlen);
+int cred_set_proxy_user(struct azb_cred *c, const char *v, char *err, size_t errlen);
+/* Located as cred_set_key_file's; read now, checked as a secret file. */
+int cred_set_proxy_password_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+				 size_t errlen);
+/* Does c set any proxy key? */
+bool cred_has_proxy(const struct azb_cred *c);
 
 /* Files that may hold a secret: key files, and configuration files (which
  * may hold inline keys). Open path (flags may add O_NOFOLLOW) without

@@ -671,6 +671,45 @@ struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool t
 	return s;
 }
 
+/* Bytes TLS must read before the socket's: a buffer BIO in front of it,
+ * only on this rare path (a TLS server speaks second; only a proxy that
+ * misbehaves sends any). */
+static int prepend_read(struct stream *s, const uint8_t *pre, size_t n)
+{
+	BIO *buf = BIO_new(BIO_f_buffer()), *sock = BIO_new_socket(s->fd, BIO_NOCLOSE);
+
+	if (!buf || !sock || BIO_set_read_buffer_size(buf, n > 4096 ? (long)n : 4096) != 1) {
+		BIO_free(buf);
+		BIO_free(sock);
+		return -ENOMEM;
+	}
+	BIO_push(buf, sock);
+	if (BIO_set_buffer_read_data(buf, (void *)pre, (long)n) != 1) {
+		BIO_free_all(buf);
+		return -ENOMEM;
+	}
+	SSL_set0_rbio(s->ssl, buf);
+	return 0;
+}
+
+int stream_start_tls(struct stream *s, const char *host, uint16_t port, bool insecure,
+		     const uint8_t *pre, size_t n)
+{
+	int r = s->ssl || s->state != S_OPEN ? -EINVAL : 0;
+
+	if (r == 0)
+		r = setup_client_tls(s, NULL, host, insecure, port);
+	if (r == 0 && n)
+		r = prepend_read(s, pre, n);
+	if (r < 0) {
+		fail(s, "cannot start TLS");
+		return r;
+	}
+	s->state = S_HANDSHAKE;
+	loop_want_write(s->wsi, &s->rearm);
+	return 0;
+}
+
 struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner)
 {
 	struct stream *s = stream_new(fd, ops, owner);

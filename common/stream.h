@@ -47,6 +47,13 @@ struct stream *stream_connect(const struct sockaddr *sa, socklen_t len, const ch
 struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool tls, SSL_CTX *ctx,
 				 bool insecure, const struct stream_ops *ops, void *owner,
 				 int *err);
+/* Client: a plain open stream (a proxy's tunnel) becomes TLS to host, as
+ * stream_connect's would; on_open comes again once the handshake is done.
+ * pre, n: bytes already read that belong to TLS (taken before the
+ * socket's). From the owner's callbacks too. <0: the stream fails
+ * (on_close follows). */
+int stream_start_tls(struct stream *s, const char *host, uint16_t port, bool insecure,
+		     const uint8_t *pre, size_t n);
 /* Server: an accepted fd; ctx NULL for plain. NULL when it cannot be
  * adopted (the fd is closed). */
 struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops, void *owner);

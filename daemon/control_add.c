@@ -18,10 +18,13 @@
 #define ADD_WHAT "control request"
 
 /* Secrets stay in files an administrator protects, never in requests that
- * end up in world-readable drop-ins. */
+ * end up in world-readable drop-ins. The proxy keys too: a password file
+ * named in a request would send that file's first line to the proxy the
+ * request names. */
 static const char *const cred_keys[] = {
 	"connection_string", "endpoint", "shared_access_key_name", "shared_access_key",
 	"shared_access_key_file", "shared_access_signature", "authentication", "credential",
+	"proxy", "proxy_user", "proxy_password_file",
 };
 
 /* ---- JSON -> libconfig, so files and requests share one parser ----------- */
@@ -79,7 +82,8 @@ static int put_group(config_setting_t *g, json_t *obj, bool top, char *err, size
 		for (size_t i = 0; i < AZB_ARRAY_SIZE(cred_keys); i++)
 			if (strcmp(key, cred_keys[i]) == 0)
 				return azb_err(err, len, "%s cannot be set over the control socket; "
-					       "put credentials in a configuration file", key);
+					       "put credentials and proxy settings in a "
+					       "configuration file", key);
 		r = top && strcmp(key, "bindings") == 0 ? put_bindings(g, v, err, len) :
 							 put_scalar(g, key, v, err, len);
 		if (r < 0)

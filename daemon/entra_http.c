@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy.h"
 #include "url.h"
 #include "util.h"
 
@@ -184,6 +185,46 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 	return entra_stopping();   /* non-zero aborts the transfer */
 }
 
+/* The route wsc.c would take, handed to curl whole: it reads no proxy
+ * variable of its own then, so both ways out agree. */
+static int set_proxy(CURL *h, const char *url, char *via, size_t vlen, char *err, size_t len)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *proxy;
+	struct proxy_route r;
+	int e = -EINVAL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+		size_t n = strlen(host);
+		bool v6 = n > 1 && host[0] == '[';
+
+		host[v6 ? n - 1 : n] = '\0';
+		e = proxy_route_global(scheme, host + v6, &r, err, len);
+	} else {
+		azb_err(err, len, "not a URL");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (e < 0)
+		return e;
+	proxy = r.host ? xasprintf(strchr(r.host, ':') ? "http://[%s]:%u" : "http://%s:%u", r.host,
+				   r.port) : xstrdup("");
+	snprintf(via, vlen, "%s", r.where ? r.where : "");
+	curl_easy_setopt(h, CURLOPT_PROXY, proxy);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	if (r.user) {
+		curl_easy_setopt(h, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_PROXYUSERNAME, r.user);
+		curl_easy_setopt(h, CURLOPT_PROXYPASSWORD, r.password);
+	}
+	free(proxy);
+	proxy_route_clear(&r);
+	return 0;
+}
+
 static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
 {
 	CURL *h = curl_easy_init();
@@ -225,26 +266,47 @@ static int judge(const char *url, long status, const struct sbuf *b, struct entr
 			  res->code[0] ? " " : "", res->code);
 }
 
+/* curl's failure, with the proxy's refusal of the tunnel when that was it. */
+static int failed(CURL *h, CURLcode rc, const char *at, const char *via, struct entra_result *res)
+{
+	long code = 0;
+
+	curl_easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &code);
+	if (code >= 300)
+		return entra_fail(res, false, "%s: %s refused the tunnel: %ld", at, via, code);
+	return entra_fail(res, false, "%s: %s%s%s", at, curl_easy_strerror(rc), *via ? " through " : "",
+			  via);
+}
+
+static int perform(CURL *h, const char *url, const struct sbuf *b, struct entra_result *res)
+{
+	char at[160], via[300], perr[200];
+	long status = 0;
+	CURLcode rc;
+
+	where(url, at, sizeof(at));
+	if (set_proxy(h, url, via, sizeof(via), perr, sizeof(perr)) < 0)
+		return entra_fail(res, false, "%s: %s", at, perr);
+	rc = curl_easy_perform(h);
+	if (rc != CURLE_OK)
+		return failed(h, rc, at, via, res);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	return judge(url, status, b, res);
+}
+
 int entra_http(const char *url, const char *body, const char *header, struct entra_result *res)
 {
 	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
 	struct sbuf b;
 	CURL *h;
-	CURLcode rc;
-	long status = 0;
-	char at[160];
 	int r;
 
 	sbuf_init(&b);
 	if (header)
 		hdrs = curl_slist_append(hdrs, header);
 	h = easy(url, body, hdrs, &b);
-	rc = h ? curl_easy_perform(h) : CURLE_FAILED_INIT;
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	where(url, at, sizeof(at));
-	r = rc == CURLE_OK ? judge(url, status, &b, res) :
-			     entra_fail(res, false, "%s: %s", at, curl_easy_strerror(rc));
+	r = h ? perform(h, url, &b, res) : entra_fail(res, false, "%s",
+						      curl_easy_strerror(CURLE_FAILED_INIT));
 	if (h)
 		curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);

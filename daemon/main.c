@@ -13,6 +13,7 @@
 #include "entra.h"
 #include "hostsync.h"
 #include "notify.h"
+#include "proxy.h"
 #include "reload.h"
 #include "resolve.h"
 #include "stream.h"
@@ -124,6 +125,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	stream_tls_cleanup();
 	resolve_flush();
 	entra_flush();
+	proxy_global_clear();
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "hostsync.h"
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "util.h"
 
 /* Running forwards: [0, n_current) are the config's, in its order; the rest
@@ -182,6 +183,8 @@ void sup_apply(struct azb_config *c, struct sup_diff *d)
 	struct sup_step *steps = xmalloc((n_old + c->n_fwd + 1) * sizeof(*steps));
 
 	memset(d, 0, sizeof(*d));
+	/* Before any forward starts a token fetch on the worker. */
+	proxy_set_global(&c->cred.proxy);
 	/* S.run is NULL before the first forward: no memcpy from it (UBSan). */
 	if (n_old)
 		memcpy(old, S.run, n_old * sizeof(*old));

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "proxy.h"
 #include "resolve.h"
 #include "stream.h"
 #include "util.h"
@@ -18,13 +19,18 @@
 #define WSC_LINGER_S 10
 #define WSC_VERSION_UA "azbridge/" AZB_VERSION
 
-enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
+enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_PROXYING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
 
 struct wsc {
 	struct stream *st;
 	struct resolve_req *rr;   /* while resolving */
-	char *host;               /* until connected */
+	char *host;               /* the relay's: SNI, certificate, Host */
 	uint16_t port;
+	/* Where the TCP connection goes: the relay, or the proxy of route. */
+	const char *connect_host;
+	uint16_t connect_port;
+	struct proxy_route route;
+	char *connect_req;        /* CONNECT request, until sent (may hold a password) */
 	bool tls, insecure;
 	size_t max_queued;
 	const struct wsc_ops *ops;
@@ -35,7 +41,7 @@ struct wsc {
 	struct http1_head *head;  /* while upgrading */
 	struct ws_parser parser;
 	int status;               /* HTTP status of a refused upgrade */
-	char why[128];
+	char why[256];            /* room for a proxy's name and answer */
 	bool close_sent, close_rcvd, close_pending, ping_pending, pong_pending;
 	uint8_t close_payload[WS_CTRL_MAX];
 	size_t close_len;
@@ -132,10 +138,22 @@ static int flush_control(struct wsc *c)
 	return 1;
 }
 
+static int send_connect(struct wsc *c)
+{
+	int r = stream_write(c->st, (const uint8_t *)c->connect_req, strlen(c->connect_req));
+
+	azb_free_secret(c->connect_req);
+	c->connect_req = NULL;
+	c->state = WSC_PROXYING;
+	return r;
+}
+
 static int on_established(void *owner)
 {
 	struct wsc *c = owner;
 
+	if (c->connect_req)
+		return send_connect(c) < 0 ? -1 : 0;
 	c->state = WSC_UPGRADING;
 	c->status = 0;
 	return send_request(c) < 0 ? -1 : 0;
@@ -146,7 +164,7 @@ static int on_writeable(void *owner)
 	struct wsc *c = owner;
 	int r;
 
-	if (c->request)
+	if (c->request && c->state == WSC_UPGRADING)
 		return send_request(c) < 0 ? -1 : 0;
 	if (c->state != WSC_OPEN)
 		return 0;
@@ -216,6 +234,8 @@ static int finish_upgrade(struct wsc *c, uint8_t *rest, size_t n)
 	return n ? ws_parse(&c->parser, rest, n, &wsc_events, c) : 0;
 }
 
+static int proxy_rx(struct wsc *c, uint8_t *data, size_t len);
+
 static int on_rx(void *owner, uint8_t *data, size_t len)
 {
 	struct wsc *c = owner;
@@ -223,6 +243,8 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	int r;
 
 	c->last_rx = lws_now_usecs();
+	if (c->state == WSC_PROXYING)
+		return proxy_rx(c, data, len);
 	if (c->state == WSC_OPEN) {
 		r = ws_parse(&c->parser, data, len, &wsc_events, c);
 		if (r == -EPROTO)
@@ -239,6 +261,30 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	return r == 1 ? (finish_upgrade(c, data + used, len - used) ? -1 : 0) : 0;
 }
 
+/* The tunnel is open: from here on the stream is as if connected to the
+ * relay itself (TLS with the relay's name, then the upgrade). */
+static int tunnel_open(struct wsc *c, uint8_t *rest, size_t n)
+{
+	http1_clear(c->head);
+	http1_init(c->head, WSC_HEAD_LIMIT);
+	c->state = WSC_CONNECTING;
+	if (c->tls)
+		return stream_start_tls(c->st, c->host, c->port, c->insecure, rest, n) < 0 ? -1 : 0;
+	if (on_established(c) < 0)
+		return -1;
+	return n ? on_rx(c, rest, n) : 0;
+}
+
+static int proxy_rx(struct wsc *c, uint8_t *data, size_t len)
+{
+	size_t used = 0;
+	int r = proxy_answer(c->head, data, len, &used, &c->route, c->why, sizeof(c->why));
+
+	if (r < 0)
+		log_debug("%s", c->why);
+	return r < 0 ? -1 : r == 1 ? tunnel_open(c, data + used, len - used) : 0;
+}
+
 /* A peer that accepts TCP and then goes silent would otherwise hold the
  * attempt open for as long as the kernel keeps the socket. */
 static void on_deadline(lws_sorted_usec_list_t *sul)
@@ -247,13 +293,16 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 	static const char *const phase[] = {
 		[WSC_RESOLVING] = "resolving",     /* never: the deadline starts after */
 		[WSC_CONNECTING] = "connecting",   /* TCP and TLS */
+		[WSC_PROXYING] = "awaiting the proxy's answer",
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
 		[WSC_DONE] = "closing",
 	};
+	bool at_proxy = c->connect_req || c->state == WSC_PROXYING;
 
-	snprintf(c->why, sizeof(c->why), "timed out after %d s %s", c->timeout_s,
-		 phase[c->state]);
+	snprintf(c->why, sizeof(c->why), "timed out after %d s %s%s%s%s", c->timeout_s,
+		 phase[c->state], at_proxy ? " (" : "", at_proxy ? c->route.where : "",
+		 at_proxy ? ")" : "");
 	if (c->st)
 		stream_abort(c->st);
 }
@@ -261,6 +310,8 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 static void wsc_free(struct wsc *c)
 {
 	azb_free_secret(c->request);
+	azb_free_secret(c->connect_req);
+	proxy_route_clear(&c->route);
 	if (c->head) {
 		http1_clear(c->head);
 		free(c->head);
@@ -283,6 +334,9 @@ static void on_close(void *owner, const char *err)
 	struct wsc *c = owner;
 
 	c->st = NULL;
+	/* Before the tunnel, the failure is the proxy's: say which one. */
+	if (err && !c->why[0] && (c->connect_req || c->state == WSC_PROXYING))
+		snprintf(c->why, sizeof(c->why), "%s: %s", c->route.where, err);
 	finish(c, err);
 }
 
@@ -307,12 +361,12 @@ static void fail_later(struct wsc *c, const char *why)
 static void connect_to(struct wsc *c, const struct resolve_result *res)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, c->port, &ss);
+	socklen_t sl = resolve_sockaddr(res, c->connect_port, &ss);
 	int err;
 
 	c->state = WSC_CONNECTING;
-	c->st = stream_connect((struct sockaddr *)&ss, sl, c->host, c->tls, c->insecure,
-			       &wsc_stream_ops, c, &err);
+	c->st = stream_connect((struct sockaddr *)&ss, sl, c->host, c->tls && !c->connect_req,
+			       c->insecure, &wsc_stream_ops, c, &err);
 	if (!c->st) {
 		fail_later(c, strerror(-err));
 		return;
@@ -329,10 +383,31 @@ static void resolved(void *arg, int err, const struct resolve_result *res)
 	struct wsc *c = arg;
 
 	c->rr = NULL;
-	if (err < 0)
+	if (err < 0 && c->connect_req)
+		fail_later(c, "cannot resolve the proxy's host name");
+	else if (err < 0)
 		fail_later(c, "cannot resolve the relay's host name");
 	else
 		connect_to(c, res);
+}
+
+/* Straight to the relay, or to the proxy that applies to it. */
+static int choose_route(struct wsc *c, const struct wsc_params *p)
+{
+	char err[200];
+
+	c->connect_host = c->host;
+	c->connect_port = c->port;
+	if (proxy_route(p->proxy, "https", c->host, &c->route, err, sizeof(err)) < 0) {
+		fail_later(c, err);
+		return -EINVAL;
+	}
+	if (!c->route.host)
+		return 0;
+	c->connect_host = c->route.host;
+	c->connect_port = c->route.port;
+	c->connect_req = proxy_request(&c->route, c->host, c->port);
+	return 0;
 }
 
 struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner)
@@ -357,7 +432,9 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 		return c;
 	}
 	c->request = build_request(p, c->key);
-	if (resolve_host(c->host, &res, resolved, c, &c->rr) == 1)
+	if (choose_route(c, p) < 0)
+		return c;
+	if (resolve_host(c->connect_host, &res, resolved, c, &c->rr) == 1)
 		connect_to(c, &res);
 	return c;
 }

@@ -9,6 +9,8 @@
 
 #include "ws.h"
 
+struct azb_proxy;
+
 struct wsc;
 
 /* Callbacks into the owner. Non-zero from any of them aborts the connection
@@ -41,6 +43,9 @@ struct wsc_params {
 	 * past them it fails. 0: no limit (the owner sends only when
 	 * wsc_can_send() says so). */
 	size_t max_queued;
+	/* The proxy settings that apply (NULL: none; the environment's
+	 * are read then too: proxy.h). */
+	const struct azb_proxy *proxy;
 };
 
 /* Look up host, connect, upgrade. Never fails at once: whatever happens,
