@@ -8,7 +8,7 @@
 
 #include "log.h"
 #include "loop.h"
-#include "resolve.h"
+#include "reach.h"
 #include "stream.h"
 #include "util.h"
 
@@ -22,7 +22,7 @@ enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_UPGRADING, WSC_OPEN, WSC_DON
 
 struct wsc {
 	struct stream *st;
-	struct resolve_req *rr;   /* while resolving */
+	struct reach *reach;      /* while resolving and connecting */
 	char *host;               /* until connected */
 	uint16_t port;
 	bool tls, insecure;
@@ -239,19 +239,29 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	return r == 1 ? (finish_upgrade(c, data + used, len - used) ? -1 : 0) : 0;
 }
 
+static void fail_later(struct wsc *c, const char *why);
+
 /* A peer that accepts TCP and then goes silent would otherwise hold the
  * attempt open for as long as the kernel keeps the socket. */
 static void on_deadline(lws_sorted_usec_list_t *sul)
 {
 	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
 	static const char *const phase[] = {
-		[WSC_RESOLVING] = "resolving",     /* never: the deadline starts after */
-		[WSC_CONNECTING] = "connecting",   /* TCP and TLS */
+		[WSC_RESOLVING] = "resolving",     /* never: reach's until connected */
+		[WSC_CONNECTING] = "connecting",   /* TLS */
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
 		[WSC_DONE] = "closing",
 	};
 
+	char where[200];
+
+	if (c->reach) {
+		snprintf(c->why, sizeof(c->why), "timed out after %d s connecting (%s)",
+			 c->timeout_s, reach_progress(c->reach, where, sizeof(where)));
+		fail_later(c, "timed out");   /* c->why says more */
+		return;
+	}
 	snprintf(c->why, sizeof(c->why), "timed out after %d s %s", c->timeout_s,
 		 phase[c->state]);
 	if (c->st)
@@ -298,47 +308,51 @@ static void fail_later(struct wsc *c, const char *why)
 {
 	if (!c->why[0])
 		snprintf(c->why, sizeof(c->why), "%s", why);
-	resolve_cancel(c->rr);
-	c->rr = NULL;
+	reach_cancel(c->reach);
+	c->reach = NULL;
 	c->state = WSC_DONE;
 	loop_defer(&c->failed, on_failed);
 }
 
-static void connect_to(struct wsc *c, const struct resolve_result *res)
+static void reached(void *arg, int fd, int err, const char *why)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, c->port, &ss);
-	int err;
+	struct wsc *c = arg;
 
+	c->reach = NULL;
+	if (fd < 0) {
+		fail_later(c, why ? why : err == -ENOENT || err == -EHOSTUNREACH ?
+			   "cannot resolve the relay's host name" : strerror(-err));
+		return;
+	}
 	c->state = WSC_CONNECTING;
-	c->st = stream_connect((struct sockaddr *)&ss, sl, c->host, c->tls, c->insecure,
-			       &wsc_stream_ops, c, &err);
+	c->st = stream_connect_fd(fd, c->port, c->host, c->tls, NULL, c->insecure,
+				  &wsc_stream_ops, c, &err);
 	if (!c->st) {
 		fail_later(c, strerror(-err));
 		return;
 	}
 	if (c->max_queued)
 		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
+}
+
+/* The deadline covers every address tried as well as TLS and the upgrade. */
+static void connect_to(struct wsc *c)
+{
+	int err;
+
+	c->reach = reach_open(c->host, c->port, reached, c, &err);
+	if (!c->reach) {
+		fail_later(c, strerror(-err));
+		return;
+	}
 	if (c->timeout_s > 0)
 		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
 				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
 }
 
-static void resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct wsc *c = arg;
-
-	c->rr = NULL;
-	if (err < 0)
-		fail_later(c, "cannot resolve the relay's host name");
-	else
-		connect_to(c, res);
-}
-
 struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner)
 {
 	struct wsc *c = xcalloc(1, sizeof(*c));
-	struct resolve_result res;
 
 	c->status = -1;
 	c->ops = ops;
@@ -357,8 +371,7 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 		return c;
 	}
 	c->request = build_request(p, c->key);
-	if (resolve_host(c->host, &res, resolved, c, &c->rr) == 1)
-		connect_to(c, &res);
+	connect_to(c);
 	return c;
 }
 

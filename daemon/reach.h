@@ -1,0 +1,39 @@
+/* A connected TCP socket to host:port, from every address of the name, in
+ * the spirit of happy eyeballs (RFC 8305): the address that worked last
+ * first, then the families interleaved in getaddrinfo's order; the next
+ * attempt starts when one fails or REACH_DELAY_MS after the last one
+ * started, without giving up on those still under way; the first to
+ * connect wins and the others are closed. The owner's deadline bounds the
+ * whole (reach_cancel()). The winner's address is remembered for the name
+ * (resolve_prefer()). */
+#ifndef AZB_REACH_H
+#define AZB_REACH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "resolve.h"
+
+/* RFC 8305's recommended connection attempt delay. */
+#define REACH_DELAY_MS 250
+
+struct reach;
+/* fd >= 0: a connected non-blocking socket, the caller's. Otherwise err is
+ * -ENOENT or -EHOSTUNREACH when the name does not resolve (why NULL), or
+ * the last attempt's -errno with why saying how many were tried. */
+typedef void (*reach_cb)(void *arg, int fd, int err, const char *why);
+
+/* cb is called once, from the loop, unless cancelled. NULL with *err when
+ * it cannot start (no cb then). */
+struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg, int *err);
+void reach_cancel(struct reach *r);
+/* Where it is, for a deadline's message: "resolving", "2 of 3 addresses
+ * tried, last: ...". */
+const char *reach_progress(const struct reach *r, char *buf, size_t len);
+
+/* Pure: the order to try list's addresses in (indexes into list->a), the
+ * preferred first, then alternating families starting with the first
+ * address's. Returns list->n. */
+int reach_order(const struct resolve_list *list, int order[RESOLVE_MAX]);
+
+#endif
