@@ -17,10 +17,11 @@
 
 /* The attempts' sockets sit in an epoll set of their own, and only that set
  * is adopted by the loop: the winner is handed on without lws ever having
- * known it, so no poll entry or close of the loop's follows it. */
+ * known it, so no poll entry or close of the loop's follows it. A name
+ * with one address needs no set: its socket goes out at once. */
 struct reach {
 	struct loop_obj obj;
-	struct lws *wsi;
+	struct lws *wsi;              /* the epoll set's; NULL until there is one */
 	int ep;
 	char *host;
 	uint16_t port;
@@ -87,19 +88,33 @@ static void teardown(struct reach *r)
 	lws_sul_cancel(&r->kick);
 }
 
-/* The one way out: what is left goes, and the loop frees r (on_close). */
+static void reach_free(struct reach *r)
+{
+	free(r->host);
+	free(r);
+}
+
+/* The one way out: what is left goes, and r with it (by the loop when it
+ * holds the set). */
 static void end(struct reach *r)
 {
 	teardown(r);
-	loop_kill(r->wsi);
+	if (r->wsi)
+		loop_kill(r->wsi);
+	else
+		reach_free(r);
 }
 
+/* why may point into r: it is copied before r goes. */
 static void deliver(struct reach *r, int fd, int err, const char *why)
 {
 	reach_cb cb = r->cb;
+	void *arg = r->arg;
+	char text[sizeof(r->last) + 64];
 
+	snprintf(text, sizeof(text), "%s", why ? why : "");
 	end(r);
-	cb(r->arg, fd, err, why);
+	cb(arg, fd, err, why ? text : NULL);
 }
 
 static void fail(struct reach *r)
@@ -124,8 +139,8 @@ static void won(struct reach *r, int pos)
 	epoll_ctl(r->ep, EPOLL_CTL_DEL, fd, NULL);
 	r->fd[pos] = -1;
 	if (pos > 0)    /* the first worked: nothing to tell */
-		log_debug("%s:%u: connected to %s, address %d tried", r->host, r->port, a->text,
-			  pos + 1);
+		log_debug("%s:%u: connected to %s (address %d of %d)", r->host, r->port, a->text,
+			  pos + 1, r->list.n);
 	resolve_prefer(r->host, (const struct sockaddr *)&a->addr);
 	deliver(r, fd, 0, NULL);
 }
@@ -140,24 +155,35 @@ static void attempt_failed(struct reach *r, int pos, int err)
 }
 
 /* A socket whose connect to the address at pos is under way, or -errno. */
-static int start_one(struct reach *r, int pos)
+static int connect_one(struct reach *r, int pos)
 {
 	struct sockaddr_storage sa;
 	socklen_t len = resolve_sockaddr(&r->list.a[r->order[pos]], r->port, &sa);
-	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = (uint32_t)pos };
 	int one = 1, fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((connect(fd, (struct sockaddr *)&sa, len) < 0 && errno != EINPROGRESS) ||
-	    epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, len) < 0 && errno != EINPROGRESS) {
 		int err = -errno;
 
 		close(fd);
 		return err;
 	}
 	return fd;
+}
+
+/* The same, watched in the set. */
+static int start_one(struct reach *r, int pos)
+{
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = (uint32_t)pos };
+	int err, fd = connect_one(r, pos);
+
+	if (fd < 0 || epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return fd;
+	err = -errno;
+	close(fd);
+	return err;
 }
 
 static void on_delay(lws_sorted_usec_list_t *sul);
@@ -237,18 +263,48 @@ static void on_close(struct loop_obj *o, struct lws *wsi)
 	(void)wsi;
 	if (!r->done)     /* the loop going away: no callback then */
 		teardown(r);
-	free(r->host);
-	free(r);
+	reach_free(r);
 }
 
 static const struct loop_fd_ops reach_fd_ops = { "reach", on_readable, NULL, on_close };
 
 /* ---- the start -------------------------------------------------------------- */
 
+/* One address: the caller sees the connect's outcome as with any socket. */
+static void only_one(struct reach *r)
+{
+	int fd = connect_one(r, 0);
+
+	r->next = 1;
+	if (fd < 0)
+		attempt_failed(r, 0, fd);
+	deliver(r, fd, fd < 0 ? fd : 0, fd < 0 ? r->last : NULL);
+}
+
+static int make_set(struct reach *r)
+{
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (r->ep < 0)
+		return -errno;
+	r->wsi = loop_adopt(r->ep, &r->obj);
+	return r->wsi ? 0 : -EIO;    /* lws closed ep */
+}
+
 static void begin(struct reach *r)
 {
+	int err;
+
 	r->resolved = true;
 	reach_order(&r->list, r->order);
+	if (r->list.n == 1) {
+		only_one(r);
+		return;
+	}
+	err = make_set(r);
+	if (err < 0) {
+		deliver(r, -1, err, NULL);
+		return;
+	}
 	go_on(r);
 }
 
@@ -270,25 +326,12 @@ static void resolved(void *arg, int err, const struct resolve_list *list)
 	begin(r);
 }
 
-struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg, int *err)
+struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg)
 {
-	struct reach *r;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct reach *r = xcalloc(1, sizeof(*r));
 
-	*err = 0;
-	if (ep < 0) {
-		*err = -errno;
-		return NULL;
-	}
-	r = xcalloc(1, sizeof(*r));
 	r->obj.fd_ops = &reach_fd_ops;
-	r->wsi = loop_adopt(ep, &r->obj);
-	if (!r->wsi) {    /* lws closed ep */
-		free(r);
-		*err = -EIO;
-		return NULL;
-	}
-	r->ep = ep;
+	r->ep = -1;
 	r->host = xstrdup(host);
 	r->port = port;
 	r->cb = cb;

@@ -18,14 +18,16 @@
 #define REACH_DELAY_MS 250
 
 struct reach;
-/* fd >= 0: a connected non-blocking socket, the caller's. Otherwise err is
- * -ENOENT or -EHOSTUNREACH when the name does not resolve (why NULL), or
- * the last attempt's -errno with why saying how many were tried. */
+/* fd >= 0: a non-blocking socket, the caller's, connected or, for a name
+ * with one address, with its connect under way (its outcome the caller's
+ * to see, as for any socket: no extra syscall when there is no choice).
+ * Otherwise err is -ENOENT or -EHOSTUNREACH when the name does not resolve
+ * (why NULL), or the last attempt's -errno, why saying how many were
+ * tried. */
 typedef void (*reach_cb)(void *arg, int fd, int err, const char *why);
 
-/* cb is called once, from the loop, unless cancelled. NULL with *err when
- * it cannot start (no cb then). */
-struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg, int *err);
+/* cb is called once, from the loop, unless cancelled. */
+struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg);
 void reach_cancel(struct reach *r);
 /* Where it is, for a deadline's message: "resolving", "2 of 3 addresses
  * tried, last: ...". */

@@ -248,7 +248,7 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
 	static const char *const phase[] = {
 		[WSC_RESOLVING] = "resolving",     /* never: reach's until connected */
-		[WSC_CONNECTING] = "connecting",   /* TLS */
+		[WSC_CONNECTING] = "connecting",   /* TLS; TCP for a lone address */
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
 		[WSC_DONE] = "closing",
@@ -338,13 +338,7 @@ static void reached(void *arg, int fd, int err, const char *why)
 /* The deadline covers every address tried as well as TLS and the upgrade. */
 static void connect_to(struct wsc *c)
 {
-	int err;
-
-	c->reach = reach_open(c->host, c->port, reached, c, &err);
-	if (!c->reach) {
-		fail_later(c, strerror(-err));
-		return;
-	}
+	c->reach = reach_open(c->host, c->port, reached, c);
 	if (c->timeout_s > 0)
 		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
 				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);

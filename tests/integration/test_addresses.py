@@ -92,7 +92,7 @@ def test_refused_ipv6_then_ipv4_and_remembered(env):
     b.wait_log(rf"listening on 127\.0\.0\.1:{local}\b")
     refused = rf"localhost:{env.relay_port}: ::1: Connection refused"
     assert len(re.findall(refused, b.text())) == 1, b.text()
-    connected = rf"localhost:{env.relay_port}: connected to {re.escape(GOOD)}, address 2 tried"
+    connected = rf"localhost:{env.relay_port}: connected to {re.escape(GOOD)} \(address 2 of 2\)"
     assert len(re.findall(connected, b.text())) == 1, b.text()
     # Two tunnels: four more connections to the relay, all straight to GOOD.
     for i in range(2):
@@ -142,18 +142,66 @@ def test_every_address_failing_says_how_many(env):
 
 
 def test_deadline_names_the_addresses_tried(env):
-    """Only silent addresses: the connect timeout ends the attempt and says
-    how far it got."""
+    """Only silent addresses: the connect timeout ends the attempts and says
+    how far they got."""
     env.start_relay(host=GOOD)
-    drop = SynDropper(GOOD, free_port())
+    port = free_port()
+    drops = [SynDropper(a, port) for a in ("127.0.0.3", "127.0.0.4")]
     try:
-        port = drop.srv.getsockname()[1]
-        wrap = private_hosts(env, "d", [GOOD])
+        wrap = private_hosts(env, "d", ["127.0.0.3", "127.0.0.4"])
         cs = env.conn_str.replace(f"localhost:{env.relay_port}", f"localhost:{port}")
         b = env.bridge("b", "-o", "connect_timeout:2", "-T", f"hc:127.0.0.1:{free_port()}",
                        cs=cs, wrap=wrap)
-        b.wait_log(r"timed out after 2 s connecting \(1 of 1 addresses of localhost tried, "
+        b.wait_log(r"timed out after 2 s connecting \(2 of 2 addresses of localhost tried, "
                    r"none answered\)", timeout=2 + SLACK)
         assert b.p.poll() is None
+    finally:
+        for d in drops:
+            d.close()
+
+
+def test_target_name_with_every_address(env):
+    """A remote forward's target by name: the relay by its IP (in its
+    certificate); "localhost" an IPv6 address that answers and an IPv4 one
+    that refuses. One address per name took IPv4 and never connected."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    assert refuses("127.0.0.3", target)
+    wrap = private_hosts(env, "t", ["::1", "127.0.0.3"])
+    srv = echo_server(target, host="::1", family=socket.AF_INET6)
+    cs = env.conn_str.replace("sb://localhost:", "sb://127.0.0.1:")
+    b = env.bridge("b", "-T", f"hc:localhost:{target}", "-L", f"127.0.0.1:{local}:hc", cs=cs,
+                   wrap=wrap)
+    b.wait_log(r"listener online", timeout=10 + SLACK)
+    b.wait_log(rf"listening on 127\.0\.0\.1:{local}\b")
+    for i in range(2):
+        data = os.urandom(100000)
+        assert roundtrip(local, data, timeout=20) == data
+    srv.close()
+
+
+def test_target_silent_address_is_passed_over(env):
+    """The target's first address drops SYNs: the next starts beside it and
+    the tunnel opens well before any connect timeout; the next tunnel goes
+    straight to the one that answered."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    drop = SynDropper("127.0.0.1", target)
+    try:
+        wrap = private_hosts(env, "u", ["127.0.0.1", "127.0.0.3"])
+        srv = echo_server(target, host="127.0.0.3")
+        cs = env.conn_str.replace("sb://localhost:", "sb://127.0.0.1:")
+        b = env.bridge("b", "-T", f"hc:localhost:{target}", "-L", f"127.0.0.1:{local}:hc",
+                       cs=cs, wrap=wrap)
+        b.wait_log(r"listener online", timeout=10 + SLACK)
+        b.wait_log(rf"listening on 127\.0\.0\.1:{local}\b")
+        slow = rf"localhost:{target}: no answer from 127\.0\.0\.1 within \d+ ms"
+        for i in range(2):
+            t = time.monotonic()
+            data = os.urandom(10000)
+            assert roundtrip(local, data, timeout=20) == data
+            assert time.monotonic() - t < SLACK
+        assert len(re.findall(slow, b.text())) == 1, b.text()
+        srv.close()
     finally:
         drop.close()
