@@ -261,8 +261,10 @@ static void on_close(struct loop_obj *o, struct lws *wsi)
 	struct reach *r = (struct reach *)o;
 
 	(void)wsi;
-	if (!r->done)     /* the loop going away: no callback then */
+	if (!r->done) {   /* the loop going away: the owner ends as with a stream */
 		teardown(r);
+		r->cb(r->arg, -1, -ECANCELED, NULL);
+	}
 	reach_free(r);
 }
 
@@ -318,6 +320,11 @@ static void resolved(void *arg, int err, const struct resolve_list *list)
 	struct reach *r = arg;
 
 	r->rr = NULL;
+	if (err == -ECANCELED && !loop_context()) {
+		/* After the loop: the owner can be told nothing safely. */
+		end(r);
+		return;
+	}
 	if (err < 0) {
 		deliver(r, -1, err, NULL);
 		return;
@@ -348,6 +355,18 @@ void reach_cancel(struct reach *r)
 {
 	if (r && !r->done)
 		end(r);
+}
+
+bool reach_abort(struct reach *r)
+{
+	if (!r->wsi) {
+		reach_cancel(r);
+		return false;
+	}
+	close_attempts(r);
+	lws_sul_cancel(&r->delay);
+	loop_kill(r->wsi);    /* on_close calls back */
+	return true;
 }
 
 const char *reach_progress(const struct reach *r, char *buf, size_t len)

@@ -9,6 +9,7 @@
 #ifndef AZB_REACH_H
 #define AZB_REACH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,9 +27,14 @@ struct reach;
  * tried. */
 typedef void (*reach_cb)(void *arg, int fd, int err, const char *why);
 
-/* cb is called once, from the loop, unless cancelled. */
+/* cb is called once, from the loop, unless cancelled; with -ECANCELED when
+ * the loop goes away first (then at once, as a stream's on_close). */
 struct reach *reach_open(const char *host, uint16_t port, reach_cb cb, void *arg);
 void reach_cancel(struct reach *r);
+/* Like a stream's abort: the attempts go now and cb follows from the loop
+ * with -ECANCELED, even as the loop goes away. False when there is nothing
+ * on the loop yet (resolving): then it is cancelled, no cb. */
+bool reach_abort(struct reach *r);
 /* Where it is, for a deadline's message: "resolving", "2 of 3 addresses
  * tried, last: ...". */
 const char *reach_progress(const struct reach *r, char *buf, size_t len);

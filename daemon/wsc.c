@@ -35,7 +35,7 @@ struct wsc {
 	struct http1_head *head;  /* while upgrading */
 	struct ws_parser parser;
 	int status;               /* HTTP status of a refused upgrade */
-	char why[128];
+	char why[256];            /* room for the addresses tried */
 	bool close_sent, close_rcvd, close_pending, ping_pending, pong_pending;
 	uint8_t close_payload[WS_CTRL_MAX];
 	size_t close_len;
@@ -246,15 +246,14 @@ static void fail_later(struct wsc *c, const char *why);
 static void on_deadline(lws_sorted_usec_list_t *sul)
 {
 	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
+	char where[200];
 	static const char *const phase[] = {
-		[WSC_RESOLVING] = "resolving",     /* never: reach's until connected */
+		[WSC_RESOLVING] = "resolving",     /* never: c->reach's, below */
 		[WSC_CONNECTING] = "connecting",   /* TLS; TCP for a lone address */
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
 		[WSC_DONE] = "closing",
 	};
-
-	char where[200];
 
 	if (c->reach) {
 		snprintf(c->why, sizeof(c->why), "timed out after %d s connecting (%s)",
@@ -319,6 +318,10 @@ static void reached(void *arg, int fd, int err, const char *why)
 	struct wsc *c = arg;
 
 	c->reach = NULL;
+	if (err == -ECANCELED) {   /* wsc_abort(), maybe as the loop goes: no later */
+		finish(c, "aborted");
+		return;
+	}
 	if (fd < 0) {
 		fail_later(c, why ? why : err == -ENOENT || err == -EHOSTUNREACH ?
 			   "cannot resolve the relay's host name" : strerror(-err));
@@ -430,6 +433,8 @@ void wsc_abort(struct wsc *c)
 {
 	if (c->st)
 		stream_abort(c->st);
+	else if (c->reach && reach_abort(c->reach))
+		return;    /* reached() follows */
 	else if (c->state != WSC_DONE)
 		fail_later(c, "aborted");
 }

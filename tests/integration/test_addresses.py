@@ -5,6 +5,7 @@ getaddrinfo returns them; the relay listens on 127.0.0.2 only. An address
 where nothing listens refuses at once; one whose listener's accept queue is
 full drops SYNs silently, as a firewall would, so a connect there hangs.
 The daemon tells at debug level (-v) which addresses it tried."""
+import contextlib
 import os
 import re
 import socket
@@ -141,23 +142,41 @@ def test_every_address_failing_says_how_many(env):
     assert "listener online" not in b.text()
 
 
-def test_deadline_names_the_addresses_tried(env):
-    """Only silent addresses: the connect timeout ends the attempts and says
-    how far they got."""
+@contextlib.contextmanager
+def silent_relay_name(env, name, timeout):
+    """A listener bridge whose relay name has two addresses, both dropping
+    SYNs, with connect_timeout timeout."""
     env.start_relay(host=GOOD)
     port = free_port()
     drops = [SynDropper(a, port) for a in ("127.0.0.3", "127.0.0.4")]
     try:
-        wrap = private_hosts(env, "d", ["127.0.0.3", "127.0.0.4"])
+        wrap = private_hosts(env, name, ["127.0.0.3", "127.0.0.4"])
         cs = env.conn_str.replace(f"localhost:{env.relay_port}", f"localhost:{port}")
-        b = env.bridge("b", "-o", "connect_timeout:2", "-T", f"hc:127.0.0.1:{free_port()}",
-                       cs=cs, wrap=wrap)
-        b.wait_log(r"timed out after 2 s connecting \(2 of 2 addresses of localhost tried, "
-                   r"none answered\)", timeout=2 + SLACK)
-        assert b.p.poll() is None
+        yield env.bridge("b", "-o", f"connect_timeout:{timeout}", "-T",
+                         f"hc:127.0.0.1:{free_port()}", cs=cs, wrap=wrap)
     finally:
         for d in drops:
             d.close()
+
+
+def test_deadline_names_the_addresses_tried(env):
+    """Only silent addresses: the connect timeout ends the attempts and says
+    how far they got."""
+    with silent_relay_name(env, "d", 2) as b:
+        b.wait_log(r"timed out after 2 s connecting \(2 of 2 addresses of localhost tried, "
+                   r"none answered\)", timeout=2 + SLACK)
+        assert b.p.poll() is None
+
+
+def test_stop_while_attempts_are_under_way(env):
+    """SIGTERM with two attempts hanging on silent addresses: the daemon
+    stops at once and cleanly (under ASan: nothing leaked)."""
+    with silent_relay_name(env, "x", 60) as b:
+        b.wait_log(r"no answer from 127\.0\.0\.3 within \d+ ms; trying 127\.0\.0\.4 as well",
+                   timeout=SLACK)
+        t = time.monotonic()
+        assert b.stop() == 0
+        assert time.monotonic() - t < SLACK
 
 
 def test_target_name_with_every_address(env):
@@ -205,3 +224,4 @@ def test_target_silent_address_is_passed_over(env):
         srv.close()
     finally:
         drop.close()
+

@@ -1,5 +1,6 @@
 /* The order reach tries a name's addresses in: the one that worked last
- * first, then the families alternating from getaddrinfo's first. */
+ * first, then the families alternating from getaddrinfo's first; and the
+ * resolver's cache remembering that one. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +86,44 @@ static void test_full_list(void **state)
 		assert_int_equal(seen[i], 1);
 }
 
+/* "localhost" from the machine's hosts file, cached by resolve_now(). */
+static void test_cache_remembers_the_last_good(void **state)
+{
+	struct resolve_list l;
+	struct resolve_req *req;
+	struct sockaddr_in other = { .sin_family = AF_INET };
+
+	(void)state;
+	resolve_flush();
+	assert_int_equal(resolve_now("localhost", &l.a[0]), 0);
+	assert_int_equal(resolve_host_all("localhost", &l, NULL, NULL, &req), 1);
+	assert_null(req);
+	assert_true(l.n >= 1);
+	assert_int_equal(l.preferred, -1);
+	resolve_prefer("localhost", (struct sockaddr *)&l.a[l.n - 1].addr);
+	assert_int_equal(resolve_host_all("LOCALHOST", &l, NULL, NULL, &req), 1);
+	assert_int_equal(l.preferred, l.n - 1);
+	/* An address the name no longer has is no preference. */
+	inet_pton(AF_INET, "192.0.2.1", &other.sin_addr);
+	resolve_prefer("localhost", (struct sockaddr *)&other);
+	assert_int_equal(resolve_host_all("localhost", &l, NULL, NULL, &req), 1);
+	assert_int_equal(l.preferred, -1);
+	resolve_flush();
+}
+
+static void test_numeric_is_one_address(void **state)
+{
+	struct resolve_list l;
+	struct resolve_req *req;
+
+	(void)state;
+	assert_int_equal(resolve_host_all("::1", &l, NULL, NULL, &req), 1);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.a[0].addr.ss_family, AF_INET6);
+	assert_string_equal(l.a[0].text, "::1");
+	assert_int_equal(l.preferred, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +133,8 @@ int main(void)
 		cmocka_unit_test(test_the_last_good_first),
 		cmocka_unit_test(test_preferred_out_of_range_is_ignored),
 		cmocka_unit_test(test_full_list),
+		cmocka_unit_test(test_cache_remembers_the_last_good),
+		cmocka_unit_test(test_numeric_is_one_address),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
