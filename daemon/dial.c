@@ -13,11 +13,13 @@
 #include "binding.h"
 #include "log.h"
 #include "loop.h"
+#include "reach.h"
 #include "resolve.h"
 #include "util.h"
 
 struct dial {
 	struct resolve_req *rr;
+	struct reach *reach;           /* TCP from any source: every address */
 	int sotype;
 	uint16_t port;
 	char *bind_name;               /* bind_address (-b), or NULL */
@@ -175,6 +177,16 @@ static void target_resolved(void *arg, int err, const struct resolve_result *res
 	target_done(arg, err, res);
 }
 
+static void reached(void *arg, int fd, int err, const char *why)
+{
+	struct dial *d = arg;
+
+	d->reach = NULL;
+	if (why)
+		log_debug("target: %s", why);   /* the tunnel tells the rest */
+	finish(d, fd < 0 ? err : fd);
+}
+
 struct dial *dial_inet(const char *host, uint16_t port, int type, const char *bind_address,
 		       dial_cb cb, void *arg)
 {
@@ -186,6 +198,11 @@ struct dial *dial_inet(const char *host, uint16_t port, int type, const char *bi
 	d->bind_name = bind_address ? xstrdup(bind_address) : NULL;
 	d->cb = cb;
 	d->arg = arg;
+	/* A bind address is of one family: those dials keep to one address. */
+	if (type == SOCK_STREAM && !bind_address) {
+		d->reach = reach_open(host, port, reached, d);
+		return d;
+	}
 	if (resolve_host(host, &res, target_resolved, d, &d->rr) == 1 && target_done(d, 0, &res))
 		return NULL;
 	return d;
@@ -195,6 +212,7 @@ void dial_cancel(struct dial *d)
 {
 	/* The resolver still calls back once; make that a no-op. */
 	resolve_cancel(d->rr);
+	reach_cancel(d->reach);
 	free(d->bind_name);
 	free(d);
 }

@@ -20,8 +20,9 @@ typedef void (*dial_cb)(void *arg, int fd, int err);
 int dial_check_source(const char *name, char *why, size_t len);
 
 /* A socket of type (SOCK_STREAM, SOCK_DGRAM) connected to host:port, from
- * bind_address if set. Returns NULL when cb was already called (numeric
- * host or a failure). */
+ * bind_address if set. TCP without a bind address tries every address of
+ * the name (reach.h); the others take one. Returns NULL when cb was already
+ * called (numeric host or a failure). */
 struct dial *dial_inet(const char *host, uint16_t port, int type, const char *bind_address,
 		       dial_cb cb, void *arg);
 void dial_cancel(struct dial *d);

@@ -16,7 +16,18 @@ struct resolve_result {
 	char text[INET6_ADDRSTRLEN];    /* numeric form */
 };
 
+/* Every address of a name, as getaddrinfo orders them (RFC 6724), at most
+ * RESOLVE_MAX; preferred is the index of the one resolve_prefer() last
+ * named for it, or -1. */
+#define RESOLVE_MAX 16
+struct resolve_list {
+	int n;
+	int preferred;
+	struct resolve_result a[RESOLVE_MAX];
+};
+
 typedef void (*resolve_cb)(void *arg, int err, const struct resolve_result *res);
+typedef void (*resolve_list_cb)(void *arg, int err, const struct resolve_list *list);
 struct resolve_req;
 
 /* Numeric hosts and fresh cache entries answer at once: returns 1 with *res
@@ -28,6 +39,12 @@ int resolve_host(const char *host, struct resolve_result *res, resolve_cb cb, vo
  * other family gives -EAFNOSUPPORT at once. */
 int resolve_host_af(const char *host, int family, struct resolve_result *res, resolve_cb cb,
 		    void *arg, struct resolve_req **req);
+/* The same for every address of host (any family), from the same cache. */
+int resolve_host_all(const char *host, struct resolve_list *out, resolve_list_cb cb, void *arg,
+		     struct resolve_req **req);
+/* sa (port ignored) is the address of host that worked last: the next
+ * list names it as preferred, across refreshes, while the name is cached. */
+void resolve_prefer(const char *host, const struct sockaddr *sa);
 /* Blocking, for before the loop runs (start-up, -n): 0 with *res (also
  * cached), -ENOENT when the name does not resolve, -EHOSTUNREACH when it
  * cannot be looked up. */

@@ -9,7 +9,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proxy.h"
-#include "resolve.h"
+#include "reach.h"
 #include "stream.h"
 #include "util.h"
 
@@ -23,7 +23,7 @@ enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_PROXYING, WSC_UPGRADING, WSC
 
 struct wsc {
 	struct stream *st;
-	struct resolve_req *rr;   /* while resolving */
+	struct reach *reach;      /* while resolving and connecting */
 	char *host;               /* the relay's: SNI, certificate, Host */
 	uint16_t port;
 	/* Where the TCP connection goes: the relay, or the proxy of route. */
@@ -41,7 +41,7 @@ struct wsc {
 	struct http1_head *head;  /* while upgrading */
 	struct ws_parser parser;
 	int status;               /* HTTP status of a refused upgrade */
-	char why[256];            /* room for a proxy's name and answer */
+	char why[256];            /* room for a proxy's answer, the addresses tried */
 	bool close_sent, close_rcvd, close_pending, ping_pending, pong_pending;
 	uint8_t close_payload[WS_CTRL_MAX];
 	size_t close_len;
@@ -285,14 +285,17 @@ static int proxy_rx(struct wsc *c, uint8_t *data, size_t len)
 	return r < 0 ? -1 : r == 1 ? tunnel_open(c, data + used, len - used) : 0;
 }
 
+static void fail_later(struct wsc *c, const char *why);
+
 /* A peer that accepts TCP and then goes silent would otherwise hold the
  * attempt open for as long as the kernel keeps the socket. */
 static void on_deadline(lws_sorted_usec_list_t *sul)
 {
 	struct wsc *c = lws_container_of(sul, struct wsc, deadline);
+	char where[200];
 	static const char *const phase[] = {
-		[WSC_RESOLVING] = "resolving",     /* never: the deadline starts after */
-		[WSC_CONNECTING] = "connecting",   /* TCP and TLS */
+		[WSC_RESOLVING] = "resolving",     /* never: c->reach's, below */
+		[WSC_CONNECTING] = "connecting",   /* TLS; TCP for a lone address */
 		[WSC_PROXYING] = "awaiting the proxy's answer",
 		[WSC_UPGRADING] = "awaiting the upgrade",
 		[WSC_OPEN] = "awaiting the peer's first reply",
@@ -300,6 +303,13 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 	};
 	bool at_proxy = c->connect_req || c->state == WSC_PROXYING;
 
+	if (c->reach) {
+		snprintf(c->why, sizeof(c->why), "timed out after %d s connecting%s%s (%s)",
+			 c->timeout_s, at_proxy ? " to " : "", at_proxy ? c->route.where : "",
+			 reach_progress(c->reach, where, sizeof(where)));
+		fail_later(c, "timed out");   /* c->why says more */
+		return;
+	}
 	snprintf(c->why, sizeof(c->why), "timed out after %d s %s%s%s%s", c->timeout_s,
 		 phase[c->state], at_proxy ? " (" : "", at_proxy ? c->route.where : "",
 		 at_proxy ? ")" : "");
@@ -352,43 +362,50 @@ static void fail_later(struct wsc *c, const char *why)
 {
 	if (!c->why[0])
 		snprintf(c->why, sizeof(c->why), "%s", why);
-	resolve_cancel(c->rr);
-	c->rr = NULL;
+	reach_cancel(c->reach);
+	c->reach = NULL;
 	c->state = WSC_DONE;
 	loop_defer(&c->failed, on_failed);
 }
 
-static void connect_to(struct wsc *c, const struct resolve_result *res)
+static void reached(void *arg, int fd, int err, const char *why)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = resolve_sockaddr(res, c->connect_port, &ss);
-	int err;
+	struct wsc *c = arg;
 
+	c->reach = NULL;
+	if (err == -ECANCELED) {   /* wsc_abort(), maybe as the loop goes: no later */
+		finish(c, "aborted");
+		return;
+	}
+	if (fd < 0) {
+		const char *what = why ? why : err != -ENOENT && err != -EHOSTUNREACH ?
+				   strerror(-err) : c->connect_req ?
+				   "cannot resolve the proxy's host name" :
+				   "cannot resolve the relay's host name";
+
+		if (c->connect_req)   /* say which proxy */
+			snprintf(c->why, sizeof(c->why), "%s: %s", c->route.where, what);
+		fail_later(c, what);
+		return;
+	}
 	c->state = WSC_CONNECTING;
-	c->st = stream_connect((struct sockaddr *)&ss, sl, c->host, c->tls && !c->connect_req,
-			       c->insecure, &wsc_stream_ops, c, &err);
+	c->st = stream_connect_fd(fd, c->port, c->host, c->tls && !c->connect_req, NULL,
+				  c->insecure, &wsc_stream_ops, c, &err);
 	if (!c->st) {
 		fail_later(c, strerror(-err));
 		return;
 	}
 	if (c->max_queued)
 		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
+}
+
+/* The deadline covers every address tried as well as TLS and the upgrade. */
+static void connect_to(struct wsc *c)
+{
+	c->reach = reach_open(c->connect_host, c->connect_port, reached, c);
 	if (c->timeout_s > 0)
 		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
 				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
-}
-
-static void resolved(void *arg, int err, const struct resolve_result *res)
-{
-	struct wsc *c = arg;
-
-	c->rr = NULL;
-	if (err < 0 && c->connect_req)
-		fail_later(c, "cannot resolve the proxy's host name");
-	else if (err < 0)
-		fail_later(c, "cannot resolve the relay's host name");
-	else
-		connect_to(c, res);
 }
 
 /* Straight to the relay, or to the proxy that applies to it. */
@@ -413,7 +430,6 @@ static int choose_route(struct wsc *c, const struct wsc_params *p)
 struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void *owner)
 {
 	struct wsc *c = xcalloc(1, sizeof(*c));
-	struct resolve_result res;
 
 	c->status = -1;
 	c->ops = ops;
@@ -434,8 +450,7 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	c->request = build_request(p, c->key);
 	if (choose_route(c, p) < 0)
 		return c;
-	if (resolve_host(c->connect_host, &res, resolved, c, &c->rr) == 1)
-		connect_to(c, &res);
+	connect_to(c);
 	return c;
 }
 
@@ -500,6 +515,8 @@ void wsc_abort(struct wsc *c)
 {
 	if (c->st)
 		stream_abort(c->st);
+	else if (c->reach && reach_abort(c->reach))
+		return;    /* reached() follows */
 	else if (c->state != WSC_DONE)
 		fail_later(c, "aborted");
 }

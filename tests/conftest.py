@@ -94,10 +94,10 @@ class Env:
         self.conn_str = None
         self.ca = None
 
-    def start_relay(self, port=0, extra=(), wrap=()):
+    def start_relay(self, port=0, extra=(), wrap=(), host="127.0.0.1"):
         state = os.path.join(self.tmp, "relay")
         os.makedirs(state, exist_ok=True)
-        listen = f"127.0.0.1:{port}"
+        listen = f"{host}:{port}"
         p = Proc("relay", [*wrap, os.path.join(BUILD, "azbridge-relayd"), "--dev", "--state-dir",
                            state, "--listen", listen, *extra], self.tmp)
         self.procs.append(p)
