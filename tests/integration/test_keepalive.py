@@ -6,6 +6,8 @@ connection string names the forwarder's port, so TLS still verifies the
 relay's certificate for localhost, and the rendezvous addresses the relay
 hands out name the port the listener came in on: the -T side's tunnels go
 through the forwarder too."""
+import json
+import os
 import re
 import select
 import socket
@@ -13,6 +15,7 @@ import threading
 import time
 
 from conftest import echo_server, free_port, wait_for
+from test_daemon import Daemon, forwards, local_entry, request
 
 CUT = 3.0        # the middlebox's idle limit, seconds
 SILENCE = 8.0    # how long the tests keep an open tunnel quiet
@@ -175,5 +178,38 @@ def test_black_holed_tunnel_is_closed_within_the_bound(env):
         p = next(p for p in env.procs if p.name == name)
         p.wait_log(r"keep-alive pings unanswered", timeout=10)
         assert len(re.findall(r"keep-alive pings unanswered", p.text())) == 1
+    mb_t.close()
+    mb_l.close()
+
+
+def test_forwards_of_a_file_and_of_the_control_socket_set_their_own(env):
+    """No global setting, so a sender would ping after 3.5 minutes; a forward
+    of the file and one added over the control socket set 1 s each, and both
+    their idle tunnels outlive the middlebox."""
+    env.start_relay()
+    mb_t, mb_l = Middlebox(env), Middlebox(env)
+    target, port, port2 = free_port(), free_port(), free_port()
+    echo_server(target)
+    env.listener("t", "-a", "1", "-T", f"echo:{target}", cs=mb_t.conn_str(env))
+    d = Daemon(env)
+    d.base = d.base.replace(env.conn_str, mb_l.conn_str(env))
+    d.write_main(forwards(local_entry("own", port, relay="echo", extra=" tunnel_keep_alive = 1;")))
+    d.start()
+    add = {"cmd": "add", "binding": {"direction": "local", "name": "added", "tunnel_keep_alive": 1,
+                                     "expression": f"127.0.0.1:{port2}:echo"}}
+    out = request(d.sock, json.dumps(add).encode() + b"\n")[0]
+    assert out["ok"], out
+    with open(os.path.join(d.dropins, "50-added.conf")) as f:
+        assert "tunnel_keep_alive = 1;" in f.read()
+    wait_for(lambda: (d.binding("added") or {}).get("state") == "listening", 10,
+             what="the added forward to listen")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as a, \
+         socket.create_connection(("127.0.0.1", port2), timeout=10) as b:
+        echo(a, b"file")
+        echo(b, b"socket")
+        time.sleep(SILENCE)
+        echo(a, b"file again")
+        echo(b, b"socket again")
+    assert (mb_t.cuts, mb_l.cuts) == (0, 0)
     mb_t.close()
     mb_l.close()
