@@ -57,9 +57,9 @@ struct azb_fwd {
 	size_t n_ep;
 	struct azb_ep *ep;
 	struct azb_cred *cred;   /* per-forward credentials, or NULL for the global ones */
-	int tunnel_keep_alive;   /* seconds; -1: the global setting */
 	char *origin_file;       /* where it was defined, for messages; NULL for the CLI */
 	int origin_line;
+	int tunnel_keep_alive;   /* seconds; -1: the global setting */
 };
 
 /* Parsers. On error return -EINVAL and write a message naming the offending
