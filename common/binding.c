@@ -168,6 +168,7 @@ struct azb_fwd *bnd_fwd_new(enum azb_dir dir)
 	struct azb_fwd *f = xcalloc(1, sizeof(*f));
 
 	f->dir = dir;
+	f->tunnel_keep_alive = -1;
 	return f;
 }
 
@@ -219,6 +220,7 @@ struct azb_fwd *bnd_fwd_dup(const struct azb_fwd *f)
 	d->relay = dup_or_null(f->relay);
 	d->origin_file = dup_or_null(f->origin_file);
 	d->origin_line = f->origin_line;
+	d->tunnel_keep_alive = f->tunnel_keep_alive;
 	for (size_t i = 0; i < f->n_ep; i++) {
 		const struct azb_ep *s = &f->ep[i];
 		struct azb_ep *e = bnd_fwd_add_ep(d);
@@ -253,7 +255,7 @@ static bool ep_equal(const struct azb_ep *a, const struct azb_ep *b)
 bool bnd_fwd_equal(const struct azb_fwd *a, const struct azb_fwd *b)
 {
 	if (a->dir != b->dir || a->n_ep != b->n_ep || !azb_streq(a->name, b->name) ||
-	    !azb_streq(a->relay, b->relay))
+	    !azb_streq(a->relay, b->relay) || a->tunnel_keep_alive != b->tunnel_keep_alive)
 		return false;
 	for (size_t i = 0; i < a->n_ep; i++)
 		if (!ep_equal(&a->ep[i], &b->ep[i]))

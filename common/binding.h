@@ -59,6 +59,7 @@ struct azb_fwd {
 	struct azb_cred *cred;   /* per-forward credentials, or NULL for the global ones */
 	char *origin_file;       /* where it was defined, for messages; NULL for the CLI */
 	int origin_line;
+	int tunnel_keep_alive;   /* seconds; -1: the global setting */
 };
 
 /* Parsers. On error return -EINVAL and write a message naming the offending

@@ -54,6 +54,7 @@ struct azb_config *cfg_new(void)
 	c->drain_timeout = AZB_DRAIN_TIMEOUT_DEFAULT;
 	c->stop_timeout = AZB_STOP_TIMEOUT_DEFAULT;
 	c->connect_timeout = AZB_CONNECT_TIMEOUT_DEFAULT;
+	c->tunnel_keep_alive = -1;
 	return c;
 }
 
@@ -128,4 +129,13 @@ bool cfg_remove_fwd(struct azb_config *c, const char *name)
 void cfg_effective_cred(const struct azb_config *c, const struct azb_fwd *f, struct azb_cred *out)
 {
 	cred_effective(f->cred, &c->cred, out);
+}
+
+int cfg_tunnel_keep_alive(const struct azb_config *c, const struct azb_fwd *f)
+{
+	if (f->tunnel_keep_alive >= 0)
+		return f->tunnel_keep_alive;
+	if (c->tunnel_keep_alive >= 0)
+		return c->tunnel_keep_alive;
+	return f->dir == AZB_DIR_LOCAL ? AZB_SENDER_KEEPALIVE_DEFAULT : c->keep_alive_interval;
 }

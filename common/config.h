@@ -29,6 +29,10 @@
 #define AZB_DRAIN_TIMEOUT_DEFAULT 30
 #define AZB_STOP_TIMEOUT_DEFAULT 5
 #define AZB_CONNECT_TIMEOUT_DEFAULT 10
+/* The SDK's keep-alive on a sender's tunnels (a listener's use
+ * keep_alive_interval); tunnel_keep_alive overrides both. */
+#define AZB_SENDER_KEEPALIVE_DEFAULT 210
+#define AZB_TUNNEL_KEEPALIVE_MAX 3600
 
 struct azb_strs {
 	size_t n;
@@ -40,6 +44,7 @@ struct azb_config {
 	char *bind_address;         /* source address for remote forwards' outbound dials */
 	char *bind_address_at;      /* where it was set ("file:line", "command line") */
 	int keep_alive_interval;    /* seconds, listener pings */
+	int tunnel_keep_alive;      /* seconds between pings on idle tunnels; 0 off; -1 the SDK's */
 	int token_lifetime;         /* seconds a SAS token we make is valid */
 	int connect_timeout;        /* seconds to open a websocket to the relay */
 	int log_level;              /* syslog priority, -1 = none; default LOG_INFO */
@@ -110,6 +115,10 @@ bool cfg_key_is_secret(const char *key);
  * warns is given, a warning there: such a forward stays down until they are
  * set, the others run. */
 int cfg_validate(const struct azb_config *c, struct cfg_errors *errs, struct cfg_errors *warns);
+/* Seconds between pings on the idle tunnels of f (0: none): its own
+ * tunnel_keep_alive, else the global one, else the SDK's default for
+ * its side. */
+int cfg_tunnel_keep_alive(const struct azb_config *c, const struct azb_fwd *f);
 /* Does the forward have what it needs to authenticate? */
 bool cfg_fwd_has_credentials(const struct azb_config *c, const struct azb_fwd *f);
 

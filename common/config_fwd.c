@@ -17,7 +17,8 @@ static const char *const remote_ep_keys[] = { "host", "host_port", "port", "udp"
 /* The keys only an HTTP forward has. */
 static const char *const http_only_keys[] = { "path", "ca_file", "http_timeout",
 	"http_idle_connections", "x_forwarded_for", "x_forwarded_proto", "x_forwarded_host", NULL };
-static const char *const entry_keys[] = { "name", "relay", "expression", "bindings", NULL };
+static const char *const entry_keys[] = { "name", "relay", "expression", "bindings",
+	"tunnel_keep_alive", NULL };
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -419,6 +420,7 @@ static struct azb_fwd *parse_forward(struct cfg_loader *ld, const config_setting
 	const char *expr = str_member(ld, g, "expression"), *name = str_member(ld, g, "name");
 	size_t before = ld->errs->n;
 	struct azb_fwd *f = NULL;
+	long long ka;
 	char err[300];
 
 	if (!check_keys(ld, g, ep_keys, true))
@@ -429,6 +431,8 @@ static struct azb_fwd *parse_forward(struct cfg_loader *ld, const config_setting
 	if (name && bnd_check_forward_name(name, err, sizeof(err)) < 0)
 		cfg_error_at(ld, member(g, "name"), "%s", err);
 	f->name = name ? xstrdup(name) : bnd_derive_name(f);
+	if (int_member(ld, g, "tunnel_keep_alive", 0, AZB_TUNNEL_KEEPALIVE_MAX, "seconds", &ka) > 0)
+		f->tunnel_keep_alive = (int)ka;
 	if (has_cred_keys(g)) {
 		f->cred = xcalloc(1, sizeof(*f->cred));
 		cfg_apply_creds(ld, g, f->cred);

@@ -342,6 +342,7 @@ static const struct key keys[] = {
 	TYPED("drain_timeout", NULL, V_INT, 0, 3600, drain_timeout),
 	TYPED("stop_timeout", NULL, V_INT, 0, 300, stop_timeout),
 	TYPED("connect_timeout", NULL, V_INT, 1, 120, connect_timeout),
+	TYPED("tunnel_keep_alive", NULL, V_INT, 0, AZB_TUNNEL_KEEPALIVE_MAX, tunnel_keep_alive),
 	DEAD("GatewayPorts", V_BOOL, 0, 0, store_typed),
 	DEAD("AddressFamily", V_STR, 0, 0, set_dead_family),
 	DEAD("ConnectionAttempts", V_INT, 1, 10, store_typed),

@@ -145,6 +145,8 @@ static void print_forwards(struct sbuf *b, const struct azb_config *c, enum azb_
 		sbuf_add(b, "  {\n");
 		put_str(b, "    ", "name", f->name);
 		put_str(b, "    ", "relay", f->relay);
+		if (f->tunnel_keep_alive >= 0)
+			sbuf_printf(b, "    tunnel_keep_alive = %d;\n", f->tunnel_keep_alive);
 		if (f->cred)
 			print_cred(b, "    ", f->cred, show);
 		sbuf_add(b, "    bindings = (\n");
@@ -191,6 +193,8 @@ static void print_daemon(struct sbuf *b, const struct azb_config *c)
 		sbuf_printf(b, "stop_timeout = %d;\n", c->stop_timeout);
 	if (c->connect_timeout != AZB_CONNECT_TIMEOUT_DEFAULT)
 		sbuf_printf(b, "connect_timeout = %d;\n", c->connect_timeout);
+	if (c->tunnel_keep_alive >= 0)
+		sbuf_printf(b, "tunnel_keep_alive = %d;\n", c->tunnel_keep_alive);
 }
 
 char *cfg_print(const struct azb_config *c, bool show_secrets)

@@ -47,6 +47,7 @@ struct fwd_run *fwd_new(const struct azb_config *c, const struct azb_fwd *f,
 	fr->relay.token_lifetime = c->token_lifetime;
 	fr->keep_alive = c->keep_alive_interval;
 	fr->connect_timeout = c->connect_timeout;
+	fr->tunnel_ka = cfg_tunnel_keep_alive(c, f);
 	fr->bind_address = c->bind_address ? xstrdup(c->bind_address) : NULL;
 	fr->since = azb_clock_s(CLOCK_REALTIME);
 	fr->refs = 1;
@@ -57,6 +58,7 @@ struct fwd_run *fwd_new(const struct azb_config *c, const struct azb_fwd *f,
 void fwd_free(struct fwd_run *fr)
 {
 	lws_sul_cancel(&fr->drain_timer);
+	lws_sul_cancel(&fr->ka_sweep);
 	free(fr->relay.host);
 	cfg_cred_clear(&fr->cred);
 	free(fr->bind_address);

@@ -41,6 +41,7 @@ struct fwd_run {
 	struct azb_cred cred;         /* effective credentials (own over global) */
 	int keep_alive;               /* seconds */
 	int connect_timeout;          /* seconds for each websocket to the relay to open */
+	int tunnel_ka;                /* seconds between pings on idle tunnels; 0: none */
 	char *bind_address;           /* -b: source for outbound dials */
 	struct fwd_listen **listens;  /* local: one per endpoint */
 	struct hc_listener *hc;       /* remote: the control channel */
@@ -55,6 +56,7 @@ struct fwd_run {
 	unsigned refs;
 	void (*release)(struct fwd_run *fr);   /* the owner's: the last reference went */
 	lws_sorted_usec_list_t drain_timer;
+	lws_sorted_usec_list_t ka_sweep;   /* tunnel.c's keep-alive, while tunnels are open */
 };
 
 /* A forward of c, not started, holding its running reference. Touches

@@ -67,6 +67,7 @@ static bool same_run(const struct azb_config *c, const struct azb_fwd *f, const 
 
 	if (!bnd_fwd_equal(f, fr->fwd) || c->keep_alive_interval != fr->keep_alive ||
 	    c->token_lifetime != fr->relay.token_lifetime ||
+	    cfg_tunnel_keep_alive(c, f) != fr->tunnel_ka ||
 	    !azb_streq(c->bind_address, fr->bind_address))
 		return false;
 	cfg_effective_cred(c, f, &cred);

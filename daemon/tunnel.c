@@ -30,6 +30,9 @@
 #define TUNNEL_DOWN_MAX (4u * 1024 * 1024)
 /* Messages moved local -> relay per wakeup, so others get their turn. */
 #define TUNNEL_PUMP_TURNS 8
+/* Keep-alive pings go half an interval apart while a tunnel hears nothing;
+ * this many unanswered in a row (two intervals) and it is dead. */
+#define TUNNEL_KA_DEAD_PINGS 4
 
 static const char *const state_names[] = {
 	[TUNNEL_HANDSHAKE] = "handshake", [TUNNEL_DIALING] = "dialing",
@@ -56,6 +59,7 @@ struct tunnel {
 	struct outq up;             /* local -> relay, waiting for the relay side */
 	bool local_paused;          /* POLLIN off until the relay side can take more */
 	bool failed;                /* counted and logged once */
+	uint8_t ka_missed;          /* keep-alive pings sent since the relay was last heard */
 	void (*gone)(void *arg);
 	void *gone_arg;
 	char *peer;
@@ -66,6 +70,7 @@ struct tunnel {
 };
 
 static void set_timer(struct tunnel *t, int64_t us);
+static void ka_arm(struct fwd_run *fr);
 static void pump(struct tunnel *t);
 static const struct wsc_ops tunnel_ws_ops;
 
@@ -130,6 +135,8 @@ static void tunnel_free(struct tunnel *t)
 	if (t->next)
 		t->next->pprev = t->pprev;
 	fr->stats.tunnels_open--;
+	if (!fr->tunnels)
+		lws_sul_cancel(&fr->ka_sweep);
 	loop_rearm_cancel(&t->rearm);
 	udpf_clear(&t->end.df);
 	outq_free(&t->down);
@@ -209,6 +216,8 @@ static void opened(struct tunnel *t)
 	t->end.active = lws_now_usecs();
 	if (t->kind->idle_us)
 		set_timer(t, t->kind->idle_us);
+	if (t->fr->tunnel_ka && lws_dll2_is_detached(&t->fr->ka_sweep.list))
+		ka_arm(t->fr);
 }
 
 static void idle_check(struct tunnel *t)
@@ -247,6 +256,57 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 static void set_timer(struct tunnel *t, int64_t us)
 {
 	lws_sul_schedule(loop_context(), 0, &t->timer, on_timer, us);
+}
+
+/* ---- keep-alive -------------------------------------------------------- */
+
+/* One sweep per forward over its tunnels instead of a timer per tunnel:
+ * lws keeps timers in one sorted list, and re-arming thousands of them
+ * walks it each time; one walk every half interval costs less and adds no
+ * timer to a tunnel. The data path does nothing for it: the websocket
+ * notes when it last heard the relay anyway. */
+static void ka_check(struct tunnel *t, int64_t now)
+{
+	int64_t quiet = t->ws ? now - wsc_last_rx(t->ws) : 0;
+	char why[100];
+
+	/* Silence we caused proves nothing: a pause of ours leaves the relay's
+	 * frames in the kernel, a full queue holds our ping back. */
+	if (t->state != TUNNEL_OPEN || !t->ws || outq_len(&t->down) || !wsc_can_send(t->ws) ||
+	    quiet < (int64_t)t->fr->tunnel_ka * 1000000) {
+		t->ka_missed = 0;
+		return;
+	}
+	if (t->ka_missed >= TUNNEL_KA_DEAD_PINGS) {
+		snprintf(why, sizeof(why), "nothing from the relay for %lld s, keep-alive pings "
+			 "unanswered", (long long)(quiet / 1000000));
+		tunnel_close(t, why);
+		return;
+	}
+	t->ka_missed++;
+	wsc_ping(t->ws);
+}
+
+static void ka_sweep(lws_sorted_usec_list_t *sul)
+{
+	struct fwd_run *fr = lws_container_of(sul, struct fwd_run, ka_sweep);
+	int64_t now = lws_now_usecs();
+	struct tunnel *t, *next;
+
+	fwd_hold(fr);   /* the last tunnel may hold the last reference */
+	for (t = fr->tunnels; t; t = next) {
+		next = t->next;
+		ka_check(t, now);
+	}
+	if (fr->tunnels)
+		ka_arm(fr);
+	fwd_put(fr);
+}
+
+static void ka_arm(struct fwd_run *fr)
+{
+	lws_sul_schedule(loop_context(), 0, &fr->ka_sweep, ka_sweep,
+			 (int64_t)fr->tunnel_ka * 500000);
 }
 
 /* ---- relay -> local ---------------------------------------------------- */

@@ -213,6 +213,42 @@ static void test_one_endpoint_fails_them_all(void **state)
 	loop_destroy();
 }
 
+static int ka_of(const struct azb_config *c, char opt, const char *expr, int own)
+{
+	struct fwd_run *fr = forward(c, opt, expr);
+	int ka;
+
+	if (own >= 0) {   /* a forward's own, as its file's entry sets it */
+		fr->fwd->tunnel_keep_alive = own;
+		fr->tunnel_ka = cfg_tunnel_keep_alive(c, fr->fwd);
+	}
+	ka = fr->tunnel_ka;
+	fwd_put(fr);
+	return ka;
+}
+
+/* Unset, the SDK's: 3.5 minutes for a sender, -a for a listener; the global
+ * setting over both, a forward's own over that; 0 is off, not unset. */
+static void test_tunnel_keep_alive(void **state)
+{
+	struct azb_config *c = config(true);
+	char err[256];
+
+	(void)state;
+	assert_int_equal(ka_of(c, 'L', "127.0.0.1:1000:r1", -1), 210);
+	assert_int_equal(ka_of(c, 'T', "r1:127.0.0.1:22", -1), 30);
+	assert_int_equal(cfg_set_global(c, "keep_alive_interval", "7", err, sizeof(err)), 0);
+	assert_int_equal(ka_of(c, 'L', "127.0.0.1:1000:r1", -1), 210);
+	assert_int_equal(ka_of(c, 'T', "r1:127.0.0.1:22", -1), 7);
+	assert_int_equal(cfg_set_global(c, "tunnel_keep_alive", "0", err, sizeof(err)), 0);
+	assert_int_equal(ka_of(c, 'L', "127.0.0.1:1000:r1", -1), 0);
+	assert_int_equal(ka_of(c, 'T', "r1:127.0.0.1:22", -1), 0);
+	assert_int_equal(ka_of(c, 'T', "r1:127.0.0.1:22", 5), 5);
+	assert_int_equal(cfg_set_global(c, "tunnel_keep_alive", "3601", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "tunnel_keep_alive"));
+	cfg_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_kinds_by_endpoint),
 		cmocka_unit_test(test_listeners_go_with_the_drain),
 		cmocka_unit_test(test_one_endpoint_fails_them_all),
+		cmocka_unit_test(test_tunnel_keep_alive),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
