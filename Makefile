@@ -10,7 +10,7 @@ DATADIR     ?= $(PREFIX)/share
 DESTDIR     ?=
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
-PKGS        := openssl libwebsockets libsystemd libconfig jansson libcurl
+PKGS        := openssl libwebsockets libsystemd libconfig jansson libcurl yaml-0.1
 
 ifeq ($(SANITIZE),1)
 BUILD       ?= build/san
