@@ -146,6 +146,9 @@ void cmd_usage(FILE *f)
 	      "Commands:\n", f);
 	for (size_t i = 0; i < n; i++)
 		usage_verb(f, &v[i]);
+	fputs("  import [-o FILE] [--svc] [FILE.yml...]\n"
+	      "                          the original azbridge's YAML files as a drop-in for\n"
+	      "                          /etc/azbridge.conf.d/ (needs no daemon; import --help)\n", f);
 	fputs("\n"
 	      "FORWARD is one forwarding rule as azbridged(8) takes it:\n"
 	      "  -L RULE | -T RULE | -R RULE | -H RULE\n"
