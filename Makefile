@@ -137,6 +137,10 @@ $(BUILD)/fuzz/fuzz_binding: tests/fuzz/fuzz_binding.c common/binding.c common/cr
 $(BUILD)/fuzz/fuzz_http_map: tests/fuzz/fuzz_http_map.c daemon/http_map.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_import: tests/fuzz/fuzz_import.c ctl/import_yaml.c ctl/import_map.c \
+		ctl/import_emit.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -lyaml -lconfig
 $(BUILD)/fuzz/fuzz_connstr: tests/fuzz/fuzz_connstr.c common/connstr.c common/log.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(PKG_LIBS)
