@@ -264,6 +264,19 @@ static void local_binding(struct em *e, const struct imp_bind *b)
 	socket_port_name(e, b, IMP_B_BIND_SOCKET);
 }
 
+/* The port name of an HTTP binding is its URL scheme, there as here. */
+static bool http_scheme(struct em *e, const struct imp_bind *b)
+{
+	const char *pn = text(&b->v[IMP_B_PORT_NAME]);
+
+	if (pn && (strcmp(pn, "http") == 0 || strcmp(pn, "https") == 0))
+		return true;
+	imp_msg_add(e->errs, b->file, b->v[IMP_B_PORT_NAME].n ? b->v[IMP_B_PORT_NAME].n : b->at,
+		    "an Http binding needs PortName http or https (its URL scheme), not %s%s%s",
+		    pn ? "\"" : "", pn ? pn : "none", pn ? "\"" : "");
+	return false;
+}
+
 static void remote_binding(struct em *e, const struct imp_bind *b)
 {
 	const struct imp_val *v = b->v;
@@ -273,6 +286,8 @@ static void remote_binding(struct em *e, const struct imp_bind *b)
 
 	if (v[IMP_B_HTTP].n)
 		imp_parse_bool(text(&v[IMP_B_HTTP]), &http);
+	if (http && !http_scheme(e, b))
+		return;
 	if (!(http && !v[IMP_B_HOST_PORT].n && !v[IMP_B_LOCAL_SOCKET].n) &&
 	    port_or_socket(e, b, IMP_B_HOST_PORT, IMP_B_LOCAL_SOCKET, &port) < 0)
 		return;
