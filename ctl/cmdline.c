@@ -357,6 +357,11 @@ static int unknown_verb(struct parse *p)
 	struct sbuf next;
 	int r;
 
+	/* import reads files and asks no daemon: main() takes it when it
+	 * comes first, so the daemon's options cannot go with it. */
+	if (strcmp(p->pos[0], "import") == 0)
+		return azb_err(p->err, p->errlen, "import asks no daemon and takes none of its "
+			       "options: azbridgectl import [-o FILE] [--svc] [FILE.yml...]");
 	for (size_t i = 0; i < n; i++)
 		m += word_after(&v[i], p->pos[0]) != NULL;
 	if (m == 0 || p->n_pos > 1)

@@ -107,6 +107,8 @@ fi
 expect "--svc takes no FILE" 2 "it takes no FILE" "$CTL" import --svc 01-client.yml
 expect "-o needs FILE" 2 "-o needs a FILE" "$CTL" import 01-client.yml -o
 expect "unknown option" 2 "unknown option" "$CTL" import --frobnicate 01-client.yml
+expect "the daemon's options before import" 2 "import asks no daemon and takes none of its options" \
+	"$CTL" --json import 01-client.yml
 expect "a missing file" 1 "^azbridgectl import: $TMP/missing.yml: No such file or directory\$" \
 	"$CTL" import 01-client.yml "$TMP/missing.yml"
 expect "a directory" 1 "$TMP: not a regular file" "$CTL" import "$TMP"
