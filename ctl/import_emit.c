@@ -217,7 +217,6 @@ static int port_or_socket(struct em *e, const struct imp_bind *b, int port_k, in
 			  long *port)
 {
 	const struct imp_val *p = &b->v[port_k], *s = &b->v[sock_k];
-	struct imp_val at = { b->at, b->file };
 
 	if (p->n && s->n) {
 		imp_msg_add(e->errs, b->file, b->at, "a binding with both %s and %s",
@@ -225,7 +224,7 @@ static int port_or_socket(struct em *e, const struct imp_bind *b, int port_k, in
 		return -EINVAL;
 	}
 	if (!p->n && !s->n) {
-		imp_msg_add(e->errs, at.file, at.n, "a binding needs %s or %s",
+		imp_msg_add(e->errs, b->file, b->at, "a binding needs %s or %s",
 			    imp_bkey_name(port_k), imp_bkey_name(sock_k));
 		return -EINVAL;
 	}
