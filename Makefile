@@ -11,6 +11,8 @@ DESTDIR     ?=
 
 VERSION     := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 PKGS        := openssl libwebsockets libsystemd libconfig jansson libcurl
+# Only azbridgectl (import) and its tests parse YAML; the daemons do not link it.
+YAML_PKG    := yaml-0.1
 
 ifeq ($(SANITIZE),1)
 BUILD       ?= build/san
@@ -24,10 +26,12 @@ CC          ?= cc
 OPT         ?= -O2
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+YAML_CFLAGS := $(shell pkg-config --cflags $(YAML_PKG) 2>/dev/null)
+YAML_LIBS   := $(shell pkg-config --libs $(YAML_PKG) 2>/dev/null)
 CFLAGS      ?= $(OPT) -g
 AZB_CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wmissing-prototypes -D_GNU_SOURCE -DAZB_VERSION='"$(VERSION)"' \
-               -Icommon $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+               -Icommon $(PKG_CFLAGS) $(YAML_CFLAGS) $(SAN_FLAGS) -MMD -MP
 AZB_LDFLAGS := $(SAN_FLAGS) $(LDFLAGS)
 
 COMMON_SRC  := $(sort $(wildcard common/*.c))
@@ -62,12 +66,12 @@ $(BUILD)/azbridged: $(BUILD)/daemon/main.o $(DAEMON_LIB) $(COMMON_LIB)
 $(BUILD)/azbridge-relayd: $(BUILD)/relay/main.o $(RELAY_LIB) $(COMMON_LIB)
 	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/azbridgectl: $(call obj,$(CTL_SRC)) $(COMMON_LIB)
-	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(YAML_LIBS)
 
 # Unit tests link the module libraries, so a test reaches everything but main().
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(DAEMON_LIB) $(RELAY_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+	$(CC) $(AZB_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(YAML_LIBS) -lcmocka
 
 # The one test command: dependencies, build, every suite, then one
 # "N passed, N failed" line. A sub-make so pkg-config sees installed packages.
@@ -138,6 +142,10 @@ $(BUILD)/fuzz/fuzz_binding: tests/fuzz/fuzz_binding.c common/binding.c common/cr
 $(BUILD)/fuzz/fuzz_http_map: tests/fuzz/fuzz_http_map.c daemon/http_map.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
+$(BUILD)/fuzz/fuzz_import: tests/fuzz/fuzz_import.c ctl/import_yaml.c ctl/import_map.c \
+		ctl/import_emit.c common/util.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(YAML_LIBS) -lconfig
 $(BUILD)/fuzz/fuzz_connstr: tests/fuzz/fuzz_connstr.c common/connstr.c common/log.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(PKG_LIBS)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ctl_proto.h"
+#include "import.h"
 
 static int usage_error(const char *msg)
 {
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
 
 	/* One out-of-memory policy for us and jansson: abort with a message. */
 	json_set_alloc_funcs(xmalloc, free);
+	/* A local command: it reads files and needs no daemon. */
+	if (argc > 1 && strcmp(argv[1], "import") == 0)
+		return imp_main(argc - 1, argv + 1);
 	if (cmd_parse(argc, argv, &c, err, sizeof(err)) < 0)
 		return usage_error(err);
 	if (c.help)

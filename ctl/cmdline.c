@@ -146,6 +146,9 @@ void cmd_usage(FILE *f)
 	      "Commands:\n", f);
 	for (size_t i = 0; i < n; i++)
 		usage_verb(f, &v[i]);
+	fputs("  import [-o FILE] [--svc] [FILE.yml...]\n"
+	      "                          the original azbridge's YAML files as a drop-in for\n"
+	      "                          /etc/azbridge.conf.d/ (needs no daemon; import --help)\n", f);
 	fputs("\n"
 	      "FORWARD is one forwarding rule as azbridged(8) takes it:\n"
 	      "  -L RULE | -T RULE | -R RULE | -H RULE\n"
@@ -354,6 +357,11 @@ static int unknown_verb(struct parse *p)
 	struct sbuf next;
 	int r;
 
+	/* import reads files and asks no daemon: main() takes it when it
+	 * comes first, so the daemon's options cannot go with it. */
+	if (strcmp(p->pos[0], "import") == 0)
+		return azb_err(p->err, p->errlen, "import asks no daemon and takes none of its "
+			       "options: azbridgectl import [-o FILE] [--svc] [FILE.yml...]");
 	for (size_t i = 0; i < n; i++)
 		m += word_after(&v[i], p->pos[0]) != NULL;
 	if (m == 0 || p->n_pos > 1)

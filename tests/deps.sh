@@ -3,7 +3,7 @@
 # everything is present it only checks and returns.
 set -eu
 PKGS="gcc make pkg-config libssl-dev libwebsockets-dev libsystemd-dev libconfig-dev
-libjansson-dev libcurl4-openssl-dev libcmocka-dev python3 python3-pytest python3-cryptography groff-base
+libjansson-dev libcurl4-openssl-dev libyaml-dev libcmocka-dev python3 python3-pytest python3-cryptography groff-base
 openssl valgrind curl postgresql-15 clang libclang-rt-14-dev systemd man-db util-linux
 dpkg-dev binutils nginx-light wrk tinyproxy-bin"
 

@@ -5,7 +5,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-SUITES=${SUITES:-"unit cycles config cli docs install fuzz integration conformance"}
+SUITES=${SUITES:-"unit cycles config import cli docs install fuzz integration conformance"}
 LOGDIR=$BUILD/test-logs
 mkdir -p "$LOGDIR"
 export BUILD
@@ -67,6 +67,7 @@ for s in $SUITES; do
 	unit) line=$(suite_unit) ;;
 	cycles) line=$(suite_script cycles tests/cycles.py) ;;
 	config) line=$(suite_script config tests/config/run.sh) ;;
+	import) line=$(suite_script import tests/import/run.sh) ;;
 	cli) line=$(suite_script cli tests/cli/run.sh) ;;
 	docs) line=$(suite_script docs tests/docs/run.sh) ;;
 	install) line=$(suite_script install tests/install/run.sh) ;;

@@ -45,7 +45,11 @@ done
 for opt in $("$CTL" --help | grep -oE -- '--[a-z][a-z-]+' | grep -vxE -- '--(help|version)' | sort -u); do
 	check "README shows azbridgectl $opt" grep -qF -- "$opt" README.md
 done
-for verb in status list show stats add remove reload version "hosts add" "hosts remove" "hosts list"; do
+for opt in $("$CTL" import --help | grep -oE -- '--[a-z][a-z-]+' | grep -vxE -- '--help' | sort -u); do
+	check "azbridgectl.8 documents import $opt" grep -qF -- "$(sed 's/-/\\-/g' <<<"$opt")" man/azbridgectl.8
+	check "README shows azbridgectl import $opt" grep -qF -- "$opt" README.md
+done
+for verb in status list show stats add remove reload version "hosts add" "hosts remove" "hosts list" import; do
 	check "azbridgectl --help names $verb" sh -c "'$CTL' --help | grep -qw -- '$verb'"
 	check "azbridgectl.8 documents $verb" grep -qE "^\.B[IR]? $verb\b|^\.B \"$verb\"" man/azbridgectl.8
 	check "README shows azbridgectl $verb" grep -qE "azbridgectl (--json )?$verb\b" README.md
