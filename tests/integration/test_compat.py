@@ -1,0 +1,72 @@
+"""The original tool's and Azure's ways where ours differed: the SAS audience
+the SDK signs, a clean close for an unknown logical port, the connection
+string from AZURE_BRIDGE_CONNECTIONSTRING or connection_string_file."""
+import base64
+import hashlib
+import hmac
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import urllib.parse
+
+from conftest import BUILD, ROOT, echo_server, free_port, round_trip, wait_for
+
+NODE_DIR = os.path.join(ROOT, "tests", "conformance")
+
+
+def creds(env):
+    m = re.search(r"SharedAccessKeyName=([^;]+);SharedAccessKey=(\S+)", env.conn_str)
+    return m.group(1), m.group(2)
+
+
+def head_catcher(env):
+    """A TLS server with the dev relay's certificate that keeps the first
+    request head it is sent and answers 404: what a bridge sends Azure."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    state = os.path.join(env.tmp, "relay")
+    ctx.load_cert_chain(os.path.join(state, "server.pem"), os.path.join(state, "server.key"))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    heads = []
+
+    def serve():
+        while not heads:
+            try:
+                raw, _ = srv.accept()
+                c = ctx.wrap_socket(raw, server_side=True)
+                buf = b""
+                c.settimeout(10)
+                while b"\r\n\r\n" not in buf:
+                    b = c.recv(4096)
+                    if not b:
+                        break
+                    buf += b
+                c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                c.close()
+                heads.append(buf.decode("latin-1"))
+            except OSError:
+                return
+
+    env.thread(serve)
+    return srv.getsockname()[1], heads
+
+
+def test_daemon_signs_the_sdk_audience(env):
+    """Host lower-cased, no port, the path's case kept, one trailing slash,
+    scheme http: what Microsoft's SDK signs and Azure compares."""
+    env.start_relay()
+    kn, key = creds(env)
+    port, heads = head_catcher(env)
+    cs = f"Endpoint=sb://LocalHost:{port}/;SharedAccessKeyName={kn};SharedAccessKey={key}"
+    env.bridge("t", "-T", "Db:5432", cs=cs)
+    wait_for(lambda: heads, timeout=20, what="the listener's upgrade")
+    tok = re.search(r"\r\nServiceBusAuthorization: (SharedAccessSignature \S+)\r\n", heads[0])
+    assert tok, heads[0]
+    fields = dict(p.split("=", 1) for p in tok.group(1).split(" ", 1)[1].split("&"))
+    assert urllib.parse.unquote(fields["sr"]) == "http://localhost/Db/"
+    want = hmac.new(key.encode(), f"{fields['sr']}\n{fields['se']}".encode(), hashlib.sha256)
+    assert urllib.parse.unquote(fields["sig"]) == base64.b64encode(want.digest()).decode()
