@@ -70,3 +70,29 @@ def test_daemon_signs_the_sdk_audience(env):
     assert urllib.parse.unquote(fields["sr"]) == "http://localhost/Db/"
     want = hmac.new(key.encode(), f"{fields['sr']}\n{fields['se']}".encode(), hashlib.sha256)
     assert urllib.parse.unquote(fields["sig"]) == base64.b64encode(want.digest()).decode()
+
+
+def node_env(env):
+    return dict(os.environ, NODE_EXTRA_CA_CERTS=env.ca,
+                NODE_PATH=os.path.join(NODE_DIR, "node_modules"))
+
+
+def test_unknown_port_name_gets_a_clean_close(env):
+    """As the original's listener does: no reply bytes, a close frame 1000
+    "Shutdown" the sender reads (it was an abort: 1006 to the sender)."""
+    env.start_relay()
+    kn, key = creds(env)
+    target = free_port()
+    echo_server(target)
+    t = env.listener("t", "-T", f"db:sql1/localhost:{target};sql2/localhost:{target}")
+    uri = f"wss://localhost:{env.relay_port}/$hc/db?sb-hc-action=connect"
+    r = subprocess.run(["node", os.path.join(NODE_DIR, "sender_close.js"), uri, kn, key, "nosuch"],
+                       env=node_env(env), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == ["close 1000 Shutdown"], r.stdout
+    t.wait_log(r'no binding for port name "nosuch"')
+    # the listener still serves the names it has
+    r = subprocess.run(["node", os.path.join(NODE_DIR, "sender_preamble.js"), uri, kn, key,
+                        "sql2", "1000"], env=node_env(env), capture_output=True, text=True,
+                       timeout=60)
+    assert "echo ok" in r.stdout, r.stdout + r.stderr
