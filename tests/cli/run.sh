@@ -67,6 +67,9 @@ expect entra-credential 0 'credential = "azure-cli"' '' -- -n -v -e sb://relay.t
 expect entra-bad-credential 1 '' 'credential "az" is not one of' -- -n -e sb://relay.test/ -o credential:az -L 16161:db
 expect key-name-only 1 '' 'no credentials' -- -n -e sb://relay.test/ -K rule -L 16161:db
 expect twice 1 '' 'given twice' -- -n -L 16161:db -L 16161:db "${CRED[@]}"
+expect dup-port-name 1 '' '^command line: forward "[^"]+": port name "5432" is given to two bindings' -- -n -T "db:5432;db.internal:5432" "${CRED[@]}"
+expect dup-port-name-legacy 1 '' 'port name "sql" is given to two bindings' -- -n -R "db:localhost:sql/5432;db.internal:sql/5432" "${CRED[@]}"
+expect local-shared-port-name 0 '' '' -- -n -L "127.0.0.8:16161/sql;127.0.0.9:16161/sql:db" "${CRED[@]}"
 expect o-snake 0 'keep_alive_interval = 45' '' -- -n -v -o keep_alive_interval:45 -L 1:db "${CRED[@]}"
 expect o-pascal 0 'keep_alive_interval = 46' '' -- -n -v -o KeepAliveInterval:46 -L 1:db "${CRED[@]}"
 expect o-uri-colons 0 'endpoint = "sb://other.test:8443/"' '' -- -n -v -L 1:db -K a -k "$KEY" -o AzureRelayEndpoint:sb://other.test:8443/

@@ -96,3 +96,36 @@ def test_unknown_port_name_gets_a_clean_close(env):
                         "sql2", "1000"], env=node_env(env), capture_output=True, text=True,
                        timeout=60)
     assert "echo ok" in r.stdout, r.stdout + r.stderr
+
+
+def texts(reply):
+    return "\n".join([reply.get("message", "")] + reply.get("errors", []))
+
+
+def test_duplicate_port_names_are_refused_by_add_and_reload(env):
+    """azbridgectl add and a reload with one port name given to two bindings
+    of a remote forward change nothing and say which forward and name."""
+    from test_daemon import Daemon
+    env.start_relay()
+    target = free_port()
+    echo_server(target)
+    d = Daemon(env)
+    d.write_main(f'remote_forward = ( {{ name = "pg"; relay = "db"; host_port = {target}; }} );\n')
+    d.start()
+    d.proc.wait_log(r"listener online")
+    rc, out, _ = d.ctl("add", "--name", "two", "-T", f"db2:sql/localhost:{target};sql/other:{target}")
+    assert rc == 1 and not out["ok"], out
+    assert 'forward "two": port name "sql" is given to two bindings' in texts(out), out
+    assert os.listdir(d.dropins) == []
+    rc, out, _ = d.ctl("add", "--runtime", "--name", "two", "-T",
+                       f"db2:{target};other:{target}")
+    assert rc == 1 and f'port name "{target}" is given to two' in texts(out), out
+    d.dropin("60-dup.conf", 'remote_forward = ( { name = "dup"; relay = "db3"; bindings = (\n'
+             f'  {{ host_port = {target}; port_name = "a"; }},\n'
+             f'  {{ host_port = {target + 1}; port_name = "a"; }} ); }} );\n')
+    rc, out, _ = d.ctl("reload")
+    assert rc == 1 and any(re.search(r'60-dup\.conf:1: forward "dup": port name "a"', e)
+                           for e in out["errors"]), out
+    _, st, _ = d.ctl("list", check=0)
+    assert [b["name"] for b in st["bindings"]] == ["pg"], st
+    assert d.binding("pg")["state"] == "online"

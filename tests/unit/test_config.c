@@ -223,6 +223,56 @@ static void test_errors_keep_nothing(void **state)
 	free(conf);
 }
 
+static bool has_msg(const struct cfg_errors *e, const char *part)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strstr(e->msg[i], part))
+			return true;
+	return false;
+}
+
+/* The original keys a remote forward's targets by port name: a repeat
+ * could never be reached, so it refuses to start. Local forwards may send
+ * one name from several addresses. */
+static void test_duplicate_port_names(void **state)
+{
+	char *conf = write_file("dup.conf", "endpoint = \"sb://h/\";\n"
+				"shared_access_key_name = \"k\";\n"
+				"shared_access_key = \"" KEY "\";\n"
+				"remote_forward = ( { name = \"pg\"; relay = \"db\"; bindings = (\n"
+				"  { host_port = 5432; port_name = \"sql\"; },\n"
+				"  { host = \"other\"; host_port = 5432; port_name = \"sql\"; } ); } );\n"
+				"local_forward = ( { relay = \"db\"; bindings = (\n"
+				"  { bind_port = 15432; port_name = \"sql\"; },\n"
+				"  { bind_address = \"127.0.0.2\"; bind_port = 15432; port_name = \"sql\"; } ); } );\n",
+				0600);
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_fwd *f;
+	char err[300];
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), 0);
+	assert_int_equal(cfg_validate(c, &errs, NULL), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "dup.conf:4: forward \"pg\": port name \"sql\" is "
+				  "given to two bindings"));
+	cfg_errors_clear(&errs);
+	cfg_free(c);
+	/* -T: "5432" twice, once by default */
+	c = cfg_new();
+	assert_int_equal(cred_set_endpoint(&c->cred, "sb://h/", err, sizeof(err)), 0);
+	assert_int_equal(bnd_parse_remote("db:5432;other:5432", &f, err, sizeof(err)), 0);
+	f->name = xstrdup("t-db");
+	cfg_put_fwd(c, f);
+	assert_int_equal(cfg_validate(c, &errs, &errs), -EINVAL);
+	assert_true(has_msg(&errs, "forward \"t-db\": port name \"5432\" is given to two "
+			    "bindings"));
+	cfg_errors_clear(&errs);
+	cfg_free(c);
+	free(conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_effective_cred),
 		cmocka_unit_test(test_print_fixpoint_and_secrets),
 		cmocka_unit_test(test_errors_keep_nothing),
+		cmocka_unit_test(test_duplicate_port_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
