@@ -20,8 +20,9 @@
 /* Secrets stay in files an administrator protects, never in requests that
  * end up in world-readable drop-ins. */
 static const char *const cred_keys[] = {
-	"connection_string", "endpoint", "shared_access_key_name", "shared_access_key",
-	"shared_access_key_file", "shared_access_signature", "authentication", "credential",
+	"connection_string", "connection_string_file", "endpoint", "shared_access_key_name",
+	"shared_access_key", "shared_access_key_file", "shared_access_signature", "authentication",
+	"credential",
 };
 
 /* ---- JSON -> libconfig, so files and requests share one parser ----------- */

@@ -129,3 +129,74 @@ def test_duplicate_port_names_are_refused_by_add_and_reload(env):
     _, st, _ = d.ctl("list", check=0)
     assert [b["name"] for b in st["bindings"]] == ["pg"], st
     assert d.binding("pg")["state"] == "online"
+
+
+def bridge_without_x(env, name, *args, extra_env=None):
+    """azbridged as env.bridge() starts it, but with no -x."""
+    from conftest import Proc
+    argv = [os.path.join(BUILD, "azbridged"), "--foreground", "-v", "-o", f"ca_file:{env.ca}",
+            "-o", "stop_timeout:1", *args]
+    p = Proc(name, argv, env.tmp, dict(os.environ, **(extra_env or {})))
+    env.procs.append(p)
+    return p
+
+
+def secret_free(pid, text, key):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert key.encode() not in f.read()
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        environ = f.read()
+    assert key.encode() not in environ
+    assert b"AZURE_BRIDGE_CONNECTIONSTRING" not in environ.split(b"\0")
+    assert key not in text
+
+
+def test_env_and_file_connection_strings_drive_a_tunnel(env):
+    """The listener reads the relay's connection string from a file (the
+    dev relay writes one, mode 0600), the sender from the environment; the
+    key shows in no command line, environment, log or control reply."""
+    from test_daemon import CTL
+    env.start_relay()
+    _, key = creds(env)
+    cs_file = os.path.join(env.tmp, "relay", "connection-string")
+    assert oct(os.stat(cs_file).st_mode & 0o777) == "0o600"
+    target, local = free_port(), free_port()
+    echo_server(target)
+    sock = os.path.join(env.tmp, "ctl.sock")
+    t = bridge_without_x(env, "t", "-o", f"connection_string_file:{cs_file}", "-o",
+                         f"control_socket:{sock}", "-T", f"db:{target}")
+    t.wait_log(r"listener online")
+    s = bridge_without_x(env, "s", "-L", f"127.0.0.1:{local}:db",
+                         extra_env={"AZURE_BRIDGE_CONNECTIONSTRING": env.conn_str})
+    s.wait_log(rf"listening on 127\.0\.0\.1:{local}\b")
+    assert round_trip(local, b"through env and file") == b"through env and file"
+    replies = ""
+    for verb in (["status"], ["list"], ["stats"]):
+        r = subprocess.run([CTL, "--socket", sock, "--json", *verb], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        replies += r.stdout + r.stderr
+    assert key not in replies
+    secret_free(t.p.pid, t.text(), key)
+    secret_free(s.p.pid, s.text(), key)
+
+
+def test_check_mode_hides_env_and_file_secrets(env):
+    env.start_relay()
+    _, key = creds(env)
+    cs_file = os.path.join(env.tmp, "relay", "connection-string")
+    for args, extra in ((["-o", f"connection_string_file:{cs_file}"], {}),
+                        ([], {"AZURE_BRIDGE_CONNECTIONSTRING": env.conn_str})):
+        r = subprocess.run([os.path.join(BUILD, "azbridged"), "-n", "-v", *args, "-L", "1:db"],
+                           env=dict(os.environ, **extra), capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert "RootManageSharedAccessKey" in r.stdout
+        assert key not in r.stdout + r.stderr
+    # a file others may read is refused, naming it
+    os.chmod(cs_file, 0o644)
+    r = subprocess.run([os.path.join(BUILD, "azbridged"), "-n", "-o",
+                        f"connection_string_file:{cs_file}", "-L", "1:db"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and f"{cs_file} holds a secret but is readable" in r.stderr, r.stderr
+    assert key not in r.stdout + r.stderr
