@@ -4,6 +4,7 @@ string from AZURE_BRIDGE_CONNECTIONSTRING or connection_string_file."""
 import base64
 import hashlib
 import hmac
+import json
 import os
 import re
 import socket
@@ -200,3 +201,33 @@ def test_check_mode_hides_env_and_file_secrets(env):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and f"{cs_file} holds a secret but is readable" in r.stderr, r.stderr
     assert key not in r.stdout + r.stderr
+
+
+def test_connection_string_file_reload_and_control_socket(env):
+    """The file is read again on every reload: one others may read makes
+    the reload fail and keeps the running forward; over the control socket
+    the key is refused like every other credential, even for root."""
+    from test_daemon import Daemon, request
+    env.start_relay()
+    target = free_port()
+    echo_server(target)
+    cs_file = os.path.join(env.tmp, "relay", "connection-string")
+    d = Daemon(env)
+    d.base = d.base.replace(f'connection_string = "{env.conn_str}";',
+                            f'connection_string_file = "{cs_file}";')
+    d.write_main(f'remote_forward = ( {{ name = "pg"; relay = "db"; host_port = {target}; }} );\n')
+    d.start()
+    d.proc.wait_log(r"listener online")
+    os.chmod(cs_file, 0o640)
+    rc, out, _ = d.ctl("reload")
+    assert rc == 1 and f"{cs_file} holds a secret but is readable by group" in texts(out), out
+    assert d.binding("pg")["state"] == "online"
+    os.chmod(cs_file, 0o600)
+    d.ctl("reload", check=0)
+    [out] = request(d.sock, (json.dumps({"cmd": "add", "runtime": True, "binding": {
+        "direction": "remote", "relay": "r2", "host_port": target,
+        "connection_string_file": cs_file}}) + "\n").encode())
+    assert out["ok"] is False and "connection_string_file cannot be set over the control socket" \
+        in out["message"], out
+    _, key = creds(env)
+    assert key not in d.proc.text()
