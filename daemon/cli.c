@@ -315,8 +315,13 @@ static void apply_env_connstr(const struct azb_cli *cli, struct azb_config *c,
 	struct azb_cred env = { 0 }, out;
 	char err[512];
 
-	if (!cli->env_connstr || c->connstr_set || has_connstr_item(cli))
+	if (!cli->env_connstr)
 		return;
+	if (c->connstr_set || has_connstr_item(cli)) {
+		log_notice(AZB_ENV_CONNSTR " is not used: %s gives the connection string",
+			   has_connstr_item(cli) ? "the command line" : "the configuration");
+		return;
+	}
 	if (cred_from_connstr(&env, cli->env_connstr, err, sizeof(err)) < 0) {
 		cfg_errors_add(errs, AZB_ENV_CONNSTR, 0, "%s", err);
 		cred_clear(&env);

@@ -71,10 +71,10 @@ expect twice 1 '' 'given twice' -- -n -L 16161:db -L 16161:db "${CRED[@]}"
 AS=(env "AZURE_BRIDGE_CONNECTIONSTRING=Endpoint=sb://env.test/;SharedAccessKeyName=fromenv;SharedAccessKey=$KEY")
 expect env-connstr 0 'shared_access_key_name = "fromenv"' '' -- -n -v -L 1:db
 expect env-connstr-endpoint 0 'endpoint = "sb://flag.test/"' '' -- -n -v -L 1:db -e sb://flag.test/
-expect env-connstr-x-wins 0 'shared_access_key_name = "fromcs"' '' -- -n -v -L 1:db -x "Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=$KEY"
+expect env-connstr-x-wins 0 'shared_access_key_name = "fromcs"' 'AZURE_BRIDGE_CONNECTIONSTRING is not used: the command line gives' -- -n -v -L 1:db -x "Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=$KEY"
 printf 'connection_string = "Endpoint=sb://file.test/;SharedAccessKeyName=fromfile;SharedAccessKey=%s";\nlocal_forward = ( { relay = "db"; bind_port = 1; } );\n' "$KEY" >"$TMP/cs.conf"
 chmod 600 "$TMP/cs.conf"
-expect env-connstr-file-wins 0 'shared_access_key_name = "fromfile"' '' -- -n -v -c "$TMP/cs.conf"
+expect env-connstr-file-wins 0 'shared_access_key_name = "fromfile"' 'is not used: the configuration gives' -- -n -v -c "$TMP/cs.conf"
 AS=(env "AZURE_BRIDGE_CONNECTIONSTRING=Endpoint=sb://env.test/;Bogus=1;SharedAccessKey=$KEY")
 expect env-connstr-bad 1 '' '^AZURE_BRIDGE_CONNECTIONSTRING: .*Bogus' -- -n -L 1:db
 AS=()
