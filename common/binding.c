@@ -252,6 +252,15 @@ static bool ep_equal(const struct azb_ep *a, const struct azb_ep *b)
 	       a->xff_host == b->xff_host;
 }
 
+const char *bnd_dup_port_name(const struct azb_fwd *f)
+{
+	for (size_t i = 0; i < f->n_ep; i++)
+		for (size_t j = i + 1; j < f->n_ep; j++)
+			if (strcmp(f->ep[i].port_name, f->ep[j].port_name) == 0)
+				return f->ep[i].port_name;
+	return NULL;
+}
+
 bool bnd_fwd_equal(const struct azb_fwd *a, const struct azb_fwd *b)
 {
 	if (a->dir != b->dir || a->n_ep != b->n_ep || !azb_streq(a->name, b->name) ||
@@ -755,14 +764,12 @@ int bnd_parse_http(const char *expr, struct azb_fwd **out, char *err, size_t err
 	if (r < 0)
 		return r;
 	/* The original keys HTTP forwarders by scheme: a repeat could never start. */
-	for (size_t i = 0; i < f->n_ep; i++)
-		for (size_t j = i + 1; j < f->n_ep; j++)
-			if (!strcmp(f->ep[i].port_name, f->ep[j].port_name)) {
-				r = fail(&c, "two %s bindings on one relay; one per scheme can work",
-					 f->ep[i].port_name);
-				bnd_fwd_free(f);
-				return r;
-			}
+	if (bnd_dup_port_name(f)) {
+		r = fail(&c, "two %s bindings on one relay; one per scheme can work",
+			 bnd_dup_port_name(f));
+		bnd_fwd_free(f);
+		return r;
+	}
 	*out = f;
 	return 0;
 }

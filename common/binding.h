@@ -96,6 +96,9 @@ struct azb_fwd *bnd_fwd_new(enum azb_dir dir);
 struct azb_ep *bnd_fwd_add_ep(struct azb_fwd *f);   /* zeroed, owned by f */
 struct azb_fwd *bnd_fwd_dup(const struct azb_fwd *f);
 bool bnd_fwd_equal(const struct azb_fwd *a, const struct azb_fwd *b);  /* ignores origin */
+/* The first port name two endpoints of f share, or NULL. A remote forward
+ * picks its binding by port name, so there it is an error (config_check.c). */
+const char *bnd_dup_port_name(const struct azb_fwd *f);
 void bnd_fwd_free(struct azb_fwd *f);
 void bnd_ep_clear(struct azb_ep *e);
 const char *bnd_kind_name(enum azb_kind k);   /* "tcp", "udp", "unix", "http" */

@@ -41,6 +41,7 @@ struct azb_strs {
 
 struct azb_config {
 	struct azb_cred cred;       /* the global credentials */
+	bool connstr_set;           /* a file set a global connection string (or its file) */
 	char *bind_address;         /* source address for remote forwards' outbound dials */
 	char *bind_address_at;      /* where it was set ("file:line", "command line") */
 	int keep_alive_interval;    /* seconds, listener pings */

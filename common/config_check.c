@@ -1,7 +1,7 @@
 /* Checks of the merged whole, which no single file or setting can make:
  * every forward has what it needs to authenticate (a SAS rule, a signature,
  * or nothing of either, which means Entra ID), no two listen on one
- * address. */
+ * address, no remote forward gives one port name to two bindings. */
 #include "config.h"
 
 #include <errno.h>
@@ -93,12 +93,29 @@ static void check_listens(const struct azb_config *c, struct cfg_errors *e)
 	}
 }
 
+/* The original refuses such a forward at start; here files, the command
+ * line, the control socket's add and a reload all meet. */
+static void check_port_names(const struct azb_fwd *f, struct cfg_errors *e)
+{
+	const char *dup = f->dir == AZB_DIR_REMOTE ? bnd_dup_port_name(f) : NULL, *file;
+	int line;
+
+	if (!dup)
+		return;
+	where(f, &file, &line);
+	cfg_errors_add(e, file, line, "forward \"%s\": port name \"%s\" is given to two bindings; "
+		       "a sender naming it could reach only the first: give each binding its own "
+		       "port_name", f->name, dup);
+}
+
 int cfg_validate(const struct azb_config *c, struct cfg_errors *errs, struct cfg_errors *warns)
 {
 	size_t before = errs->n;
 
-	for (size_t i = 0; i < c->n_fwd; i++)
+	for (size_t i = 0; i < c->n_fwd; i++) {
 		check_creds(c, c->fwd[i], errs, warns);
+		check_port_names(c->fwd[i], errs);
+	}
 	check_listens(c, errs);
 	return errs->n == before ? 0 : -EINVAL;
 }

@@ -71,6 +71,12 @@ static int set_proxy_password_file(struct cfg_loader *ld, struct azb_cred *cred,
 	return cred_set_proxy_password_file(cred, v, ld->dir, err, len);
 }
 
+static int set_connstr_file(struct cfg_loader *ld, struct azb_cred *cred, const char *v, char *err,
+			    size_t len)
+{
+	return cred_set_connstr_file(cred, v, ld->dir, err, len);
+}
+
 static int set_bind_address(struct cfg_loader *ld, struct azb_cred *cred, const char *v, char *err,
 			    size_t len)
 {
@@ -313,6 +319,7 @@ static int set_dead_family(struct cfg_loader *ld, struct azb_cred *cred, const c
 
 static const struct key keys[] = {
 	SECRET("connection_string", "AzureRelayConnectionString", cred_from_connstr),
+	{ .name = "connection_string_file", .type = V_STR, .cred = true, .set = set_connstr_file },
 	CRED("endpoint", "AzureRelayEndpoint", cred_set_endpoint),
 	CRED("shared_access_key_name", "AzureRelaySharedAccessKeyName", cred_set_key_name),
 	SECRET("shared_access_key", "AzureRelaySharedAccessKey", cred_set_key),
@@ -495,18 +502,42 @@ static void apply_setting(struct cfg_loader *ld, const struct key *k, struct azb
 	explicit_bzero(text, sizeof(text));
 }
 
+/* A connection string's file holds the group's secret: another one beside
+ * it would leave which one counts to the order of the lines. */
+static const config_setting_t *connstr_file_of(struct cfg_loader *ld,
+					       const config_setting_t *group)
+{
+	static const char *const others[] = { "connection_string", "shared_access_key",
+					      "shared_access_key_file", "shared_access_signature" };
+	const config_setting_t *f = config_setting_get_member(group, "connection_string_file");
+
+	for (size_t i = 0; f && i < AZB_ARRAY_SIZE(others); i++) {
+		const config_setting_t *o = config_setting_get_member(group, others[i]);
+
+		if (o) {
+			cfg_error_at(ld, o, "connection_string_file and %s exclude each other: "
+				     "keep one", others[i]);
+			return NULL;
+		}
+	}
+	return f;
+}
+
 /* Connection strings go first so a file's single keys override them. */
 void cfg_apply_creds(struct cfg_loader *ld, const config_setting_t *group, struct azb_cred *cred)
 {
 	const config_setting_t *cs = config_setting_get_member(group, "connection_string");
+	const config_setting_t *csf = connstr_file_of(ld, group);
 
 	if (cs)
 		apply_setting(ld, find_key("connection_string", false), cred, cs);
+	if (csf)
+		apply_setting(ld, find_key("connection_string_file", false), cred, csf);
 	for (int i = 0; i < config_setting_length(group); i++) {
 		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
 		const struct key *k = find_key(config_setting_name(s), false);
 
-		if (k && k->cred && s != cs)
+		if (k && k->cred && s != cs && strcmp(config_setting_name(s), "connection_string_file"))
 			apply_setting(ld, k, cred, s);
 	}
 	if (cred->proxy.password && !cred->proxy.user)
@@ -557,6 +588,9 @@ static void apply_str_list(struct cfg_loader *ld, const struct str_list *l,
 void cfg_apply_globals(struct cfg_loader *ld, const config_setting_t *root)
 {
 	cfg_apply_creds(ld, root, &ld->c->cred);
+	if (config_setting_get_member(root, "connection_string") ||
+	    config_setting_get_member(root, "connection_string_file"))
+		ld->c->connstr_set = true;
 	for (int i = 0; i < config_setting_length(root); i++) {
 		const config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
 		const char *n = config_setting_name(s);

@@ -47,15 +47,23 @@ static void put_secret(struct sbuf *b, const char *ind, const char *k, const cha
 	put_str(b, ind, k, show ? v : LOG_REDACTED);
 }
 
-static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c, bool show)
+static void print_secrets(struct sbuf *b, const char *ind, const struct azb_cred *c, bool show)
 {
-	put_str(b, ind, "endpoint", c->endpoint);
-	put_str(b, ind, "shared_access_key_name", c->key_name);
 	if (c->key_file)
 		put_str(b, ind, "shared_access_key_file", c->key_file);
 	else
 		put_secret(b, ind, "shared_access_key", c->key, show);
 	put_secret(b, ind, "shared_access_signature", c->signature, show);
+}
+
+static void print_cred(struct sbuf *b, const char *ind, const struct azb_cred *c, bool show)
+{
+	/* Read first when loaded again: what the lines below set overrides it. */
+	put_str(b, ind, "connection_string_file", c->connstr_file);
+	put_str(b, ind, "endpoint", c->endpoint);
+	put_str(b, ind, "shared_access_key_name", c->key_name);
+	if (!c->connstr_file)   /* else key and signature came from that file */
+		print_secrets(b, ind, c, show);
 	if (c->entra)
 		put_str(b, ind, "authentication", "Managed Identity");
 	put_str(b, ind, "credential", c->credential);

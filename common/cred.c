@@ -23,6 +23,7 @@ void cred_clear(struct azb_cred *c)
 	azb_free_secret(c->key);
 	free(c->key_file);
 	azb_free_secret(c->signature);
+	free(c->connstr_file);
 	free(c->credential);
 	cred_proxy_clear(&c->proxy);
 	memset(c, 0, sizeof(*c));
@@ -57,6 +58,7 @@ void cred_copy(struct azb_cred *dst, const struct azb_cred *src)
 	dst->key = dup_or_null(src->key);
 	dst->key_file = dup_or_null(src->key_file);
 	dst->signature = dup_or_null(src->signature);
+	dst->connstr_file = dup_or_null(src->connstr_file);
 	dst->credential = dup_or_null(src->credential);
 	dst->entra = src->entra;
 	cred_proxy_copy(&dst->proxy, &src->proxy);
@@ -67,6 +69,7 @@ bool cred_equal(const struct azb_cred *a, const struct azb_cred *b)
 	return azb_streq(a->endpoint, b->endpoint) && azb_streq(a->key_name, b->key_name) &&
 	       azb_streq(a->key, b->key) && azb_streq(a->key_file, b->key_file) &&
 	       azb_streq(a->signature, b->signature) &&
+	       azb_streq(a->connstr_file, b->connstr_file) &&
 	       azb_streq(a->credential, b->credential) && a->entra == b->entra &&
 	       azb_streq(a->proxy.url, b->proxy.url) && azb_streq(a->proxy.user, b->proxy.user) &&
 	       azb_streq(a->proxy.password, b->proxy.password) &&
@@ -126,6 +129,7 @@ void cred_effective(const struct azb_cred *own, const struct azb_cred *global,
 	merge_field(&out->key, global->key);
 	merge_field(&out->key_file, global->key_file);
 	merge_field(&out->signature, global->signature);
+	merge_field(&out->connstr_file, global->connstr_file);
 	merge_field(&out->credential, global->credential);
 	out->entra = global->entra;
 }
@@ -160,13 +164,23 @@ int cred_set_key_name(struct azb_cred *c, const char *v, char *err, size_t errle
 	return 0;
 }
 
-/* Takes key; an inline key replaces one read from a file. */
+/* Takes key; an inline key replaces one read from a file. Whatever sets a
+ * key or a signature after a connection string's file was read ends its
+ * claim to them. */
 static void put_key(struct azb_cred *c, char *key, char *key_file)
 {
 	azb_free_secret(c->key);
 	c->key = key;
 	free(c->key_file);
 	c->key_file = key_file;
+	azb_set_str(&c->connstr_file, NULL);
+}
+
+static void put_signature(struct azb_cred *c, const char *sig)
+{
+	azb_free_secret(c->signature);
+	c->signature = xstrdup(sig);
+	azb_set_str(&c->connstr_file, NULL);
 }
 
 int cred_set_key(struct azb_cred *c, const char *v, char *err, size_t errlen)
@@ -228,8 +242,7 @@ int cred_set_signature(struct azb_cred *c, const char *v, char *err, size_t errl
 {
 	if (!*v)
 		return azb_err(err, errlen, "shared_access_signature is empty");
-	azb_free_secret(c->signature);
-	c->signature = xstrdup(v);
+	put_signature(c, v);
 	return 0;
 }
 
@@ -266,10 +279,8 @@ int cred_from_connstr(struct azb_cred *c, const char *s, char *err, size_t errle
 		azb_set_str(&c->key_name, cs.key_name);
 	if (cs.key)
 		put_key(c, xstrdup(cs.key), NULL);
-	if (cs.signature) {
-		azb_free_secret(c->signature);
-		c->signature = xstrdup(cs.signature);
-	}
+	if (cs.signature)
+		put_signature(c, cs.signature);
 	if (cs.authentication)
 		c->entra = true;
 	cs_clear(&cs);
@@ -323,6 +334,26 @@ int cred_set_proxy_password_file(struct azb_cred *c, const char *v, const char *
 	c->proxy.password = pw;
 	free(c->proxy.password_file);
 	c->proxy.password_file = where;
+	return 0;
+}
+
+int cred_set_connstr_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+			  size_t errlen)
+{
+	char *text = NULL, *where, why[400];
+	int r;
+
+	if (read_located(v, dir, cred_read_secret_file, &text, &where, err, errlen) < 0)
+		return -EINVAL;
+	r = cred_from_connstr(c, text, why, sizeof(why));
+	azb_free_secret(text);
+	if (r < 0) {
+		azb_err(err, errlen, "%s: %s", where, why);
+		free(where);
+		return -EINVAL;
+	}
+	free(c->connstr_file);
+	c->connstr_file = where;
 	return 0;
 }
 

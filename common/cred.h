@@ -29,6 +29,8 @@ struct azb_cred {
 	char *key;              /* secret: from the file or inline */
 	char *key_file;         /* where key came from, if a file */
 	char *signature;        /* secret: a pre-issued SAS token */
+	char *connstr_file;     /* where key or signature came from, if a connection
+				 * string's file: printed in their place */
 	/* Entra ID: the credential kind asked for (one of cred_kinds; NULL:
 	 * "default"), and whether Authentication=Managed Identity said so.
 	 * cred_clear, cred_copy, cred_equal and cred_has_auth are all that
@@ -90,6 +92,10 @@ int cred_set_proxy_password_file(struct azb_cred *c, const char *v, const char *
 				 size_t errlen);
 /* Does c set any proxy key? */
 bool cred_has_proxy(const struct azb_cred *c);
+/* The same from a secret file (found as cred_locate says, checked as key
+ * files are); connstr_file keeps its absolute path. */
+int cred_set_connstr_file(struct azb_cred *c, const char *v, const char *dir, char *err,
+			  size_t errlen);
 
 /* Files that may hold a secret: key files, and configuration files (which
  * may hold inline keys). Open path (flags may add O_NOFOLLOW) without

@@ -15,8 +15,13 @@
 
 #define SAS_PREFIX "SharedAccessSignature "
 
+/* The .NET SDK's audience (TokenProvider's NormalizeAudience over System.Uri):
+ * the host lower-cased, which Azure compares as the SDK sends it; the path's
+ * case kept. A bare IPv6 literal gets the brackets a URI needs. */
 char *sas_resource(const char *host, const char *path)
 {
+	bool v6 = host[0] != '[' && strchr(host, ':');
+	struct sbuf b;
 	size_t n;
 
 	while (*path == '/')
@@ -24,7 +29,12 @@ char *sas_resource(const char *host, const char *path)
 	n = strlen(path);
 	while (n && path[n - 1] == '/')
 		n--;
-	return xasprintf("http://%s/%.*s%s", host, (int)n, path, n ? "/" : "");
+	sbuf_init(&b);
+	sbuf_add(&b, v6 ? "http://[" : "http://");
+	for (const char *c = host; *c; c++)
+		sbuf_addc(&b, (char)tolower((unsigned char)*c));
+	sbuf_printf(&b, "%s/%.*s%s", v6 ? "]" : "", (int)n, path, n ? "/" : "");
+	return sbuf_take(&b);
 }
 
 /* base64(HMAC-SHA256(key bytes, sr + "\n" + se)) */
@@ -152,7 +162,9 @@ int sas_verify(const struct sas_token *t, const char *key, time_t now)
 static char *normal_resource(const char *r)
 {
 	const char *sep = strstr(r, "://"), *h = sep ? sep + 3 : r;
-	const char *hend = h + strcspn(h, ":/"), *path = h + strcspn(h, "/");
+	const char *close = h[0] == '[' ? strchr(h, ']') : NULL;
+	const char *hend = close ? close + 1 : h + strcspn(h, ":/");
+	const char *path = hend + strcspn(hend, "/");
 	struct sbuf b;
 	size_t n;
 

@@ -217,12 +217,27 @@ static int parse_opts(int argc, char **argv, struct azb_cli *cli, char *err, siz
 	return optind < argc ? stray_argument(argv, err, errlen) : 0;
 }
 
+/* /proc/PID/environ reads the bytes getenv points at, and a child (az)
+ * would inherit them: keep a copy, wipe them, drop the variable. */
+static char *take_env_connstr(void)
+{
+	char *v = getenv(AZB_ENV_CONNSTR), *copy;
+
+	if (!v)
+		return NULL;
+	copy = *v ? xstrdup(v) : NULL;
+	explicit_bzero(v, strlen(v));
+	unsetenv(AZB_ENV_CONNSTR);
+	return copy;
+}
+
 int cli_parse(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen)
 {
 	char *safe;
 	int r;
 
 	memset(cli, 0, sizeof(*cli));
+	cli->env_connstr = take_env_connstr();
 	if (pre_scan(argc, argv, cli))
 		return 0;
 	r = parse_opts(argc, argv, cli, err, errlen);
@@ -241,6 +256,7 @@ void cli_free(struct azb_cli *cli)
 		azb_free_secret((char *)cli->items[i].value);
 	}
 	free(cli->items);
+	azb_free_secret(cli->env_connstr);
 	memset(cli, 0, sizeof(*cli));
 }
 
@@ -277,7 +293,44 @@ static void apply_setting(struct azb_config *c, const struct cli_item *it, struc
 static bool is_connstr_item(const struct cli_item *it)
 {
 	return it->opt == 'o' && (strcmp(it->key, "connection_string") == 0 ||
+				  strcmp(it->key, "connection_string_file") == 0 ||
 				  strcmp(it->key, "AzureRelayConnectionString") == 0);
+}
+
+static bool has_connstr_item(const struct azb_cli *cli)
+{
+	for (size_t i = 0; i < cli->n_items; i++)
+		if (is_connstr_item(&cli->items[i]))
+			return true;
+	return false;
+}
+
+/* The original documents the variable as -x's stand-in: it counts only
+ * where neither -x nor a file gives a connection string, and a file's
+ * global endpoint or rule is laid over it as a forward's own are over the
+ * global ones. */
+static void apply_env_connstr(const struct azb_cli *cli, struct azb_config *c,
+			      struct cfg_errors *errs)
+{
+	struct azb_cred env = { 0 }, out;
+	char err[512];
+
+	if (!cli->env_connstr)
+		return;
+	if (c->connstr_set || has_connstr_item(cli)) {
+		log_notice(AZB_ENV_CONNSTR " is not used: %s gives the connection string",
+			   has_connstr_item(cli) ? "the command line" : "the configuration");
+		return;
+	}
+	if (cred_from_connstr(&env, cli->env_connstr, err, sizeof(err)) < 0) {
+		cfg_errors_add(errs, AZB_ENV_CONNSTR, 0, "%s", err);
+		cred_clear(&env);
+		return;
+	}
+	cred_effective(&c->cred, &env, &out);
+	cred_clear(&env);
+	cred_clear(&c->cred);
+	c->cred = out;
 }
 
 /* A bind address given as a host name is looked up here, at start and on
@@ -320,6 +373,7 @@ int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct 
 	} else {
 		c = cfg_new();
 	}
+	apply_env_connstr(cli, c, errs);
 	/* A connection string is applied first and the single-value options
 	 * override it, as the original's help text promises (its code let -x win). */
 	for (size_t i = 0; i < cli->n_items; i++)

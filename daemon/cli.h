@@ -34,16 +34,22 @@ struct azb_cli {
 	size_t n_items;
 	struct cli_item *items;
 	size_t n_rules;
+	char *env_connstr;         /* AZURE_BRIDGE_CONNECTIONSTRING, read once */
 };
 
+#define AZB_ENV_CONNSTR "AZURE_BRIDGE_CONNECTIONSTRING"
+
 /* Parse argv. Values of secret options are scrubbed from argv in place so
- * they do not linger in /proc/PID/cmdline. -EINVAL with a message on a usage
- * error. */
+ * they do not linger in /proc/PID/cmdline, and AZURE_BRIDGE_CONNECTIONSTRING
+ * is taken out of the environment (and its bytes wiped) for the same reason.
+ * -EINVAL with a message on a usage error. */
 int cli_parse(int argc, char **argv, struct azb_cli *cli, char *err, size_t errlen);
 void cli_free(struct azb_cli *cli);
 
 /* Load the config file (if any) and apply the command line on top. Errors
- * make it fail; warnings (forwards that cannot start yet) do not. */
+ * make it fail; warnings (forwards that cannot start yet) do not. The
+ * environment's connection string lies beneath the files' global keys,
+ * unless -x or a file sets a connection string: then it is not used. */
 int cli_build_config(const struct azb_cli *cli, struct azb_config **out, struct cfg_errors *errs,
 		     struct cfg_errors *warns);
 

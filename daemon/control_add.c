@@ -22,9 +22,9 @@
  * named in a request would send that file's first line to the proxy the
  * request names. */
 static const char *const cred_keys[] = {
-	"connection_string", "endpoint", "shared_access_key_name", "shared_access_key",
-	"shared_access_key_file", "shared_access_signature", "authentication", "credential",
-	"proxy", "proxy_user", "proxy_password_file",
+	"connection_string", "connection_string_file", "endpoint", "shared_access_key_name",
+	"shared_access_key", "shared_access_key_file", "shared_access_signature", "authentication",
+	"credential", "proxy", "proxy_user", "proxy_password_file",
 };
 
 /* ---- JSON -> libconfig, so files and requests share one parser ----------- */

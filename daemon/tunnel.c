@@ -641,12 +641,15 @@ static void send_reply(struct tunnel *t, enum pre_verdict v)
 	wsc_send(t->ws, WS_OP_BINARY, true, buf + LOOP_HEADROOM, PRE_REPLY_LEN);
 }
 
-/* Answer with an error reply, then close gracefully: the sender reads why. */
+/* Answer with an error reply (none for a port name we do not have), then
+ * close gracefully as the original does, 1000 "Shutdown": the sender reads
+ * why, or a clean end. */
 static int refuse(struct tunnel *t, enum pre_verdict v, const char *why)
 {
 	tunnel_failed(t, why);
-	send_reply(t, v);
-	wsc_close(t->ws, WS_CLOSE_NORMAL, "refused");
+	if (v != PRE_SILENT)
+		send_reply(t, v);
+	wsc_close(t->ws, WS_CLOSE_NORMAL, "Shutdown");
 	t->state = TUNNEL_DRAINING;
 	set_timer(t, TUNNEL_LINGER_US);
 	return 0;
@@ -720,8 +723,7 @@ static int listener_preamble(struct tunnel *t, const uint8_t *p, size_t n)
 	v = pre_select(t->fr->fwd, t->pre.name, pre_mode_of(&t->pre), &t->ep);
 	if (v == PRE_SILENT) {
 		snprintf(why, sizeof(why), "no binding for port name \"%s\"", t->pre.name);
-		tunnel_close(t, why);
-		return 0;
+		return refuse(t, v, why);
 	}
 	if (v != PRE_OK)
 		return refuse(t, v, v == PRE_WANT_DGRAM ?

@@ -138,6 +138,15 @@ char *conn_query(const struct conn *c, const char *name)
 	return rhead_query(c->head.target, name);
 }
 
+/* Microsoft's clients send sb-hc-token; the protocol guide's URL templates
+ * spell it sbc-hc-token. One rule where both are given: sb-hc-token. */
+char *conn_query_token(const struct conn *c)
+{
+	char *t = conn_query(c, "sb-hc-token");
+
+	return t ? t : conn_query(c, "sbc-hc-token");
+}
+
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
 		   time_t *expiry)
 {
@@ -159,7 +168,7 @@ bool conn_token_in_authorization(const struct conn *c)
 
 	if (http1_get(&c->head, "ServiceBusAuthorization") || !http1_get(&c->head, "Authorization"))
 		return false;
-	q = conn_query(c, "sb-hc-token");
+	q = conn_query_token(c);
 	azb_free_secret(q);
 	return q == NULL;
 }
@@ -167,7 +176,7 @@ bool conn_token_in_authorization(const struct conn *c)
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry)
 {
 	const char *h = http1_get(&c->head, "ServiceBusAuthorization");
-	char *tok = h ? xstrdup(h) : conn_query(c, "sb-hc-token");
+	char *tok = h ? xstrdup(h) : conn_query_token(c);
 
 	if (!tok && (h = http1_get(&c->head, "Authorization")))
 		tok = xstrdup(h);

@@ -78,12 +78,14 @@ void conn_write(struct conn *c, const void *p, size_t n);
 void conn_next_head(struct conn *c, uint8_t *early, size_t n);
 /* A query parameter of the request target, decoded; NULL when absent. */
 char *conn_query(const struct conn *c, const char *name);
+/* The token of the query: sb-hc-token, else sbc-hc-token; NULL for neither. */
+char *conn_query_token(const struct conn *c);
 /* 0, or the status already answered (401/403) and logged. The entity's
  * resource is built from the validated host name, never the raw header. */
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
 		   time_t *expiry);
-/* The same with a websocket's token: ServiceBusAuthorization, sb-hc-token,
- * or (when neither is there) Authorization. */
+/* The same with a websocket's token: ServiceBusAuthorization, the query's
+ * (conn_query_token), or (when neither is there) Authorization. */
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry);
 /* The token came in Authorization: it is the relay's, not passed on. */
 bool conn_token_in_authorization(const struct conn *c);

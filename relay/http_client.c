@@ -85,7 +85,13 @@ static const char *via_value(struct hclient *hx, char *buf, size_t len)
 	return buf;
 }
 
-/* The target without sb-hc- query parameters. */
+/* The relay's own query parameters: sb-hc-*, and sbc-hc-token's spelling. */
+static bool relay_param(const char *p, size_t n)
+{
+	return (n >= 6 && strncmp(p, "sb-hc-", 6) == 0) || (n >= 7 && strncmp(p, "sbc-hc-", 7) == 0);
+}
+
+/* The target without the relay's query parameters. */
 static char *target_for_listener(const char *target)
 {
 	const char *q = strchr(target, '?');
@@ -97,7 +103,7 @@ static char *target_for_listener(const char *target)
 	while (q && *q) {
 		const char *p = q + 1, *end = p + strcspn(p, "&");
 
-		if ((size_t)(end - p) && strncmp(p, "sb-hc-", 6) != 0) {
+		if ((size_t)(end - p) && !relay_param(p, (size_t)(end - p))) {
 			sbuf_addc(&b, first ? '?' : '&');
 			sbuf_addn(&b, p, (size_t)(end - p));
 			first = false;
@@ -765,11 +771,12 @@ static struct hclient *hx_get(struct conn *c)
 	return hx;
 }
 
-/* Token from the query, ServiceBusAuthorization, or (only when neither is
- * there) Authorization; *in_auth says the last, so it is not passed on. */
+/* Token from the query (sb-hc-token, else sbc-hc-token),
+ * ServiceBusAuthorization, or (only when neither is there) Authorization;
+ * *in_auth says the last, so it is not passed on. */
 static char *client_token(const struct conn *c, bool *in_auth)
 {
-	char *t = conn_query(c, "sb-hc-token");
+	char *t = conn_query_token(c);
 	const char *h;
 
 	*in_auth = false;

@@ -67,6 +67,20 @@ expect entra-credential 0 'credential = "azure-cli"' '' -- -n -v -e sb://relay.t
 expect entra-bad-credential 1 '' 'credential "az" is not one of' -- -n -e sb://relay.test/ -o credential:az -L 16161:db
 expect key-name-only 1 '' 'no credentials' -- -n -e sb://relay.test/ -K rule -L 16161:db
 expect twice 1 '' 'given twice' -- -n -L 16161:db -L 16161:db "${CRED[@]}"
+# AZURE_BRIDGE_CONNECTIONSTRING: the global connection string unless -x or a file gives one
+AS=(env "AZURE_BRIDGE_CONNECTIONSTRING=Endpoint=sb://env.test/;SharedAccessKeyName=fromenv;SharedAccessKey=$KEY")
+expect env-connstr 0 'shared_access_key_name = "fromenv"' '' -- -n -v -L 1:db
+expect env-connstr-endpoint 0 'endpoint = "sb://flag.test/"' '' -- -n -v -L 1:db -e sb://flag.test/
+expect env-connstr-x-wins 0 'shared_access_key_name = "fromcs"' 'AZURE_BRIDGE_CONNECTIONSTRING is not used: the command line gives' -- -n -v -L 1:db -x "Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=$KEY"
+printf 'connection_string = "Endpoint=sb://file.test/;SharedAccessKeyName=fromfile;SharedAccessKey=%s";\nlocal_forward = ( { relay = "db"; bind_port = 1; } );\n' "$KEY" >"$TMP/cs.conf"
+chmod 600 "$TMP/cs.conf"
+expect env-connstr-file-wins 0 'shared_access_key_name = "fromfile"' 'is not used: the configuration gives' -- -n -v -c "$TMP/cs.conf"
+AS=(env "AZURE_BRIDGE_CONNECTIONSTRING=Endpoint=sb://env.test/;Bogus=1;SharedAccessKey=$KEY")
+expect env-connstr-bad 1 '' '^AZURE_BRIDGE_CONNECTIONSTRING: .*Bogus' -- -n -L 1:db
+AS=()
+expect dup-port-name 1 '' '^command line: forward "[^"]+": port name "5432" is given to two bindings' -- -n -T "db:5432;db.internal:5432" "${CRED[@]}"
+expect dup-port-name-legacy 1 '' 'port name "sql" is given to two bindings' -- -n -R "db:localhost:sql/5432;db.internal:sql/5432" "${CRED[@]}"
+expect local-shared-port-name 0 '' '' -- -n -L "127.0.0.8:16161/sql;127.0.0.9:16161/sql:db" "${CRED[@]}"
 expect o-snake 0 'keep_alive_interval = 45' '' -- -n -v -o keep_alive_interval:45 -L 1:db "${CRED[@]}"
 expect o-pascal 0 'keep_alive_interval = 46' '' -- -n -v -o KeepAliveInterval:46 -L 1:db "${CRED[@]}"
 expect o-uri-colons 0 'endpoint = "sb://other.test:8443/"' '' -- -n -v -L 1:db -K a -k "$KEY" -o AzureRelayEndpoint:sb://other.test:8443/

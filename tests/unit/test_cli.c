@@ -184,6 +184,84 @@ static void test_build_connstr_first(void **state)
 	free(x);
 }
 
+#define ENV_CS "Endpoint=sb://env.test/;SharedAccessKeyName=fromenv;SharedAccessKey=ZW52a2V5"
+
+/* The configuration azbridged builds from argv (and the environment). */
+static struct azb_config *built(int argc, char **argv, struct azb_cli *cli)
+{
+	struct cfg_errors errs = { 0 }, warns = { 0 };
+	struct azb_config *c = NULL;
+	char err[256];
+
+	assert_int_equal(cli_parse(argc, argv, cli, err, sizeof(err)), 0);
+	assert_int_equal(cli_build_config(cli, &c, &errs, &warns), 0);
+	cfg_errors_clear(&warns);
+	return c;
+}
+
+/* AZURE_BRIDGE_CONNECTIONSTRING, documented by the original: read once,
+ * taken out of the environment (children and /proc/PID/environ never see
+ * it), and the global connection string unless -x or a file sets one. */
+static void test_env_connection_string(void **state)
+{
+	char *x = dup_arg("Endpoint=sb://cs.test/;SharedAccessKeyName=fromcs;SharedAccessKey=a2V5");
+	char *a1[] = { "azbridged", "-L", "1:db", NULL };
+	char *a2[] = { "azbridged", "-x", x, "-L", "1:db", NULL };
+	char *a3[] = { "azbridged", "-e", "sb://flag.test/", "-L", "1:db", NULL };
+	const struct { int argc; char **argv; const char *endpoint, *key_name; } v[] = {
+		{ 3, a1, "sb://env.test/", "fromenv" },
+		{ 5, a2, "sb://cs.test/", "fromcs" },       /* -x: the variable is not used */
+		{ 5, a3, "sb://flag.test/", "fromenv" },    /* -e over its endpoint */
+	};
+	struct azb_config *c;
+	struct azb_cli cli;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		setenv("AZURE_BRIDGE_CONNECTIONSTRING", ENV_CS, 1);
+		c = built(v[i].argc, v[i].argv, &cli);
+		assert_null(getenv("AZURE_BRIDGE_CONNECTIONSTRING"));
+		assert_string_equal(c->cred.endpoint, v[i].endpoint);
+		assert_string_equal(c->cred.key_name, v[i].key_name);
+		cfg_free(c);
+		/* a reload builds again from what was read */
+		assert_int_equal(cli_build_config(&cli, &c, &(struct cfg_errors){ 0 },
+						  &(struct cfg_errors){ 0 }), 0);
+		assert_string_equal(c->cred.key_name, v[i].key_name);
+		cfg_free(c);
+		cli_free(&cli);
+	}
+	free(x);
+}
+
+/* cli_build_config's first error with AZURE_BRIDGE_CONNECTIONSTRING=value. */
+static void env_error(const char *value, const char *want, const char *never)
+{
+	char *argv[] = { "azbridged", "-L", "1:db", NULL };
+	struct cfg_errors errs = { 0 }, warns = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_cli cli;
+	char err[256];
+
+	setenv("AZURE_BRIDGE_CONNECTIONSTRING", value, 1);
+	assert_int_equal(cli_parse(3, argv, &cli, err, sizeof(err)), 0);
+	assert_int_equal(cli_build_config(&cli, &c, &errs, &warns), -EINVAL);
+	assert_non_null(strstr(errs.msg[0], want));
+	assert_null(strstr(errs.msg[0], never));
+	cfg_errors_clear(&errs);
+	cfg_errors_clear(&warns);
+	cli_free(&cli);
+}
+
+static void test_env_connection_string_errors(void **state)
+{
+	(void)state;
+	env_error("Endpoint=sb://env.test/;Bogus=1;SharedAccessKey=c2VjcmV0",
+		  "AZURE_BRIDGE_CONNECTIONSTRING: ", "c2VjcmV0");
+	env_error("Endpoint=sb://env.test/;Bogus=1;SharedAccessKey=c2VjcmV0", "Bogus", "c2VjcmV0");
+	env_error("", "no endpoint", "AZURE_BRIDGE");   /* set but empty: as if unset */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +273,8 @@ int main(void)
 		cmocka_unit_test(test_question_mark),
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_build_connstr_first),
+		cmocka_unit_test(test_env_connection_string),
+		cmocka_unit_test(test_env_connection_string_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

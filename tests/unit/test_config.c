@@ -223,6 +223,138 @@ static void test_errors_keep_nothing(void **state)
 	free(conf);
 }
 
+static bool has_msg(const struct cfg_errors *e, const char *part)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (strstr(e->msg[i], part))
+			return true;
+	return false;
+}
+
+/* connection_string_file: globally and per forward, the secret file's
+ * checks, printed by its path, never by what it holds. */
+static void test_connection_string_file(void **state)
+{
+	char *cs = write_file("relay.cs", "Endpoint=sb://cs.test/;SharedAccessKeyName=fromfile;"
+			      "SharedAccessKey=" KEY "\n", 0600);
+	char *own = write_file("own.cs", "Endpoint=sb://own.test/;SharedAccessSignature="
+			       "SharedAccessSignature sr=x&sig=c2lnbmF0dXJl&se=1&skn=n\n", 0600);
+	char *text = xasprintf("connection_string_file = \"relay.cs\";\n"
+			       "shared_access_key_name = \"override\";\n"
+			       "local_forward = (\n"
+			       "  { name = \"a\"; relay = \"r\"; bind_port = 1; },\n"
+			       "  { name = \"b\"; relay = \"r\"; bind_port = 2; connection_string_file = \"%s\"; }\n"
+			       ");\n", own);
+	char *conf = write_file("csf.conf", text, 0644), *t1, *t2, *again;
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL, *d = NULL;
+	struct azb_cred cr;
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), 0);
+	assert_string_equal(c->cred.endpoint, "sb://cs.test/");
+	assert_string_equal(c->cred.key_name, "override");   /* single keys win, as after a string */
+	assert_string_equal(c->cred.key, KEY);
+	cfg_effective_cred(c, cfg_find_fwd(c, "b"), &cr);
+	assert_string_equal(cr.endpoint, "sb://own.test/");
+	assert_null(cr.key);
+	assert_non_null(strstr(cr.signature, "sig=c2lnbmF0dXJl"));
+	cfg_cred_clear(&cr);
+	t1 = cfg_print(c, false);
+	assert_null(strstr(t1, KEY));
+	assert_null(strstr(t1, "c2lnbmF0dXJl"));
+	assert_null(strstr(t1, "is set but not shown"));
+	assert_non_null(strstr(t1, "connection_string_file = \""));
+	assert_non_null(strstr(t1, "/relay.cs\";"));
+	again = write_file("csf-again.conf", t1, 0600);
+	assert_int_equal(cfg_load(again, NULL, &d, &errs), 0);
+	t2 = cfg_print(d, false);
+	assert_string_equal(t1, t2);
+	free(t1);
+	free(t2);
+	cfg_free(c);
+	cfg_free(d);
+	free(again);
+	free(conf);
+	free(text);
+	free(own);
+	free(cs);
+}
+
+/* Each file's error names it and its line, and never repeats the key. */
+static void test_connection_string_file_refusals(void **state)
+{
+	static const struct { const char *name, *text, *want[2]; } v[] = {
+		{ "open.conf", "connection_string_file = \"open.cs\";\n",
+		  { "open.conf:1: ", "open.cs holds a secret but is readable by group or others" } },
+		{ "badcs.conf", "connection_string_file = \"bad.cs\";\n",
+		  { "badcs.conf:1: ", "bad.cs: " } },
+		{ "missing.conf", "\n\nconnection_string_file = \"none.cs\";\n",
+		  { "missing.conf:3: ", "none.cs" } },
+		{ "both.conf", "connection_string_file = \"bad.cs\";\nshared_access_key = \"" KEY "\";\n",
+		  { "both.conf:2: ", "connection_string_file and shared_access_key exclude each other" } },
+	};
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+
+	(void)state;
+	free(write_file("open.cs", "Endpoint=sb://cs.test/;SharedAccessKeyName=n;SharedAccessKey="
+			KEY "\n", 0644));
+	free(write_file("bad.cs", "Endpoint=sb://cs.test/;Bogus=" KEY "\n", 0600));
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *conf = write_file(v[i].name, v[i].text, 0600);
+
+		assert_int_equal(cfg_load(conf, NULL, &c, &errs), -EINVAL);
+		assert_true(has_msg(&errs, v[i].want[0]));
+		assert_true(has_msg(&errs, v[i].want[1]));
+		assert_false(has_msg(&errs, KEY));
+		cfg_errors_clear(&errs);
+		free(conf);
+	}
+}
+
+/* The original keys a remote forward's targets by port name: a repeat
+ * could never be reached, so it refuses to start. Local forwards may send
+ * one name from several addresses. */
+static void test_duplicate_port_names(void **state)
+{
+	char *conf = write_file("dup.conf", "endpoint = \"sb://h/\";\n"
+				"shared_access_key_name = \"k\";\n"
+				"shared_access_key = \"" KEY "\";\n"
+				"remote_forward = ( { name = \"pg\"; relay = \"db\"; bindings = (\n"
+				"  { host_port = 5432; port_name = \"sql\"; },\n"
+				"  { host = \"other\"; host_port = 5432; port_name = \"sql\"; } ); } );\n"
+				"local_forward = ( { relay = \"db\"; bindings = (\n"
+				"  { bind_port = 15432; port_name = \"sql\"; },\n"
+				"  { bind_address = \"127.0.0.2\"; bind_port = 15432; port_name = \"sql\"; } ); } );\n",
+				0600);
+	struct cfg_errors errs = { 0 };
+	struct azb_config *c = NULL;
+	struct azb_fwd *f;
+	char err[300];
+
+	(void)state;
+	assert_int_equal(cfg_load(conf, NULL, &c, &errs), 0);
+	assert_int_equal(cfg_validate(c, &errs, NULL), -EINVAL);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "dup.conf:4: forward \"pg\": port name \"sql\" is "
+				  "given to two bindings"));
+	cfg_errors_clear(&errs);
+	cfg_free(c);
+	/* -T: "5432" twice, once by default */
+	c = cfg_new();
+	assert_int_equal(cred_set_endpoint(&c->cred, "sb://h/", err, sizeof(err)), 0);
+	assert_int_equal(bnd_parse_remote("db:5432;other:5432", &f, err, sizeof(err)), 0);
+	f->name = xstrdup("t-db");
+	cfg_put_fwd(c, f);
+	assert_int_equal(cfg_validate(c, &errs, &errs), -EINVAL);
+	assert_true(has_msg(&errs, "forward \"t-db\": port name \"5432\" is given to two "
+			    "bindings"));
+	cfg_errors_clear(&errs);
+	cfg_free(c);
+	free(conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +364,9 @@ int main(void)
 		cmocka_unit_test(test_effective_cred),
 		cmocka_unit_test(test_print_fixpoint_and_secrets),
 		cmocka_unit_test(test_errors_keep_nothing),
+		cmocka_unit_test(test_duplicate_port_names),
+		cmocka_unit_test(test_connection_string_file),
+		cmocka_unit_test(test_connection_string_file_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -137,7 +137,8 @@ static void test_roundtrip_own_tokens(void **state)
 	struct sas_token t;
 
 	(void)state;
-	assert_string_equal(res, "http://NS.example/a/b/");
+	/* The SDK's audience: host lower-cased, the path as it is. */
+	assert_string_equal(res, "http://ns.example/a/b/");
 	tok = sas_create(res, "rule", "a2V5", 100);
 	assert_int_equal(sas_parse(tok, &t, NULL, 0), 0);
 	assert_string_equal(t.resource, res);
@@ -148,6 +149,32 @@ static void test_roundtrip_own_tokens(void **state)
 	res = sas_resource("h", "");
 	assert_string_equal(res, "http://h/");
 	free(res);
+}
+
+/* What the .NET SDK's TokenProvider signs: scheme http, no port (our hosts
+ * never carry one), host lower-cased as System.Uri does, the entity path's
+ * case kept, one trailing slash. An IPv6 literal keeps its brackets. */
+static void test_resource_is_the_sdk_audience(void **state)
+{
+	static const struct { const char *host, *path, *want; } v[] = {
+		{ "MyNS.ServiceBus.Windows.NET", "db", "http://myns.servicebus.windows.net/db/" },
+		{ "ns.servicebus.windows.net", "/Sql/Prod/", "http://ns.servicebus.windows.net/Sql/Prod/" },
+		{ "RELAY.test", "", "http://relay.test/" },
+		{ "::1", "hc", "http://[::1]/hc/" },
+		{ "FE80::A", "hc", "http://[fe80::a]/hc/" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *res = sas_resource(v[i].host, v[i].path);
+
+		assert_string_equal(res, v[i].want);
+		/* and the relay finds it covers the entity of either spelling */
+		assert_true(sas_resource_covers(res, v[i].want));
+		free(res);
+	}
+	assert_true(sas_resource_covers("http://[::1]:9443/hc", "http://[::1]/hc/"));
+	assert_false(sas_resource_covers("http://[::2]/hc/", "http://[::1]/hc/"));
 }
 
 static void test_resource_covers(void **state)
@@ -174,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_tampering),
 		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_roundtrip_own_tokens),
+		cmocka_unit_test(test_resource_is_the_sdk_audience),
 		cmocka_unit_test(test_resource_covers),
 	};
 

@@ -727,6 +727,19 @@ static void test_listener_wrong_mode_is_answered(void **state)
 	assert_failed(x, "port name is a stream but the sender asked for UDP");
 }
 
+/* As the original's listener: no reply, a close 1000 the sender reads. */
+static void test_listener_unknown_name_is_closed_cleanly(void **state)
+{
+	struct fx *x = *state;
+
+	start_listener(x, "r1:sql1/127.0.0.1:9;sql2/127.0.0.1:9", "nosuch", 0);
+	UNTIL((peer_pump(&x->pr), x->pr.closed), 5);
+	assert_int_equal(x->pr.code, 1000);
+	assert_int_equal(x->pr.got_len, 0);
+	peer_close_frame(&x->pr);
+	assert_failed(x, "no binding for port name \"nosuch\"");
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -747,6 +760,7 @@ int main(void)
 		T(test_listener_dials_then_replies),
 		T(test_listener_target_unreachable),
 		T(test_listener_wrong_mode_is_answered),
+		T(test_listener_unknown_name_is_closed_cleanly),
 	};
 #undef T
 
