@@ -139,7 +139,8 @@ $(BUILD)/fuzz/fuzz_binding: tests/fuzz/fuzz_binding.c common/binding.c common/cr
 		common/connstr.c common/url.c common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ $(PKG_LIBS)
-$(BUILD)/fuzz/fuzz_http_map: tests/fuzz/fuzz_http_map.c daemon/http_map.c common/util.c
+$(BUILD)/fuzz/fuzz_http_map: tests/fuzz/fuzz_http_map.c daemon/http_map.c common/http1.c \
+		common/util.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 $(BUILD)/fuzz/fuzz_import: tests/fuzz/fuzz_import.c ctl/import_yaml.c ctl/import_map.c \
