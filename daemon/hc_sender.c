@@ -131,7 +131,8 @@ static void fail_later(struct hc_sender *s, const char *why)
 static void open_ws(struct hc_sender *s, const struct hc_sender_params *p, const char *token)
 {
 	const struct fwd_relay *r = p->relay;
-	struct wsc_params wp = { r->host, r->port, r->tls, r->insecure, NULL, NULL, p->timeout_s, 0 };
+	struct wsc_params wp = { r->host, r->port, r->tls, r->insecure, NULL, NULL, p->timeout_s, 0,
+				 true };
 
 	wp.target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s", p->path, p->id);
 	wp.token = token;

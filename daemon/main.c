@@ -14,6 +14,7 @@
 #include "hostsync.h"
 #include "notify.h"
 #include "reload.h"
+#include "relay_pool.h"
 #include "resolve.h"
 #include "stream.h"
 #include "supervisor.h"
@@ -120,6 +121,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	ctl_server_stop();
 	sup_stop();
 	entra_stop();
+	relay_pool_close();
 	loop_destroy();
 	stream_tls_cleanup();
 	resolve_flush();

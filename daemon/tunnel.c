@@ -819,7 +819,7 @@ struct tunnel *tunnel_start_listener(struct fwd_run *fr, const char *host, uint1
 	struct tunnel *t = tunnel_new(fr, peer);
 	const struct fwd_relay *r = &fr->relay;
 	struct wsc_params p = { host, port, r->tls, r->insecure, target, NULL, fr->connect_timeout,
-				0 };
+				0, true };
 
 	t->ws = wsc_open(&p, &tunnel_ws_ops, t);
 	return t;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "loop.h"
+#include "relay_pool.h"
 #include "resolve.h"
 #include "stream.h"
 #include "util.h"
@@ -25,7 +26,7 @@ struct wsc {
 	struct resolve_req *rr;   /* while resolving */
 	char *host;               /* until connected */
 	uint16_t port;
-	bool tls, insecure;
+	bool tls, insecure, pooled;
 	size_t max_queued;
 	const struct wsc_ops *ops;
 	void *owner;
@@ -69,19 +70,19 @@ static int raw_write(struct wsc *c, uint8_t *buf, size_t n)
 	return stream_write(c->st, buf, n);
 }
 
+/* Straight from the request: this may run inside another connection's rx
+ * (wsc_open from a control message), whose bytes sit in the scratch buffer.
+ * What the socket does not take is copied into the stream's queue. */
 static int send_request(struct wsc *c)
 {
-	uint8_t *buf = loop_scratch();
 	size_t n = strlen(c->request);
 	int r;
 
 	if (n > LOOP_CHUNK)
 		return -E2BIG;
-	memcpy(buf, c->request, n);
+	r = stream_write(c->st, (const uint8_t *)c->request, n);
 	azb_free_secret(c->request);   /* it carries the token */
 	c->request = NULL;
-	r = raw_write(c, buf, n);
-	explicit_bzero(buf, n);
 	return r;
 }
 
@@ -304,6 +305,31 @@ static void fail_later(struct wsc *c, const char *why)
 	loop_defer(&c->failed, on_failed);
 }
 
+static void started(struct wsc *c)
+{
+	if (c->max_queued)
+		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
+	if (c->timeout_s > 0)
+		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
+				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+}
+
+/* A connection opened ahead (relay_pool.h): TCP and TLS are done, the
+ * upgrade goes out now. A failure ends the stream, so gone() still comes
+ * from the loop. */
+static bool take_spare(struct wsc *c)
+{
+	c->st = relay_pool_take(c->host, c->port, c->tls, c->insecure, &wsc_stream_ops, c);
+	if (!c->st)
+		return false;
+	log_debug("relay connection to %s:%u opened ahead, now in use", c->host, c->port);
+	c->state = WSC_CONNECTING;
+	started(c);
+	if (on_established(c) < 0)
+		stream_abort(c->st);
+	return true;
+}
+
 static void connect_to(struct wsc *c, const struct resolve_result *res)
 {
 	struct sockaddr_storage ss;
@@ -317,11 +343,7 @@ static void connect_to(struct wsc *c, const struct resolve_result *res)
 		fail_later(c, strerror(-err));
 		return;
 	}
-	if (c->max_queued)
-		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
-	if (c->timeout_s > 0)
-		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
-				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+	started(c);
 }
 
 static void resolved(void *arg, int err, const struct resolve_result *res)
@@ -347,6 +369,7 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	c->port = p->port;
 	c->tls = p->tls;
 	c->insecure = p->insecure;
+	c->pooled = p->pooled;
 	c->timeout_s = p->timeout_s;
 	c->max_queued = p->max_queued;
 	ws_parser_init(&c->parser, false);
@@ -357,6 +380,8 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 		return c;
 	}
 	c->request = build_request(p, c->key);
+	if (c->pooled && take_spare(c))
+		return c;
 	if (resolve_host(c->host, &res, resolved, c, &c->rr) == 1)
 		connect_to(c, &res);
 	return c;
@@ -368,9 +393,13 @@ void wsc_set_owner(struct wsc *c, const struct wsc_ops *ops, void *owner)
 	c->owner = owner;
 }
 
+/* Spares are opened once this one is through its set-up: their handshakes
+ * would compete with it for the relay's loop. */
 void wsc_ready(struct wsc *c)
 {
 	lws_sul_cancel(&c->deadline);
+	if (c->pooled)
+		relay_pool_fill(c->host, c->port, c->tls, c->insecure);
 }
 
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)

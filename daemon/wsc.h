@@ -41,6 +41,9 @@ struct wsc_params {
 	 * past them it fails. 0: no limit (the owner sends only when
 	 * wsc_can_send() says so). */
 	size_t max_queued;
+	/* A tunnel's: take a connection opened ahead (relay_pool.h) and keep
+	 * spares for the next ones. */
+	bool pooled;
 };
 
 /* Look up host, connect, upgrade. Never fails at once: whatever happens,

@@ -1,0 +1,191 @@
+#include "relay_pool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+#include "resolve.h"
+#include "stream.h"
+#include "util.h"
+
+struct spare {
+	struct spare *next;
+	struct stream *st;          /* NULL while resolving */
+	struct resolve_req *rr;
+	char *host;
+	uint16_t port;
+	bool tls, insecure, ready;
+	lws_sorted_usec_list_t timer;   /* opening and idle: one deadline */
+};
+
+static struct spare *spares;
+static size_t n_spares;
+
+static bool same(const struct spare *s, const char *host, uint16_t port, bool tls, bool insecure)
+{
+	return s->port == port && s->tls == tls && s->insecure == insecure &&
+	       strcmp(s->host, host) == 0;
+}
+
+static void unlink_spare(struct spare *s)
+{
+	for (struct spare **pp = &spares; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			n_spares--;
+			return;
+		}
+}
+
+static void spare_free(struct spare *s)
+{
+	unlink_spare(s);
+	lws_sul_cancel(&s->timer);
+	resolve_cancel(s->rr);
+	free(s->host);
+	free(s);
+}
+
+/* ---- a spare's stream --------------------------------------------------- */
+
+static int spare_open(void *owner)
+{
+	struct spare *s = owner;
+
+	s->ready = true;
+	log_debug("relay connection to %s:%u opened ahead of need", s->host, s->port);
+	return 0;
+}
+
+/* Nothing was asked: anything the relay sends (an error, garbage) ends it.
+ * TLS session tickets are TLS's own and never come here. */
+static int spare_rx(void *owner, uint8_t *data, size_t len)
+{
+	(void)owner;
+	(void)data;
+	(void)len;
+	return -1;
+}
+
+static int spare_writeable(void *owner)
+{
+	(void)owner;
+	return 0;
+}
+
+static void spare_closed(void *owner, const char *err)
+{
+	struct spare *s = owner;
+
+	if (!s->ready && err)
+		log_debug("relay connection to %s:%u opened ahead failed: %s", s->host, s->port,
+			  err);
+	spare_free(s);
+}
+
+static const struct stream_ops spare_ops = { spare_open, spare_rx, spare_writeable,
+					     spare_closed };
+
+static void on_timer(lws_sorted_usec_list_t *sul)
+{
+	struct spare *s = lws_container_of(sul, struct spare, timer);
+
+	if (!s->st) {
+		spare_free(s);
+		return;
+	}
+	if (s->ready)
+		stream_close(s->st);   /* close_notify, then on_close */
+	else
+		stream_abort(s->st);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void connect_spare(struct spare *s, const struct resolve_result *res)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = resolve_sockaddr(res, s->port, &ss);
+	int err;
+
+	s->st = stream_connect((struct sockaddr *)&ss, sl, s->host, s->tls, s->insecure,
+			       &spare_ops, s, &err);
+	if (!s->st)
+		spare_free(s);
+}
+
+static void resolved(void *arg, int err, const struct resolve_result *res)
+{
+	struct spare *s = arg;
+
+	s->rr = NULL;
+	if (err < 0)
+		spare_free(s);
+	else
+		connect_spare(s, res);
+}
+
+static void open_spare(const char *host, uint16_t port, bool tls, bool insecure)
+{
+	struct spare *s = xcalloc(1, sizeof(*s));
+	struct resolve_result res;
+
+	s->host = xstrdup(host);
+	s->port = port;
+	s->tls = tls;
+	s->insecure = insecure;
+	s->next = spares;
+	spares = s;
+	n_spares++;
+	lws_sul_schedule(loop_context(), 0, &s->timer, on_timer,
+			 (lws_usec_t)RELAY_POOL_IDLE_S * LWS_US_PER_SEC);
+	if (resolve_host(host, &res, resolved, s, &s->rr) == 1)
+		connect_spare(s, &res);
+}
+
+void relay_pool_fill(const char *host, uint16_t port, bool tls, bool insecure)
+{
+	size_t have = 0;
+
+	for (struct spare *s = spares; s; s = s->next)
+		if (same(s, host, port, tls, insecure))
+			have++;
+	while (have++ < RELAY_POOL_PER_KEY && n_spares < RELAY_POOL_MAX)
+		open_spare(host, port, tls, insecure);
+}
+
+struct stream *relay_pool_take(const char *host, uint16_t port, bool tls, bool insecure,
+			       const struct stream_ops *ops, void *owner)
+{
+	struct stream *st;
+	struct spare *s;
+
+	for (s = spares; s; s = s->next)
+		if (s->ready && same(s, host, port, tls, insecure))
+			break;
+	if (!s)
+		return NULL;
+	st = s->st;
+	stream_set_owner(st, ops, owner);
+	spare_free(s);
+	return st;
+}
+
+size_t relay_pool_count(void)
+{
+	return n_spares;
+}
+
+void relay_pool_close(void)
+{
+	struct spare *next;
+
+	for (struct spare *s = spares; s; s = next) {
+		next = s->next;
+		if (s->st)
+			stream_abort(s->st);   /* on_close frees it as the loop ends */
+		else
+			spare_free(s);
+	}
+}
