@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -732,6 +733,14 @@ void stream_set_owner(struct stream *s, const struct stream_ops *ops, void *owne
 {
 	s->ops = ops;
 	s->owner = owner;
+}
+
+bool stream_peer_gone(const struct stream *s)
+{
+	struct pollfd p = { .fd = s->fd, .events = POLLRDHUP };
+
+	return s->state == S_DEAD ||
+	       (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
 const char *stream_peer(const struct stream *s)

@@ -21,6 +21,7 @@ struct spare {
 
 static struct spare *spares;
 static size_t n_spares;
+static bool closed;
 
 static bool same(const struct spare *s, const char *host, uint16_t port, bool tls, bool insecure)
 {
@@ -144,14 +145,16 @@ static void open_spare(const char *host, uint16_t port, bool tls, bool insecure)
 		connect_spare(s, &res);
 }
 
-void relay_pool_fill(const char *host, uint16_t port, bool tls, bool insecure)
+void relay_pool_fill(const char *host, uint16_t port, bool tls, bool insecure, size_t want)
 {
 	size_t have = 0;
 
+	if (want > RELAY_POOL_PER_KEY)
+		want = RELAY_POOL_PER_KEY;
 	for (struct spare *s = spares; s; s = s->next)
 		if (same(s, host, port, tls, insecure))
 			have++;
-	while (have++ < RELAY_POOL_PER_KEY && n_spares < RELAY_POOL_MAX)
+	while (!closed && have++ < want && n_spares < RELAY_POOL_MAX)
 		open_spare(host, port, tls, insecure);
 }
 
@@ -161,9 +164,15 @@ struct stream *relay_pool_take(const char *host, uint16_t port, bool tls, bool i
 	struct stream *st;
 	struct spare *s;
 
-	for (s = spares; s; s = s->next)
-		if (s->ready && same(s, host, port, tls, insecure))
+	for (s = spares; s; s = s->next) {
+		if (!s->ready || !same(s, host, port, tls, insecure))
+			continue;
+		/* Closed by the relay a moment ago: the loop has not seen it yet. */
+		if (!stream_peer_gone(s->st))
 			break;
+		s->ready = false;
+		stream_abort(s->st);   /* on_close frees it */
+	}
 	if (!s)
 		return NULL;
 	st = s->st;
@@ -181,6 +190,7 @@ void relay_pool_close(void)
 {
 	struct spare *next;
 
+	closed = true;
 	for (struct spare *s = spares; s; s = next) {
 		next = s->next;
 		if (s->st)

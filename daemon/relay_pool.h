@@ -29,11 +29,12 @@ struct stream_ops;
  * owned by ops/owner; NULL when none waits. */
 struct stream *relay_pool_take(const char *host, uint16_t port, bool tls, bool insecure,
 			       const struct stream_ops *ops, void *owner);
-/* A tunnel just reached host:port: open spares for the next ones. */
-void relay_pool_fill(const char *host, uint16_t port, bool tls, bool insecure);
+/* Open spares to host:port until want of them wait or are being opened
+ * (at most RELAY_POOL_PER_KEY). */
+void relay_pool_fill(const char *host, uint16_t port, bool tls, bool insecure, size_t want);
 /* Spares waiting now and being opened (for the log and the tests). */
 size_t relay_pool_count(void);
-/* Close every spare (at exit). */
+/* Close every spare and open no more (at exit). */
 void relay_pool_close(void);
 
 #endif

@@ -27,6 +27,7 @@ struct wsc {
 	char *host;               /* until connected */
 	uint16_t port;
 	bool tls, insecure, pooled;
+	bool ready;               /* wsc_ready() came: the relay served it */
 	size_t max_queued;
 	const struct wsc_ops *ops;
 	void *owner;
@@ -272,6 +273,8 @@ static void wsc_free(struct wsc *c)
 
 static void finish(struct wsc *c, const char *err)
 {
+	if (c->pooled && c->ready)   /* not for a relay that left it unanswered */
+		relay_pool_fill(c->host, c->port, c->tls, c->insecure, RELAY_POOL_PER_KEY);
 	c->state = WSC_DONE;
 	lws_sul_cancel(&c->deadline);
 	lws_sul_cancel(&c->failed);
@@ -393,13 +396,16 @@ void wsc_set_owner(struct wsc *c, const struct wsc_ops *ops, void *owner)
 	c->owner = owner;
 }
 
-/* Spares are opened once this one is through its set-up: their handshakes
- * would compete with it for the relay's loop. */
+/* A spare's handshake costs the relay and both bridges about what the
+ * set-up of the tunnel it serves costs: one is opened while a tunnel sets
+ * up only when none is left, and the rest when a tunnel ends. Only a relay
+ * that has answered a tunnel gets spares. */
 void wsc_ready(struct wsc *c)
 {
 	lws_sul_cancel(&c->deadline);
+	c->ready = true;
 	if (c->pooled)
-		relay_pool_fill(c->host, c->port, c->tls, c->insecure);
+		relay_pool_fill(c->host, c->port, c->tls, c->insecure, 1);
 }
 
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)
