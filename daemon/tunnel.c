@@ -787,7 +787,25 @@ static void sender_failed(void *owner, const char *why)
 	tunnel_close(t, why);
 }
 
-static const struct hc_sender_ops sender_ops = { &tunnel_ws_ops, sender_ready, sender_failed };
+/* A byte stream's client may have spoken already (most protocols do
+ * first); what it sent goes with the preamble. Datagrams wait for the
+ * reply, in the up queue. */
+static size_t sender_early(void *owner, uint8_t *buf, size_t cap)
+{
+	struct tunnel *t = owner;
+	ssize_t n;
+
+	if (t->fd < 0 || !t->kind->end->shut_local)
+		return 0;
+	n = t->kind->end->from_local(&t->end, buf, cap);
+	if (n <= 0)
+		return 0;   /* the end or an error: seen again once the tunnel is open */
+	log_ctx(LOG_DEBUG, &t->end.log, "%zd bytes from the client go with the preamble", n);
+	return (size_t)n;
+}
+
+static const struct hc_sender_ops sender_ops = { &tunnel_ws_ops, sender_ready, sender_failed,
+						 sender_early };
 
 struct tunnel *tunnel_start_sender(struct fwd_run *fr, size_t ep, const struct tunnel_client *c)
 {

@@ -413,6 +413,38 @@ int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)
 	return send_frame(c, op, fin, payload, n);
 }
 
+/* Header and masked payload at out; its length, 0 without random bytes. */
+static size_t put_frame(uint8_t *out, const uint8_t *p, size_t n)
+{
+	uint8_t key[4];
+	size_t h;
+
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return 0;
+	h = ws_header(out, WS_OP_BINARY, true, n, key);
+	memcpy(out + h, p, n);
+	ws_mask(out + h, n, key, 0);
+	return h + n;
+}
+
+int wsc_send_two(struct wsc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	uint8_t buf[2 * WS_HDR_MAX + WSC_TWO_MAX];
+	size_t n, m = 0;
+	int r;
+
+	if (an + bn > WSC_TWO_MAX)
+		return -E2BIG;
+	n = put_frame(buf, a, an);
+	if (n && bn)
+		m = put_frame(buf + n, b, bn);
+	if (!n || (bn && !m))
+		return -EIO;
+	r = raw_write(c, buf, n + m);
+	explicit_bzero(buf, n + m);
+	return r;
+}
+
 int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n)
 {
 	uint8_t *buf = xmalloc(LOOP_HEADROOM + n);

@@ -61,6 +61,11 @@ void wsc_ready(struct wsc *c);
  * as much headroom. Masks in place. From the owner's writeable(), or
  * wherever the scratch buffer is not in use (not inside data()). */
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n);
+/* Two binary messages in one write (one TLS record), from buffers of the
+ * caller's (copied, so from inside data() too); b may be empty (bn 0: a
+ * alone). At most WSC_TWO_MAX bytes in all. */
+#define WSC_TWO_MAX 8192
+int wsc_send_two(struct wsc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
 /* Send one whole message from anywhere, data() included: it is copied first
  * (and the copy wiped: it may hold a token). */
 int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n);

@@ -3,6 +3,7 @@ relay opened ahead of need (bounded, dropped when idle), resumed TLS
 sessions, and a relay whose new process no longer knows the old tickets."""
 import os
 import re
+import select
 import socket
 
 from conftest import echo_server, free_port, round_trip, wait_for
@@ -100,3 +101,75 @@ def test_restarted_relay_refuses_old_tickets_and_tunnels_work(env):
     wait_for(lambda: l.text().count("full handshake") > full_before, timeout=5,
              what="a full handshake with the new relay")
     assert round_trip(local, b"four") == b"four"
+
+
+def test_client_bytes_go_with_the_preamble_in_order(env):
+    """A client that speaks first: what it sent before the relay answered
+    goes out with the preamble, and what follows comes after it, in order."""
+    env.start_relay()
+    t, l, local = pair(env)
+    for i in range(5):
+        with socket.create_connection(("127.0.0.1", local), timeout=30) as c:
+            msg = b"hello %d" % i
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                b = c.recv(100)
+                assert b, "closed before the echo"
+                got += b
+            assert got == msg
+    # The client's bytes are in its socket long before the relay's answer.
+    assert re.search(r"\d+ bytes from the client go with the preamble", l.text())
+    # More than fits with the preamble: the rest follows it, in order.
+    data = os.urandom(3 << 20)
+    assert round_trip(local, data) == data
+
+
+def test_server_speaks_first_no_early_bytes(env):
+    """A client that waits for the server's banner sends nothing early; the
+    tunnel opens as before."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    echo_server(target, banner=b"220 ready\r\n")
+    env.listener("t", "-T", f"db:{target}")
+    l = env.sender("l", local, "-L", f"127.0.0.1:{local}:db")
+    with socket.create_connection(("127.0.0.1", local), timeout=30) as c:
+        got = b""
+        while not got.endswith(b"\r\n"):
+            b = c.recv(100)
+            assert b, "closed before the banner"
+            got += b
+        assert got == b"220 ready\r\n"
+        c.sendall(b"QUIT\r\n")
+        got = b""
+        while len(got) < 6:
+            got += c.recv(100)
+        assert got == b"QUIT\r\n"
+    l.wait_log(r"tunnel closed")
+    assert "go with the preamble" not in l.text()
+
+
+def test_early_bytes_for_an_unknown_port_name_reach_no_target(env):
+    """The listener has no binding for the port name asked: the bytes that
+    came with the preamble go nowhere, and the client is closed."""
+    env.start_relay()
+    target, local = free_port(), free_port()
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", target))
+    srv.listen(4)
+    t = env.listener("t", "-T", f"db:web/127.0.0.1:{target}")
+    l = env.sender("l", local, "-L", f"127.0.0.1:{local}/nosuch:db")
+    # The client's bytes are in its socket long before the relay answers;
+    # a few tries make that certain on a loaded machine.
+    for i in range(1, 6):
+        with socket.create_connection(("127.0.0.1", local), timeout=30) as c:
+            c.sendall(b"secret")
+            assert c.recv(100) == b""
+        t.wait_log(r'no binding for port name "nosuch"', count=i)
+        l.wait_log(r"tunnel closed|failed|refused|closed", count=i)
+        if "go with the preamble" in l.text():
+            break
+    l.wait_log(r"go with the preamble")
+    dialled, _, _ = select.select([srv], [], [], 0.5)
+    srv.close()
+    assert not dialled, "the target was dialled"
