@@ -71,15 +71,19 @@ static void cache_session(const char *key, SSL_SESSION *sess)
 }
 
 /* Resuming a session skips the certificate exchange: a new tunnel's first
- * byte comes sooner. */
+ * byte comes sooner. The cache keeps a copy of its own: OpenSSL marks a
+ * connection's session unresumable when that connection ends in a fatal
+ * error (an EOF without close_notify is one), and the next connection
+ * would make a full handshake for it. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct stream *s = SSL_get_app_data(ssl);
+	SSL_SESSION *copy;
 
-	if (!s || !s->session_key)
+	if (!s || !s->session_key || !(copy = SSL_SESSION_dup(sess)))
 		return 0;
-	cache_session(s->session_key, sess);
-	return 1;   /* we keep the reference */
+	cache_session(s->session_key, copy);
+	return 0;   /* the connection keeps its own */
 }
 
 static SSL_SESSION *find_session(const char *key)
@@ -608,9 +612,13 @@ static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bo
 	/* A session made under one set of trusted CAs is not resumed under another. */
 	s->session_key = ctx ? xasprintf("%s:%u:%d:%p", host, port, insecure, (void *)ctx) :
 			       xasprintf("%s:%u:%d", host, port, insecure);
+	/* A copy again: this connection failing must not spoil the cache. */
 	sess = find_session(s->session_key);
-	if (sess)
+	sess = sess ? SSL_SESSION_dup(sess) : NULL;
+	if (sess) {
 		SSL_set_session(s->ssl, sess);
+		SSL_SESSION_free(sess);
+	}
 	return 0;
 }
 

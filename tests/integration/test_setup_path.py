@@ -59,6 +59,22 @@ def test_next_tunnels_take_connections_opened_ahead(env):
     assert re.search(r"TLS with localhost: TLSv1\.3, resumed", t.text())
 
 
+def test_every_tunnel_after_the_first_resumes_its_tls_session(env):
+    """The session cache keeps copies: a connection that ends in a TLS
+    error (OpenSSL then marks its session unresumable) does not cost the
+    next one a full handshake."""
+    env.start_relay()
+    t, l, local = pair(env)
+    for i in range(40):
+        assert round_trip(local, b"r%d" % i) == b"r%d" % i
+    l.wait_log(r"tunnel closed", count=40)
+    # One full handshake each: the sender's first tunnel, the listener's
+    # control channel. Everything after it is resumed.
+    assert l.text().count("full handshake") == 1, l.text().count("full handshake")
+    assert t.text().count("full handshake") == 1, t.text().count("full handshake")
+    assert l.text().count(", resumed") >= 40
+
+
 def test_spares_are_bounded_and_closed_when_idle(env):
     env.start_relay()
     t, l, local = pair(env)
