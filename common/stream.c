@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,15 +71,19 @@ static void cache_session(const char *key, SSL_SESSION *sess)
 }
 
 /* Resuming a session skips the certificate exchange: a new tunnel's first
- * byte comes sooner. */
+ * byte comes sooner. The cache keeps a copy of its own: OpenSSL marks a
+ * connection's session unresumable when that connection ends in a fatal
+ * error (an EOF without close_notify is one), and the next connection
+ * would make a full handshake for it. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct stream *s = SSL_get_app_data(ssl);
+	SSL_SESSION *copy;
 
-	if (!s || !s->session_key)
+	if (!s || !s->session_key || !(copy = SSL_SESSION_dup(sess)))
 		return 0;
-	cache_session(s->session_key, sess);
-	return 1;   /* we keep the reference */
+	cache_session(s->session_key, copy);
+	return 0;   /* the connection keeps its own */
 }
 
 static SSL_SESSION *find_session(const char *key)
@@ -614,9 +619,13 @@ static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bo
 	/* A session made under one set of trusted CAs is not resumed under another. */
 	s->session_key = ctx ? xasprintf("%s:%u:%d:%p", host, port, insecure, (void *)ctx) :
 			       xasprintf("%s:%u:%d", host, port, insecure);
+	/* A copy again: this connection failing must not spoil the cache. */
 	sess = find_session(s->session_key);
-	if (sess)
+	sess = sess ? SSL_SESSION_dup(sess) : NULL;
+	if (sess) {
 		SSL_set_session(s->ssl, sess);
+		SSL_SESSION_free(sess);
+	}
 	return 0;
 }
 
@@ -778,6 +787,14 @@ void stream_set_owner(struct stream *s, const struct stream_ops *ops, void *owne
 {
 	s->ops = ops;
 	s->owner = owner;
+}
+
+bool stream_peer_gone(const struct stream *s)
+{
+	struct pollfd p = { .fd = s->fd, .events = POLLRDHUP };
+
+	return s->state == S_DEAD ||
+	       (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
 const char *stream_peer(const struct stream *s)

@@ -75,6 +75,9 @@ void stream_close(struct stream *s);
 /* Close now, dropping what is queued; on_close follows from the loop. */
 void stream_abort(struct stream *s);
 void stream_set_owner(struct stream *s, const struct stream_ops *ops, void *owner);
+/* The peer has closed or reset the connection, as far as the kernel knows
+ * now (what the loop has not read yet included). */
+bool stream_peer_gone(const struct stream *s);
 /* The peer's address as text ("1.2.3.4:5" or "[::1]:5"). */
 const char *stream_peer(const struct stream *s);
 

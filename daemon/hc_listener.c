@@ -373,7 +373,7 @@ static void open_channel(struct hc_listener *h, const char *token)
 {
 	const struct fwd_relay *r = &h->fr->relay;
 	struct wsc_params p = { r->host, r->port, r->tls, r->insecure, NULL, NULL,
-				h->fr->connect_timeout, HC_QUEUE_MAX, &r->cred->proxy };
+				h->fr->connect_timeout, HC_QUEUE_MAX, &r->cred->proxy, 0 };
 	char *target;
 
 	azb_uuid(h->id);

@@ -46,16 +46,21 @@ static void fail(struct hc_sender *s, const char *why)
 }
 
 /* From inside the upgrade's rx: the scratch buffer holds what is being
- * parsed, so the preamble goes from a buffer of its own. */
+ * parsed, so the preamble goes from a buffer of its own. The client's first
+ * bytes, when they are there already, follow it in the same write: the
+ * listener holds them until its target is connected, and the first reply
+ * comes a relay round trip sooner. */
 static int ws_open(void *arg)
 {
 	struct hc_sender *s = arg;
-	uint8_t buf[LOOP_HEADROOM + PRE_MAX];
+	uint8_t early[HC_SENDER_EARLY_MAX];
+	size_t n = 0;
 
 	if (!s->owner)
 		return -1;
-	memcpy(buf + LOOP_HEADROOM, s->pre, s->pre_len);
-	return wsc_send(s->ws, WS_OP_BINARY, true, buf + LOOP_HEADROOM, s->pre_len) < 0;
+	if (s->ops->early)
+		n = s->ops->early(s->owner, early, sizeof(early));
+	return wsc_send_two(s->ws, s->pre, s->pre_len, early, n) < 0;
 }
 
 static void accepted(struct hc_sender *s, uint8_t *rest, size_t n)
@@ -132,7 +137,7 @@ static void open_ws(struct hc_sender *s, const struct hc_sender_params *p, const
 {
 	const struct fwd_relay *r = p->relay;
 	struct wsc_params wp = { r->host, r->port, r->tls, r->insecure, NULL, NULL, p->timeout_s, 0,
-				 &r->cred->proxy };
+				 &r->cred->proxy, p->spare_idle_s };
 
 	wp.target = xasprintf("/$hc/%s?sb-hc-action=connect&sb-hc-id=%s", p->path, p->id);
 	wp.token = token;

@@ -5,6 +5,9 @@
 #ifndef AZB_HC_SENDER_H
 #define AZB_HC_SENDER_H
 
+/* The most of a client's first bytes that go out with the preamble. */
+#define HC_SENDER_EARLY_MAX 4096
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +26,7 @@ struct hc_sender_params {
 	enum pre_mode mode;
 	bool no_auth;             /* no token */
 	int timeout_s;            /* connect_timeout, up to the reply */
+	int spare_idle_s;         /* wsc_params' */
 };
 
 struct hc_sender_ops {
@@ -32,6 +36,10 @@ struct hc_sender_ops {
 	void (*ready)(void *owner, struct wsc *ws, uint8_t *rest, size_t n);
 	/* Final when ready() did not come: why. */
 	void (*failed)(void *owner, const char *why);
+	/* What the client has sent already, read into buf (at most cap
+	 * bytes): it goes out with the preamble instead of a round trip
+	 * later. Its length, or 0 for none now. NULL: never any. */
+	size_t (*early)(void *owner, uint8_t *buf, size_t cap);
 };
 
 /* Never fails at once: ready() or failed() follows from the loop. */

@@ -736,7 +736,8 @@ static void rdv_open(struct http_exchange *hx)
 {
 	const struct fwd_relay *r = &hx->fr->relay;
 	struct wsc_params p = { hx->addr.host, hx->addr.port, r->tls, r->insecure,
-				hx->addr.target, NULL, hx->fr->connect_timeout, 0, &r->cred->proxy };
+				hx->addr.target, NULL, hx->fr->connect_timeout, 0, &r->cred->proxy,
+				0 };
 
 	if (!hx->addr.host) {
 		respond_error(hx, 500, "Internal Server Error", "the request named no rendezvous");

@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "proxy.h"
 #include "reload.h"
+#include "relay_pool.h"
 #include "resolve.h"
 #include "stream.h"
 #include "supervisor.h"
@@ -121,6 +122,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	ctl_server_stop();
 	sup_stop();
 	entra_stop();
+	relay_pool_close();
 	loop_destroy();
 	stream_tls_cleanup();
 	resolve_flush();

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "loop.h"
 #include "preamble.h"
+#include "relay_pool.h"
 #include "util.h"
 #include "wsc.h"
 
@@ -849,14 +850,40 @@ static void sender_failed(void *owner, const char *why)
 	tunnel_close(t, why);
 }
 
-static const struct hc_sender_ops sender_ops = { &tunnel_ws_ops, sender_ready, sender_failed };
+/* A byte stream's client may have spoken already (most protocols do
+ * first); what it sent goes with the preamble. Datagrams wait for the
+ * reply, in the up queue. */
+static size_t sender_early(void *owner, uint8_t *buf, size_t cap)
+{
+	struct tunnel *t = owner;
+	ssize_t n;
+
+	if (t->fd < 0 || !t->kind->end->shut_local)
+		return 0;
+	n = t->kind->end->from_local(&t->end, buf, cap);
+	if (n <= 0)
+		return 0;   /* the end or an error: seen again once the tunnel is open */
+	log_ctx(LOG_DEBUG, &t->end.log, "%zd bytes from the client go with the preamble", n);
+	return (size_t)n;
+}
+
+static const struct hc_sender_ops sender_ops = { &tunnel_ws_ops, sender_ready, sender_failed,
+						 sender_early };
+
+/* A connection opened ahead waits no longer than the tunnels' keep-alive:
+ * below a middlebox's cut for silent connections, if one was set for it. */
+static int spare_idle(const struct fwd_run *fr)
+{
+	return fr->tunnel_ka ? fr->tunnel_ka : RELAY_POOL_IDLE_S;
+}
 
 struct tunnel *tunnel_start_sender(struct fwd_run *fr, size_t ep, const struct tunnel_client *c)
 {
 	struct tunnel *t = tunnel_new(fr, c->peer);
 	const struct azb_ep *e = &fr->fwd->ep[ep];
 	struct hc_sender_params p = { &fr->relay, fr->fwd->relay, t->id, e->port_name,
-				      fr->kinds[ep]->mode, e->no_auth, fr->connect_timeout };
+				      fr->kinds[ep]->mode, e->no_auth, fr->connect_timeout,
+				      spare_idle(fr) };
 
 	t->ep = ep;
 	t->kind = fr->kinds[ep];
@@ -881,7 +908,7 @@ struct tunnel *tunnel_start_listener(struct fwd_run *fr, const char *host, uint1
 	struct tunnel *t = tunnel_new(fr, peer);
 	const struct fwd_relay *r = &fr->relay;
 	struct wsc_params p = { host, port, r->tls, r->insecure, target, NULL, fr->connect_timeout,
-				0, &r->cred->proxy };
+				0, &r->cred->proxy, spare_idle(fr) };
 
 	t->ws = wsc_open(&p, &tunnel_ws_ops, t);
 	return t;

@@ -10,6 +10,7 @@
 #include "loop.h"
 #include "proxy.h"
 #include "reach.h"
+#include "relay_pool.h"
 #include "stream.h"
 #include "util.h"
 
@@ -32,6 +33,8 @@ struct wsc {
 	struct proxy_route route;
 	char *connect_req;        /* CONNECT request, until sent (may hold a password) */
 	bool tls, insecure;
+	int spare_idle_s;         /* > 0: a tunnel's, pooled (relay_pool.h) */
+	bool ready;               /* wsc_ready() came: the relay served it */
 	size_t max_queued;
 	const struct wsc_ops *ops;
 	void *owner;
@@ -75,19 +78,19 @@ static int raw_write(struct wsc *c, uint8_t *buf, size_t n)
 	return stream_write(c->st, buf, n);
 }
 
+/* Straight from the request: this may run inside another connection's rx
+ * (wsc_open from a control message), whose bytes sit in the scratch buffer.
+ * What the socket does not take is copied into the stream's queue. */
 static int send_request(struct wsc *c)
 {
-	uint8_t *buf = loop_scratch();
 	size_t n = strlen(c->request);
 	int r;
 
 	if (n > LOOP_CHUNK)
 		return -E2BIG;
-	memcpy(buf, c->request, n);
+	r = stream_write(c->st, (const uint8_t *)c->request, n);
 	azb_free_secret(c->request);   /* it carries the token */
 	c->request = NULL;
-	r = raw_write(c, buf, n);
-	explicit_bzero(buf, n);
 	return r;
 }
 
@@ -332,6 +335,9 @@ static void wsc_free(struct wsc *c)
 
 static void finish(struct wsc *c, const char *err)
 {
+	if (c->spare_idle_s && c->ready && !c->route.host)   /* not for a relay that left it unanswered */
+		relay_pool_fill(c->host, c->port, c->tls, c->insecure, RELAY_POOL_PER_KEY,
+				c->spare_idle_s);
 	c->state = WSC_DONE;
 	lws_sul_cancel(&c->deadline);
 	lws_sul_cancel(&c->failed);
@@ -366,6 +372,33 @@ static void fail_later(struct wsc *c, const char *why)
 	c->reach = NULL;
 	c->state = WSC_DONE;
 	loop_defer(&c->failed, on_failed);
+}
+
+static void arm_deadline(struct wsc *c)
+{
+	if (c->timeout_s > 0)
+		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
+				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+}
+
+/* A connection opened ahead (relay_pool.h): TCP and TLS are done, the
+ * upgrade goes out now. A failure ends the stream, so gone() still comes
+ * from the loop. Never through a proxy: spares go straight to the relay. */
+static bool take_spare(struct wsc *c)
+{
+	if (c->route.host)
+		return false;
+	c->st = relay_pool_take(c->host, c->port, c->tls, c->insecure, &wsc_stream_ops, c);
+	if (!c->st)
+		return false;
+	log_debug("relay connection to %s:%u opened ahead, now in use", c->host, c->port);
+	c->state = WSC_CONNECTING;
+	if (c->max_queued)
+		stream_set_limits(c->st, c->max_queued, WSC_LINGER_S);
+	arm_deadline(c);
+	if (on_established(c) < 0)
+		stream_abort(c->st);
+	return true;
 }
 
 static void reached(void *arg, int fd, int err, const char *why)
@@ -403,9 +436,7 @@ static void reached(void *arg, int fd, int err, const char *why)
 static void connect_to(struct wsc *c)
 {
 	c->reach = reach_open(c->connect_host, c->connect_port, reached, c);
-	if (c->timeout_s > 0)
-		lws_sul_schedule(loop_context(), 0, &c->deadline, on_deadline,
-				 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
+	arm_deadline(c);
 }
 
 /* Straight to the relay, or to the proxy that applies to it. */
@@ -438,6 +469,7 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	c->port = p->port;
 	c->tls = p->tls;
 	c->insecure = p->insecure;
+	c->spare_idle_s = p->spare_idle_s;
 	c->timeout_s = p->timeout_s;
 	c->max_queued = p->max_queued;
 	ws_parser_init(&c->parser, false);
@@ -450,6 +482,8 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	c->request = build_request(p, c->key);
 	if (choose_route(c, p) < 0)
 		return c;
+	if (c->spare_idle_s && take_spare(c))
+		return c;
 	connect_to(c);
 	return c;
 }
@@ -460,14 +494,53 @@ void wsc_set_owner(struct wsc *c, const struct wsc_ops *ops, void *owner)
 	c->owner = owner;
 }
 
+/* A spare's handshake costs the relay and both bridges about what the
+ * set-up of the tunnel it serves costs: one is opened while a tunnel sets
+ * up only when none is left, and the rest when a tunnel ends. Only a relay
+ * that has answered a tunnel gets spares. */
 void wsc_ready(struct wsc *c)
 {
 	lws_sul_cancel(&c->deadline);
+	c->ready = true;
+	if (c->spare_idle_s && !c->route.host)
+		relay_pool_fill(c->host, c->port, c->tls, c->insecure, 1, c->spare_idle_s);
 }
 
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)
 {
 	return send_frame(c, op, fin, payload, n);
+}
+
+/* Header and masked payload at out; its length, 0 without random bytes. */
+static size_t put_frame(uint8_t *out, const uint8_t *p, size_t n)
+{
+	uint8_t key[4];
+	size_t h;
+
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return 0;
+	h = ws_header(out, WS_OP_BINARY, true, n, key);
+	memcpy(out + h, p, n);
+	ws_mask(out + h, n, key, 0);
+	return h + n;
+}
+
+int wsc_send_two(struct wsc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+	uint8_t buf[2 * WS_HDR_MAX + WSC_TWO_MAX];
+	size_t n, m = 0;
+	int r;
+
+	if (an + bn > WSC_TWO_MAX)
+		return -E2BIG;
+	n = put_frame(buf, a, an);
+	if (n && bn)
+		m = put_frame(buf + n, b, bn);
+	if (!n || (bn && !m))
+		return -EIO;
+	r = raw_write(c, buf, n + m);
+	explicit_bzero(buf, n + m);
+	return r;
 }
 
 int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n)

@@ -46,6 +46,11 @@ struct wsc_params {
 	/* The proxy settings that apply (NULL: none; the environment's
 	 * are read then too: proxy.h). */
 	const struct azb_proxy *proxy;
+	/* A tunnel's (> 0): take a connection opened ahead (relay_pool.h) and
+	 * keep spares for the next ones, each waiting at most this many seconds
+	 * (the tunnel's keep-alive: what cuts a silent tunnel cuts a spare).
+	 * 0: none. */
+	int spare_idle_s;
 };
 
 /* Look up host, connect, upgrade. Never fails at once: whatever happens,
@@ -63,6 +68,11 @@ void wsc_ready(struct wsc *c);
  * as much headroom. Masks in place. From the owner's writeable(), or
  * wherever the scratch buffer is not in use (not inside data()). */
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n);
+/* Two binary messages in one write (one TLS record), from buffers of the
+ * caller's (copied, so from inside data() too); b may be empty (bn 0: a
+ * alone). At most WSC_TWO_MAX bytes in all. */
+#define WSC_TWO_MAX 8192
+int wsc_send_two(struct wsc *c, const uint8_t *a, size_t an, const uint8_t *b, size_t bn);
 /* Send one whole message from anywhere, data() included: it is copied first
  * (and the copy wiped: it may hold a token). */
 int wsc_send_copy(struct wsc *c, enum ws_op op, const void *p, size_t n);

@@ -16,6 +16,7 @@ import pytest
 from conftest import BUILD, Proc, can_connect, echo_server, free_port, round_trip, wait_for
 from test_daemon import request as ctl_request
 from test_entra import bridge as entra_bridge
+from test_setup_path import relay_conns
 from test_entra import cred_env, echo, idp, pair, start_relay  # noqa: F401 (idp: a fixture)
 
 TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
@@ -95,6 +96,23 @@ def test_both_bridges_through_the_environments_proxy(env):
     carries(local)
     # listener control channel, the sender's tunnel and the rendezvous
     assert proxy.connects(env.relay_port) >= 3, proxy.text()
+
+
+def test_no_connection_opened_ahead_goes_around_the_proxy(env):
+    """Tunnels through a proxy take no spare connections: those would go to
+    the relay directly, where a proxy may be the only way out."""
+    env.start_relay()
+    proxy = Tinyproxy(env)
+    e = clean_env(https_proxy=proxy.url)
+    local = bridges(env, listener_env=e, sender_env=e)
+    for _ in range(4):
+        carries(local)
+    # control channel, then a sender's tunnel and a rendezvous per tunnel
+    wait_for(lambda: proxy.connects(env.relay_port) >= 9, 10, what="every connection proxied")
+    for p in env.procs:
+        if p.ours and p.name in ("t", "l"):
+            assert "opened ahead" not in p.text(), p.text()
+            assert relay_conns(p.p.pid, env.relay_port) == 0
 
 
 def test_authenticating_proxy_from_the_setting(env):
