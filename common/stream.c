@@ -49,25 +49,48 @@ struct cached_session {
 	struct cached_session *next;
 };
 
+/* Sessions kept, newest first: relays hand out rendezvous on many hosts,
+ * and each new context (a reload, a web server's CAs) makes new keys. */
+#define SESSIONS_MAX 64
+
 static SSL_CTX *client_ctx;
 static struct cached_session *sessions;
 
+static void drop_sessions_after(struct cached_session *keep)
+{
+	struct cached_session *c = keep->next, *next;
+
+	keep->next = NULL;
+	for (; c; c = next) {
+		next = c->next;
+		SSL_SESSION_free(c->sess);
+		free(c->key);
+		free(c);
+	}
+}
+
 static void cache_session(const char *key, SSL_SESSION *sess)
 {
-	struct cached_session *c;
+	struct cached_session *c, **pp;
+	size_t n = 0;
 
-	for (c = sessions; c; c = c->next)
+	for (pp = &sessions; (c = *pp); pp = &c->next)
 		if (strcmp(c->key, key) == 0)
 			break;
-	if (!c) {
+	if (c) {
+		*pp = c->next;   /* to the front again */
+	} else {
 		c = xcalloc(1, sizeof(*c));
 		c->key = xstrdup(key);
-		c->next = sessions;
-		sessions = c;
 	}
 	if (c->sess)
 		SSL_SESSION_free(c->sess);
 	c->sess = sess;
+	c->next = sessions;
+	sessions = c;
+	for (c = sessions; c->next && ++n < SESSIONS_MAX; c = c->next)
+		;
+	drop_sessions_after(c);
 }
 
 /* Resuming a session skips the certificate exchange: a new tunnel's first
@@ -110,12 +133,31 @@ static void tune_ctx(SSL_CTX *ctx)
 
 static void ssl_error_text(char *buf, size_t len, const char *fallback);
 
+/* Each client context gets a number of its own for the session cache's
+ * key: a session verified under one context's CAs is never resumed under
+ * another's (a reload's new default, or a new context at a freed one's
+ * address). */
+static int ctx_serial_index = -1;
+static unsigned long ctx_serials;
+
+static unsigned long ctx_serial(SSL_CTX *ctx)
+{
+	return (unsigned long)(uintptr_t)SSL_CTX_get_ex_data(ctx, ctx_serial_index);
+}
+
 static SSL_CTX *new_client_ctx(const char *ca_file)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (!ctx)
 		return NULL;
+	if (ctx_serial_index < 0)
+		ctx_serial_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (ctx_serial_index < 0 ||
+	    SSL_CTX_set_ex_data(ctx, ctx_serial_index, (void *)(uintptr_t)++ctx_serials) != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	tune_ctx(ctx);
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1 ||
 	    (ca_file && SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1)) {
@@ -617,8 +659,8 @@ static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bo
 			return -EINVAL;
 	}
 	/* A session made under one set of trusted CAs is not resumed under another. */
-	s->session_key = ctx ? xasprintf("%s:%u:%d:%p", host, port, insecure, (void *)ctx) :
-			       xasprintf("%s:%u:%d", host, port, insecure);
+	s->session_key = xasprintf("%s:%u:%d:%lu", host, port, insecure,
+				   ctx_serial(ctx ? ctx : client_ctx));
 	/* A copy again: this connection failing must not spoil the cache. */
 	sess = find_session(s->session_key);
 	sess = sess ? SSL_SESSION_dup(sess) : NULL;
