@@ -31,7 +31,7 @@ struct conn {
 	const struct conn_routes *routes;
 	const struct conn_role *role;
 	void *state;
-	struct http1_head head;
+	struct http1_head *head; /* until it is spliced: conn_drop_head() */
 	struct rhost host;       /* the validated Host of the latest head */
 	struct admit_key source; /* counted against the connection limits */
 	char *key;               /* Sec-WebSocket-Key */
@@ -71,7 +71,21 @@ struct relay *conn_relay(const struct conn *c)
 
 const struct http1_head *conn_head(const struct conn *c)
 {
-	return &c->head;
+	static const struct http1_head none;
+
+	return c->head ? c->head : &none;
+}
+
+/* A spliced connection only carries frames: its head (over 1 KiB with the
+ * header index, and the raw bytes) is not kept for the tunnel's life. */
+void conn_drop_head(struct conn *c)
+{
+	if (!c->head)
+		return;
+	http1_clear(c->head);
+	free(c->head);
+	c->head = NULL;
+	azb_set_str(&c->key, NULL);
 }
 
 const struct rhost *conn_host(const struct conn *c)
@@ -135,7 +149,7 @@ void conn_write(struct conn *c, const void *p, size_t n)
 
 char *conn_query(const struct conn *c, const char *name)
 {
-	return rhead_query(c->head.target, name);
+	return c->head ? rhead_query(c->head->target, name) : NULL;
 }
 
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
@@ -146,7 +160,7 @@ int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token,
 
 	free(res);
 	if (status) {
-		log_info("%s from %s refused (%d): %s", c->head.target[1] == '$' ? "websocket" :
+		log_info("%s from %s refused (%d): %s", conn_head(c)->target && conn_head(c)->target[1] == '$' ? "websocket" :
 			 "request", conn_peer(c), status, why);
 		conn_respond(c, status, why);
 	}
@@ -157,7 +171,8 @@ bool conn_token_in_authorization(const struct conn *c)
 {
 	char *q;
 
-	if (http1_get(&c->head, "ServiceBusAuthorization") || !http1_get(&c->head, "Authorization"))
+	if (http1_get(conn_head(c), "ServiceBusAuthorization") ||
+	    !http1_get(conn_head(c), "Authorization"))
 		return false;
 	q = conn_query(c, "sb-hc-token");
 	azb_free_secret(q);
@@ -166,10 +181,10 @@ bool conn_token_in_authorization(const struct conn *c)
 
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry)
 {
-	const char *h = http1_get(&c->head, "ServiceBusAuthorization");
+	const char *h = http1_get(conn_head(c), "ServiceBusAuthorization");
 	char *tok = h ? xstrdup(h) : conn_query(c, "sb-hc-token");
 
-	if (!tok && (h = http1_get(&c->head, "Authorization")))
+	if (!tok && (h = http1_get(conn_head(c), "Authorization")))
 		tok = xstrdup(h);
 	int status = conn_authorize(c, hc, tok, need, expiry);
 
@@ -402,7 +417,7 @@ static void on_head_timeout(lws_sorted_usec_list_t *sul)
 
 	if (c->phase != CONN_HEAD)
 		return;
-	if (c->head.len)
+	if (conn_head(c)->len)
 		conn_respond(c, 408, "the request head did not arrive in time");
 	else
 		conn_close(c);
@@ -429,7 +444,7 @@ static void route(struct conn *c, uint8_t *rest, size_t n)
 {
 	const char *why = NULL;
 	struct rroute rt;
-	int status = rroute_decide(c->relay, &c->head, c->carried_http, &rt, &why);
+	int status = rroute_decide(c->relay, c->head, c->carried_http, &rt, &why);
 
 	if (status) {
 		log_debug("request from %s refused (%d): %s", stream_peer(c->st), status, why);
@@ -446,7 +461,7 @@ static void route(struct conn *c, uint8_t *rest, size_t n)
 static void read_head(struct conn *c, uint8_t *data, size_t len)
 {
 	size_t used;
-	int r = http1_feed_request(&c->head, (const char *)data, len, &used);
+	int r = http1_feed_request(c->head, (const char *)data, len, &used);
 
 	if (r == 0)
 		return;
@@ -460,7 +475,7 @@ static void read_head(struct conn *c, uint8_t *data, size_t len)
 
 void conn_next_head(struct conn *c, uint8_t *early, size_t n)
 {
-	http1_clear(&c->head);
+	http1_clear(c->head);
 	c->phase = CONN_HEAD;
 	c->carried_http = true;
 	await_head(c);
@@ -507,7 +522,7 @@ static int on_writeable(void *owner)
 static void conn_free(struct conn *c)
 {
 	admit_release(&c->source);
-	http1_clear(&c->head);
+	conn_drop_head(c);
 	free(c->key);
 	free(c);
 }
@@ -542,7 +557,8 @@ void conn_accept(struct relay *r, int fd, const struct sockaddr *sa,
 	c->relay = r;
 	c->routes = routes;
 	c->source = k;
-	http1_init(&c->head, HEAD_LIMIT);
+	c->head = xmalloc(sizeof(*c->head));
+	http1_init(c->head, HEAD_LIMIT);
 	c->st = stream_accept(fd, r->tls, &conn_stream_ops, c);
 	if (!c->st) {
 		conn_free(c);
