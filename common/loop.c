@@ -198,10 +198,26 @@ static int setup_signals(void)
 	return loop_adopt(L.sig_fd, &L.sig_obj) ? 0 : -EIO;
 }
 
+/* TLS read buffers of up to a chunk come and go at the top of the heap with
+ * every record read: glibc's default threshold (128 KiB) returned them with
+ * brk() each time and took them back with the next, a syscall pair per read
+ * on a busy stream. What lies free is still given back, by trim_soon() once
+ * connections stop coming and going. Fixing the trim threshold also fixes
+ * the mmap threshold, so that one is set too: buffers up to it stay in the
+ * heap rather than costing an mmap and munmap each. */
+#define MALLOC_KEEP (1024 * 1024)
+
+static void tune_malloc(void)
+{
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+	mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP);
+}
+
 int loop_init(loop_signal_fn on_signal)
 {
 	struct lws_context_creation_info ci, vi;
 
+	tune_malloc();
 	memset(&ci, 0, sizeof(ci));
 	ci.port = CONTEXT_PORT_NO_LISTEN;
 	/* TLS and sockets are ours (stream.c); lws polls and keeps timers. */

@@ -95,12 +95,40 @@ def hold(port, count):
     return conns
 
 
+def bulk(port, mb):
+    """Send mb MiB through the echo tunnel while reading the echo back."""
+    import threading
+    c = socket.create_connection(("127.0.0.1", port), timeout=60)
+    total, chunk = mb << 20, b"x" * 65536
+
+    def send():
+        for _ in range(total // len(chunk)):
+            c.sendall(chunk)
+    t = threading.Thread(target=send)
+    t.start()
+    got = 0
+    while got < total:
+        n = len(c.recv(1 << 20))
+        if not n:
+            raise SystemExit("bulk: closed early")
+        got += n
+    t.join()
+    c.close()
+    print(f"bulk     {got >> 20} MiB echoed", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--settle", type=float, default=2.0)
     ap.add_argument("--wrap", action="append", default=[])
+    ap.add_argument("--bulk", type=int, default=0, metavar="MB",
+                    help="instead: echo MB megabytes through one tunnel (for strace -c or "
+                         "callgrind under --wrap)")
+    ap.add_argument("--strace", metavar="PREFIX",
+                    help="with --bulk: strace -c -f each process during the transfer "
+                         "into PREFIX.NAME")
     ap.add_argument("--gdb-trim", action="store_true",
                     help="with the tunnels open, call malloc_trim(0) in each process through "
                          "gdb and show again: what is free in the heap but still resident")
@@ -131,6 +159,16 @@ def main():
         time.sleep(a.settle)
         hold(lport, 1)[0].close()   # one tunnel first: lazily made contexts exist
         time.sleep(a.settle)
+        if a.bulk:
+            tracers = [subprocess.Popen(["strace", "-c", "-f", "-p", str(p.pid), "-o",
+                                         f"{a.strace}.{name}"], stderr=subprocess.DEVNULL)
+                       for name, p in procs.items()] if a.strace else []
+            time.sleep(1 if tracers else 0)
+            bulk(lport, a.bulk)
+            for t in tracers:
+                t.send_signal(signal.SIGINT)
+                t.wait(30)
+            return
         idle = snap(procs)
         show("idle", idle)
         massif_snapshots(procs, wrap, "idle")
