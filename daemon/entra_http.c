@@ -4,14 +4,17 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "util.h"
 
 /* Token answers are a few KiB; anything far larger is not one. */
@@ -177,6 +180,83 @@ static void error_code(const char *body, size_t len, struct entra_result *res)
 	json_decref(o);
 }
 
+/* ---- libcurl, loaded when the first token is fetched ------------------- */
+
+/* Not linked: with the libraries it brings (some thirty: GnuTLS, Kerberos,
+ * LDAP, libssh2, ...) libcurl was about 4 MB of every bridge's RSS, idle or
+ * not, for the credentials that fetch tokens over HTTP alone. */
+#define CURL_SONAME "libcurl.so.4"
+
+static struct curl_api {
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode rc);
+	void (*easy_cleanup)(CURL *h);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+} cu;
+static bool cu_tried, cu_loaded, cu_ready;
+
+#define CURL_SYM(f) { "curl_" #f, offsetof(struct curl_api, f) }
+static const struct {
+	const char *name;
+	size_t off;
+} curl_syms[] = {
+	CURL_SYM(global_init), CURL_SYM(global_cleanup), CURL_SYM(easy_init),
+	CURL_SYM(easy_setopt), CURL_SYM(easy_perform), CURL_SYM(easy_getinfo),
+	CURL_SYM(easy_strerror), CURL_SYM(easy_cleanup), CURL_SYM(slist_append),
+	CURL_SYM(slist_free_all),
+};
+
+/* Kept loaded once loaded: unloading a library with thread-local state and
+ * exit handlers of its own is not safe. */
+static int curl_load(void)
+{
+	void *lib;
+
+	if (cu_tried)
+		return -ENOENT;   /* said once */
+	cu_tried = true;
+	lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		log_error("Entra ID: cannot load %s: %s", CURL_SONAME, dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(curl_syms) / sizeof(curl_syms[0]); i++) {
+		void *fn = dlsym(lib, curl_syms[i].name);
+
+		if (!fn) {
+			log_error("Entra ID: %s has no %s", CURL_SONAME, curl_syms[i].name);
+			dlclose(lib);
+			return -ENOENT;
+		}
+		memcpy((char *)&cu + curl_syms[i].off, &fn, sizeof(fn));
+	}
+	cu_loaded = true;
+	return 0;
+}
+
+int entra_curl_open(void)
+{
+	if (cu_ready)
+		return 0;
+	if (!cu_loaded && curl_load() < 0)
+		return -ENOENT;
+	cu_ready = cu.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	return cu_ready ? 0 : -EIO;
+}
+
+void entra_curl_close(void)
+{
+	if (cu_ready)
+		cu.global_cleanup();
+	cu_ready = false;
+}
+
 /* ---- the request ------------------------------------------------------- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -201,22 +281,22 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 
 static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = cu.easy_init();
 
 	if (!h)
 		return NULL;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)ENTRA_CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)ENTRA_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	cu.easy_setopt(h, CURLOPT_URL, url);
+	cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)ENTRA_CONNECT_TIMEOUT);
+	cu.easy_setopt(h, CURLOPT_TIMEOUT, (long)ENTRA_TIMEOUT);
+	cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	cu.easy_setopt(h, CURLOPT_WRITEDATA, b);
+	cu.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	cu.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	if (body)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		cu.easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	return h;
 }
 
@@ -242,7 +322,7 @@ static int judge(const char *url, long status, const struct sbuf *b, struct entr
 
 int entra_http(const char *url, const char *body, const char *header, struct entra_result *res)
 {
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+	struct curl_slist *hdrs;
 	struct sbuf b;
 	CURL *h;
 	CURLcode rc;
@@ -250,19 +330,22 @@ int entra_http(const char *url, const char *body, const char *header, struct ent
 	char at[160];
 	int r;
 
+	where(url, at, sizeof(at));
+	if (!cu_ready)
+		return entra_fail(res, false, "%s: %s could not be loaded", at, CURL_SONAME);
+	hdrs = cu.slist_append(NULL, "Accept: application/json");
 	sbuf_init(&b);
 	if (header)
-		hdrs = curl_slist_append(hdrs, header);
+		hdrs = cu.slist_append(hdrs, header);
 	h = easy(url, body, hdrs, &b);
-	rc = h ? curl_easy_perform(h) : CURLE_FAILED_INIT;
+	rc = h ? cu.easy_perform(h) : CURLE_FAILED_INIT;
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	where(url, at, sizeof(at));
+		cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	r = rc == CURLE_OK ? judge(url, status, &b, res) :
-			     entra_fail(res, false, "%s: %s", at, curl_easy_strerror(rc));
+			     entra_fail(res, false, "%s: %s", at, cu.easy_strerror(rc));
 	if (h)
-		curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
+		cu.easy_cleanup(h);
+	cu.slist_free_all(hdrs);
 	azb_free_secret(sbuf_take(&b));
 	return r;
 }
