@@ -82,16 +82,22 @@ def show(label, s, base=None, count=0):
         print(line, flush=True)
 
 
-def hold(port, count):
+def hold(port, count, batch=250):
+    """Open count tunnels, batch at a time (each batch echoed before the
+    next: thousands of TLS handshakes at once would outlast their timeouts
+    on a small machine), and keep them open."""
     conns = []
-    for _ in range(count):
-        c = socket.create_connection(("127.0.0.1", port), timeout=30)
-        c.sendall(b"h")
-        conns.append(c)
-    for c in conns:
-        c.settimeout(60)
-        if c.recv(1) != b"h":
-            raise SystemExit("hold: no echo")
+    while len(conns) < count:
+        new = []
+        for _ in range(min(batch, count - len(conns))):
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            c.sendall(b"h")
+            new.append(c)
+        for c in new:
+            c.settimeout(60)
+            if c.recv(1) != b"h":
+                raise SystemExit(f"hold: no echo after {len(conns)} tunnels")
+        conns += new
     return conns
 
 
@@ -147,7 +153,12 @@ def main():
 
     es = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "echo.py"), str(echo)])
     try:
-        start("relay", [f"{a.build}/azbridge-relayd", "--dev", "--state-dir", d + "/relay"])
+        conf = os.path.join(d, "relayd.conf")
+        with open(conf, "w") as f:   # every tunnel comes from 127.0.0.1
+            f.write("max_connections = 100000;\nmax_connections_per_source = 100000;\n")
+        os.chmod(conf, 0o600)
+        start("relay", [f"{a.build}/azbridge-relayd", "--dev", "--config", conf,
+                        "--state-dir", d + "/relay"])
         text = wait_for(logs["relay"], "CA certificate:")
         cs = text.split("connection string: ")[1].split("\n")[0]
         ca = text.split("CA certificate: ")[1].split("\n")[0]
