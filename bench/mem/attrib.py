@@ -71,6 +71,22 @@ def massif_snapshots(procs, wrap, label):
         print(f"massif   {name:6} {path}", flush=True)
 
 
+def gdb_trim_ms(pid):
+    """malloc_trim(0) called in pid through gdb; returns how long the call
+    took, from clock_gettime read in the process before and after."""
+    t = "((double)({}) * 1e3 + (double)({}) / 1e6)"
+    out = subprocess.run(
+        ["gdb", "-p", str(pid), "-batch",
+         "-ex", "set $a = (long *)malloc(32)",
+         "-ex", "call (int)clock_gettime(1, $a)",
+         "-ex", "call (int)malloc_trim(0)",
+         "-ex", "call (int)clock_gettime(1, $a + 2)",
+         "-ex", "print " + t.format("$a[2]", "$a[3]") + " - " + t.format("$a[0]", "$a[1]")],
+        capture_output=True, text=True, timeout=120).stdout
+    lines = [l for l in out.splitlines() if l.startswith("$")]
+    return float(lines[-1].split("=")[1]) if lines else float("nan")
+
+
 def show(label, s, base=None, count=0):
     for name, r in s.items():
         line = (f"{label:8} {name:6} rss={r['Rss']:6} KiB pss={r['Pss']:6} "
@@ -136,8 +152,9 @@ def main():
                     help="with --bulk: strace -c -f each process during the transfer "
                          "into PREFIX.NAME")
     ap.add_argument("--gdb-trim", action="store_true",
-                    help="with the tunnels open, call malloc_trim(0) in each process through "
-                         "gdb and show again: what is free in the heap but still resident")
+                    help="with the tunnels open and again just after they closed, call "
+                         "malloc_trim(0) in each process through gdb: how long it takes, "
+                         "and what is free in the heap but still resident")
     a = ap.parse_args()
     wrap = dict(w.split("=", 1) for w in a.wrap)
     resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
@@ -188,12 +205,17 @@ def main():
         show("open", snap(procs), idle, a.count)
         massif_snapshots(procs, wrap, "open")
         if a.gdb_trim:
-            for p in procs.values():
-                subprocess.run(["gdb", "-p", str(p.pid), "-batch", "-ex", "call (int)malloc_trim(0)"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+            for name, p in procs.items():
+                print(f"trim     {name:6} {gdb_trim_ms(p.pid):.1f} ms", flush=True)
             show("trimmed", snap(procs), idle, a.count)
         for c in conns:
             c.close()
+        if a.gdb_trim:   # before the processes' own trim, 1 s after the last close
+            time.sleep(0.3)
+            for name, p in procs.items():   # one at a time: the later may have trimmed
+                rss = rollup(p.pid)["Rss"]
+                print(f"trim     {name:6} after the close: {gdb_trim_ms(p.pid):.1f} ms "
+                      f"(rss {rss} -> {rollup(p.pid)['Rss']} KiB)", flush=True)
         time.sleep(a.settle * 3)
         show("closed", snap(procs), idle)
         massif_snapshots(procs, wrap, "closed")
