@@ -32,7 +32,7 @@ struct conn {
 	const struct conn_role *role;
 	void *state;
 	struct http1_head *head; /* until it is spliced: conn_drop_head() */
-	struct rhost host;       /* the validated Host of the latest head */
+	struct rhost *host;      /* the validated Host of the latest head; NULL: none, or spliced */
 	struct admit_key source; /* counted against the connection limits */
 	char *key;               /* Sec-WebSocket-Key */
 	bool carried_http;       /* plain HTTP requests went through: no upgrade */
@@ -77,20 +77,24 @@ const struct http1_head *conn_head(const struct conn *c)
 }
 
 /* A spliced connection only carries frames: its head (over 1 KiB with the
- * header index, and the raw bytes) is not kept for the tunnel's life. */
+ * header index, and the raw bytes) and what was taken from it (the Host,
+ * the websocket key) are not kept for the tunnel's life. */
 void conn_drop_head(struct conn *c)
 {
-	if (!c->head)
-		return;
-	http1_clear(c->head);
+	if (c->head)
+		http1_clear(c->head);
 	free(c->head);
 	c->head = NULL;
 	azb_set_str(&c->key, NULL);
+	free(c->host);
+	c->host = NULL;
 }
 
 const struct rhost *conn_host(const struct conn *c)
 {
-	return &c->host;
+	static const struct rhost none;
+
+	return c->host ? c->host : &none;
 }
 
 const char *conn_peer(const struct conn *c)
@@ -155,7 +159,7 @@ char *conn_query(const struct conn *c, const char *name)
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
 		   time_t *expiry)
 {
-	char why[256], *res = sas_resource(c->host.name, hc->path);
+	char why[256], *res = sas_resource(conn_host(c)->name, hc->path);
 	int status = relay_authorize(c->relay, hc, token, need, res, expiry, why, sizeof(why));
 
 	free(res);
@@ -194,10 +198,12 @@ int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, t
 
 void conn_authority(const struct conn *c, char *out, size_t len)
 {
-	if (c->host.port)
-		snprintf(out, len, "%s:%u", c->host.name, c->host.port);
+	const struct rhost *h = conn_host(c);
+
+	if (h->port)
+		snprintf(out, len, "%s:%u", h->name, h->port);
 	else
-		snprintf(out, len, "%s", c->host.name);
+		snprintf(out, len, "%s", h->name);
 }
 
 char *conn_rendezvous_address(const struct conn *c, const char *path, const char *action,
@@ -450,7 +456,9 @@ static void route(struct conn *c, uint8_t *rest, size_t n)
 		log_debug("request from %s refused (%d): %s", stream_peer(c->st), status, why);
 		conn_respond(c, status, why);
 	} else {
-		c->host = rt.host;
+		if (!c->host)
+			c->host = xmalloc(sizeof(*c->host));
+		*c->host = rt.host;
 		azb_set_str(&c->key, rt.ws_key);
 		c->phase = CONN_ROUTED;
 		starter(c->routes, rt.kind)(c, &rt, rest, n);
