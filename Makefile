@@ -25,7 +25,8 @@ endif
 CC          ?= cc
 OPT         ?= -O2
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is opened at run time (daemon/entra_http.c), not linked.
+PKG_LIBS    := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 YAML_CFLAGS := $(shell pkg-config --cflags $(YAML_PKG) 2>/dev/null)
 YAML_LIBS   := $(shell pkg-config --libs $(YAML_PKG) 2>/dev/null)
 CFLAGS      ?= $(OPT) -g

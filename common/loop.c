@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@ static struct {
 	struct loop_work *todo, *done;
 	bool worker_quit;
 	struct lws *writing;      /* whose writeable callback is running */
+	lws_sorted_usec_list_t trim;
+	lws_usec_t trim_since;    /* the first adoption or close the trim waits for; 0: none */
+	lws_usec_t last_churn;
 } L = { .sig_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 struct lws_context *loop_context(void)
@@ -52,6 +56,38 @@ static struct loop_obj *obj_of(struct lws *wsi)
 	return lws_get_opaque_user_data(wsi);
 }
 
+/* glibc keeps what a burst of connections freed: their TLS handshakes'
+ * buffers and, once they close, everything else, mostly in holes below live
+ * chunks where trimming the heap's top never reaches. malloc_trim(0) gives
+ * back every free page of every arena, but it walks all free chunks, so it
+ * runs once fds have stopped coming and going for a moment (at most
+ * TRIM_MAX_WAIT_US after the first), not per connection. */
+#define TRIM_QUIET_US (1 * LWS_US_PER_SEC)
+#define TRIM_MAX_WAIT_US (10 * LWS_US_PER_SEC)
+
+static void on_trim(lws_sorted_usec_list_t *sul)
+{
+	lws_usec_t now = lws_now_usecs(), quiet = now - L.last_churn;
+
+	if (quiet < TRIM_QUIET_US && now - L.trim_since < TRIM_MAX_WAIT_US) {
+		lws_sul_schedule(L.ctx, 0, sul, on_trim, TRIM_QUIET_US - quiet);
+		return;
+	}
+	L.trim_since = 0;
+	malloc_trim(0);
+}
+
+static void trim_soon(void)
+{
+	if (L.stop)
+		return;
+	L.last_churn = lws_now_usecs();
+	if (L.trim_since)
+		return;
+	L.trim_since = L.last_churn;
+	lws_sul_schedule(L.ctx, 0, &L.trim, on_trim, TRIM_QUIET_US);
+}
+
 /* Deliver on_close once and detach the object from the wsi first. */
 static void deliver_close(struct lws *wsi)
 {
@@ -61,6 +97,7 @@ static void deliver_close(struct lws *wsi)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
 	o->fd_ops->on_close(o, wsi);
+	trim_soon();
 }
 
 static void run_done_work(void)
@@ -161,10 +198,26 @@ static int setup_signals(void)
 	return loop_adopt(L.sig_fd, &L.sig_obj) ? 0 : -EIO;
 }
 
+/* TLS read buffers of up to a chunk come and go at the top of the heap with
+ * every record read: glibc's default threshold (128 KiB) returned them with
+ * brk() each time and took them back with the next, a syscall pair per read
+ * on a busy stream. What lies free is still given back, by trim_soon() once
+ * connections stop coming and going. Fixing the trim threshold also fixes
+ * the mmap threshold, so that one is set too: buffers up to it stay in the
+ * heap rather than costing an mmap and munmap each. */
+#define MALLOC_KEEP (1024 * 1024)
+
+static void tune_malloc(void)
+{
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+	mallopt(M_MMAP_THRESHOLD, MALLOC_KEEP);
+}
+
 int loop_init(loop_signal_fn on_signal)
 {
 	struct lws_context_creation_info ci, vi;
 
+	tune_malloc();
 	memset(&ci, 0, sizeof(ci));
 	ci.port = CONTEXT_PORT_NO_LISTEN;
 	/* TLS and sockets are ours (stream.c); lws polls and keeps timers. */
@@ -222,8 +275,12 @@ static void stop_worker(void)
 void loop_destroy(void)
 {
 	stop_worker();
-	if (L.ctx)
+	L.stop = true;   /* closes from here on schedule no trim */
+	if (L.ctx) {
+		lws_sul_cancel(&L.trim);
 		lws_context_destroy(L.ctx);
+	}
+	L.trim_since = 0;
 	L.ctx = NULL;
 	/* Jobs that finished after the loop stopped still own their memory. */
 	run_done_work();
@@ -241,6 +298,7 @@ struct lws *loop_adopt(int fd, struct loop_obj *o)
 	ad.fd.filefd = fd;
 	ad.vh_prot_name = "azb-fd";
 	ad.opaque = o;
+	trim_soon();
 	return lws_adopt_descriptor_vhost_via_info(&ad);
 }
 

@@ -1,6 +1,5 @@
 #include "entra.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -58,7 +57,6 @@ struct entra_cache {
 };
 
 static struct entra_cache *caches;
-static bool curl_ready;
 
 void entra_stop(void)
 {
@@ -146,8 +144,7 @@ static void start_fetch(struct entra_cache *c)
 	struct entra_job *j = xcalloc(1, sizeof(*j));
 
 	/* Here, on the loop, before the worker first needs it. */
-	if (!curl_ready)
-		curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	entra_curl_open();
 	j->c = c;
 	j->n = kinds_for(c, j->kinds);
 	j->work.work = job_work;
@@ -367,8 +364,6 @@ void entra_flush(void)
 		}
 		free(c);
 	}
-	if (curl_ready)
-		curl_global_cleanup();
-	curl_ready = false;
+	entra_curl_close();
 	entra_set_stopping(false);
 }

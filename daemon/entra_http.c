@@ -4,14 +4,17 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "proxy.h"
 #include "url.h"
 #include "util.h"
@@ -163,6 +166,89 @@ static void error_code(const char *body, size_t len, struct entra_result *res)
 	json_decref(o);
 }
 
+/* ---- libcurl, loaded when the first token is fetched ------------------- */
+
+/* Not linked: with the libraries it brings (some thirty: GnuTLS, Kerberos,
+ * LDAP, libssh2, ...) libcurl was about 4 MB of every bridge's RSS, idle or
+ * not, for the credentials that fetch tokens over HTTP alone. */
+#define CURL_SONAME "libcurl.so.4"
+
+static struct curl_api {
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode rc);
+	void (*easy_cleanup)(CURL *h);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *u, CURLUPart what, const char *part, unsigned int flags);
+	CURLUcode (*url_get)(const CURLU *u, CURLUPart what, char **part, unsigned int flags);
+	void (*url_cleanup)(CURLU *u);
+	void (*free)(void *p);
+} cu;
+static bool cu_tried, cu_loaded, cu_ready;
+
+#define CURL_SYM(f) { "curl_" #f, offsetof(struct curl_api, f) }
+static const struct {
+	const char *name;
+	size_t off;
+} curl_syms[] = {
+	CURL_SYM(global_init), CURL_SYM(global_cleanup), CURL_SYM(easy_init),
+	CURL_SYM(easy_setopt), CURL_SYM(easy_perform), CURL_SYM(easy_getinfo),
+	CURL_SYM(easy_strerror), CURL_SYM(easy_cleanup), CURL_SYM(slist_append),
+	CURL_SYM(slist_free_all), CURL_SYM(url), CURL_SYM(url_set), CURL_SYM(url_get),
+	CURL_SYM(url_cleanup), CURL_SYM(free),
+};
+
+/* Kept loaded once loaded: unloading a library with thread-local state and
+ * exit handlers of its own is not safe. */
+static int curl_load(void)
+{
+	void *lib;
+
+	if (cu_tried)
+		return -ENOENT;   /* said once */
+	cu_tried = true;
+	lib = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		log_error("Entra ID: cannot load %s: %s", CURL_SONAME, dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < sizeof(curl_syms) / sizeof(curl_syms[0]); i++) {
+		void *fn = dlsym(lib, curl_syms[i].name);
+
+		if (!fn) {
+			log_error("Entra ID: %s has no %s", CURL_SONAME, curl_syms[i].name);
+			dlclose(lib);
+			return -ENOENT;
+		}
+		memcpy((char *)&cu + curl_syms[i].off, &fn, sizeof(fn));
+	}
+	cu_loaded = true;
+	return 0;
+}
+
+int entra_curl_open(void)
+{
+	if (cu_ready)
+		return 0;
+	if (!cu_loaded && curl_load() < 0)
+		return -ENOENT;
+	cu_ready = cu.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+	return cu_ready ? 0 : -EIO;
+}
+
+void entra_curl_close(void)
+{
+	if (cu_ready)
+		cu.global_cleanup();
+	cu_ready = false;
+}
+
 /* ---- the request ------------------------------------------------------- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -189,14 +275,14 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
  * variable of its own then, so both ways out agree. */
 static int set_proxy(CURL *h, const char *url, char *via, size_t vlen, char *err, size_t len)
 {
-	CURLU *u = curl_url();
+	CURLU *u = cu.url();
 	char *scheme = NULL, *host = NULL, *proxy;
 	struct proxy_route r;
 	int e = -EINVAL;
 
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+	if (u && cu.url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    cu.url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    cu.url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
 		size_t n = strlen(host);
 		bool v6 = n > 1 && host[0] == '[';
 
@@ -205,20 +291,20 @@ static int set_proxy(CURL *h, const char *url, char *via, size_t vlen, char *err
 	} else {
 		azb_err(err, len, "not a URL");
 	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	cu.free(scheme);
+	cu.free(host);
+	cu.url_cleanup(u);
 	if (e < 0)
 		return e;
 	proxy = r.host ? xasprintf(strchr(r.host, ':') ? "http://[%s]:%u" : "http://%s:%u", r.host,
 				   r.port) : xstrdup("");
 	snprintf(via, vlen, "%s", r.where ? r.where : "");
-	curl_easy_setopt(h, CURLOPT_PROXY, proxy);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+	cu.easy_setopt(h, CURLOPT_PROXY, proxy);
+	cu.easy_setopt(h, CURLOPT_NOPROXY, "");
 	if (r.user) {
-		curl_easy_setopt(h, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_PROXYUSERNAME, r.user);
-		curl_easy_setopt(h, CURLOPT_PROXYPASSWORD, r.password);
+		cu.easy_setopt(h, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+		cu.easy_setopt(h, CURLOPT_PROXYUSERNAME, r.user);
+		cu.easy_setopt(h, CURLOPT_PROXYPASSWORD, r.password);
 	}
 	free(proxy);
 	proxy_route_clear(&r);
@@ -227,22 +313,22 @@ static int set_proxy(CURL *h, const char *url, char *via, size_t vlen, char *err
 
 static CURL *easy(const char *url, const char *body, struct curl_slist *hdrs, struct sbuf *b)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = cu.easy_init();
 
 	if (!h)
 		return NULL;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)ENTRA_CONNECT_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)ENTRA_TIMEOUT);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	cu.easy_setopt(h, CURLOPT_URL, url);
+	cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)ENTRA_CONNECT_TIMEOUT);
+	cu.easy_setopt(h, CURLOPT_TIMEOUT, (long)ENTRA_TIMEOUT);
+	cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	cu.easy_setopt(h, CURLOPT_WRITEDATA, b);
+	cu.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	cu.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	if (body)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		cu.easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	return h;
 }
 
@@ -271,10 +357,10 @@ static int failed(CURL *h, CURLcode rc, const char *at, const char *via, struct 
 {
 	long code = 0;
 
-	curl_easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &code);
+	cu.easy_getinfo(h, CURLINFO_HTTP_CONNECTCODE, &code);
 	if (code >= 300)
 		return entra_fail(res, false, "%s: %s refused the tunnel: %ld", at, via, code);
-	return entra_fail(res, false, "%s: %s%s%s", at, curl_easy_strerror(rc), *via ? " through " : "",
+	return entra_fail(res, false, "%s: %s%s%s", at, cu.easy_strerror(rc), *via ? " through " : "",
 			  via);
 }
 
@@ -287,29 +373,34 @@ static int perform(CURL *h, const char *url, const struct sbuf *b, struct entra_
 	where(url, at, sizeof(at));
 	if (set_proxy(h, url, via, sizeof(via), perr, sizeof(perr)) < 0)
 		return entra_fail(res, false, "%s: %s", at, perr);
-	rc = curl_easy_perform(h);
+	rc = cu.easy_perform(h);
 	if (rc != CURLE_OK)
 		return failed(h, rc, at, via, res);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	return judge(url, status, b, res);
 }
 
 int entra_http(const char *url, const char *body, const char *header, struct entra_result *res)
 {
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
+	struct curl_slist *hdrs;
 	struct sbuf b;
 	CURL *h;
+	char at[160];
 	int r;
 
+	where(url, at, sizeof(at));
+	if (!cu_ready)
+		return entra_fail(res, false, "%s: %s could not be loaded", at, CURL_SONAME);
+	hdrs = cu.slist_append(NULL, "Accept: application/json");
 	sbuf_init(&b);
 	if (header)
-		hdrs = curl_slist_append(hdrs, header);
+		hdrs = cu.slist_append(hdrs, header);
 	h = easy(url, body, hdrs, &b);
-	r = h ? perform(h, url, &b, res) : entra_fail(res, false, "%s",
-						      curl_easy_strerror(CURLE_FAILED_INIT));
+	r = h ? perform(h, url, &b, res) :
+		entra_fail(res, false, "%s: %s", at, cu.easy_strerror(CURLE_FAILED_INIT));
 	if (h)
-		curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
+		cu.easy_cleanup(h);
+	cu.slist_free_all(hdrs);
 	azb_free_secret(sbuf_take(&b));
 	return r;
 }

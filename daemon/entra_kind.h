@@ -53,6 +53,10 @@ int entra_fail(struct entra_result *res, bool unavailable, const char *fmt, ...)
 /* GET url (body NULL) or POST the form body, with one extra header (NULL:
  * none), then read the token from the JSON answer. */
 int entra_http(const char *url, const char *body, const char *header, struct entra_result *res);
+/* libcurl, loaded on first use (on the loop, before the worker needs it);
+ * -ENOENT when it is not installed (entra_http() then fails). */
+int entra_curl_open(void);
+void entra_curl_close(void);
 /* Read a token answer: access_token (or accessToken) with expires_on (epoch
  * seconds, number or string) or expires_in. */
 int entra_parse_answer(const char *json, size_t len, struct entra_result *res);

@@ -55,7 +55,8 @@ struct tunnel {
 	struct wsc *ws;             /* the relay side, once open */
 	struct hc_sender *snd;      /* sender: the handshake in flight */
 	struct dial *dial;          /* listener: connecting to the target */
-	struct pre_parser pre;      /* listener: the preamble coming in */
+	struct pre_parser *pre;     /* listener: the preamble coming in, until it is read */
+	enum pre_mode mode;         /* listener: the preamble's */
 	struct outq down;           /* relay -> local, waiting for the local side */
 	struct outq up;             /* local -> relay, waiting for the relay side */
 	bool local_paused;          /* POLLIN off until the relay side can take more */
@@ -142,6 +143,7 @@ static void tunnel_free(struct tunnel *t)
 	udpf_clear(&t->end.df);
 	outq_free(&t->down);
 	outq_free(&t->up);   /* before gone(): it may share its owner's pool */
+	free(t->pre);
 	free(t->peer);
 	free(t);
 	if (gone)
@@ -638,7 +640,7 @@ static void send_reply(struct tunnel *t, enum pre_verdict v)
 {
 	uint8_t buf[LOOP_HEADROOM + PRE_REPLY_LEN];
 
-	pre_reply(buf + LOOP_HEADROOM, v, pre_mode_of(&t->pre));
+	pre_reply(buf + LOOP_HEADROOM, v, t->mode);
 	wsc_send(t->ws, WS_OP_BINARY, true, buf + LOOP_HEADROOM, PRE_REPLY_LEN);
 }
 
@@ -712,20 +714,23 @@ static int dial_finished(struct tunnel *t)
 static int listener_preamble(struct tunnel *t, const uint8_t *p, size_t n)
 {
 	size_t used;
-	int r = pre_feed(&t->pre, p, n, &used);
+	int r = pre_feed(t->pre, p, n, &used);
 	enum pre_verdict v;
 	char why[300];
 
 	if (r == 0)
 		return 0;
+	t->mode = pre_mode_of(t->pre);
 	if (r < 0)
 		return refuse(t, PRE_BAD_VERSION, "unsupported preamble version or mode");
 	wsc_ready(t->ws);
-	v = pre_select(t->fr->fwd, t->pre.name, pre_mode_of(&t->pre), &t->ep);
-	if (v == PRE_SILENT) {
-		snprintf(why, sizeof(why), "no binding for port name \"%s\"", t->pre.name);
+	v = pre_select(t->fr->fwd, t->pre->name, t->mode, &t->ep);
+	snprintf(why, sizeof(why), "no binding for port name \"%s\"", t->pre->name);
+	/* Held only while the preamble comes in, not for the tunnel's life. */
+	free(t->pre);
+	t->pre = NULL;
+	if (v == PRE_SILENT)
 		return refuse(t, v, why);
-	}
 	if (v != PRE_OK)
 		return refuse(t, v, v == PRE_WANT_DGRAM ?
 			      "port name is UDP but the sender asked for a stream" :
@@ -910,6 +915,7 @@ struct tunnel *tunnel_start_listener(struct fwd_run *fr, const char *host, uint1
 	struct wsc_params p = { host, port, r->tls, r->insecure, target, NULL, fr->connect_timeout,
 				0, &r->cred->proxy, spare_idle(fr) };
 
+	t->pre = xcalloc(1, sizeof(*t->pre));
 	t->ws = wsc_open(&p, &tunnel_ws_ops, t);
 	return t;
 }

@@ -31,8 +31,8 @@ struct conn {
 	const struct conn_routes *routes;
 	const struct conn_role *role;
 	void *state;
-	struct http1_head head;
-	struct rhost host;       /* the validated Host of the latest head */
+	struct http1_head *head; /* until it is spliced: conn_drop_head() */
+	struct rhost *host;      /* the validated Host of the latest head; NULL: none, or spliced */
 	struct admit_key source; /* counted against the connection limits */
 	char *key;               /* Sec-WebSocket-Key */
 	bool carried_http;       /* plain HTTP requests went through: no upgrade */
@@ -71,12 +71,30 @@ struct relay *conn_relay(const struct conn *c)
 
 const struct http1_head *conn_head(const struct conn *c)
 {
-	return &c->head;
+	static const struct http1_head none;
+
+	return c->head ? c->head : &none;
+}
+
+/* A spliced connection only carries frames: its head (over 1 KiB with the
+ * header index, and the raw bytes) and what was taken from it (the Host,
+ * the websocket key) are not kept for the tunnel's life. */
+void conn_drop_head(struct conn *c)
+{
+	if (c->head)
+		http1_clear(c->head);
+	free(c->head);
+	c->head = NULL;
+	azb_set_str(&c->key, NULL);
+	free(c->host);
+	c->host = NULL;
 }
 
 const struct rhost *conn_host(const struct conn *c)
 {
-	return &c->host;
+	static const struct rhost none;
+
+	return c->host ? c->host : &none;
 }
 
 const char *conn_peer(const struct conn *c)
@@ -135,7 +153,7 @@ void conn_write(struct conn *c, const void *p, size_t n)
 
 char *conn_query(const struct conn *c, const char *name)
 {
-	return rhead_query(c->head.target, name);
+	return c->head ? rhead_query(c->head->target, name) : NULL;
 }
 
 /* Microsoft's clients send sb-hc-token; the protocol guide's URL templates
@@ -150,12 +168,12 @@ char *conn_query_token(const struct conn *c)
 int conn_authorize(struct conn *c, const struct relay_hc *hc, const char *token, unsigned need,
 		   time_t *expiry)
 {
-	char why[256], *res = sas_resource(c->host.name, hc->path);
+	char why[256], *res = sas_resource(conn_host(c)->name, hc->path);
 	int status = relay_authorize(c->relay, hc, token, need, res, expiry, why, sizeof(why));
 
 	free(res);
 	if (status) {
-		log_info("%s from %s refused (%d): %s", c->head.target[1] == '$' ? "websocket" :
+		log_info("%s from %s refused (%d): %s", conn_head(c)->target && conn_head(c)->target[1] == '$' ? "websocket" :
 			 "request", conn_peer(c), status, why);
 		conn_respond(c, status, why);
 	}
@@ -166,7 +184,8 @@ bool conn_token_in_authorization(const struct conn *c)
 {
 	char *q;
 
-	if (http1_get(&c->head, "ServiceBusAuthorization") || !http1_get(&c->head, "Authorization"))
+	if (http1_get(conn_head(c), "ServiceBusAuthorization") ||
+	    !http1_get(conn_head(c), "Authorization"))
 		return false;
 	q = conn_query_token(c);
 	azb_free_secret(q);
@@ -175,10 +194,10 @@ bool conn_token_in_authorization(const struct conn *c)
 
 int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, time_t *expiry)
 {
-	const char *h = http1_get(&c->head, "ServiceBusAuthorization");
+	const char *h = http1_get(conn_head(c), "ServiceBusAuthorization");
 	char *tok = h ? xstrdup(h) : conn_query_token(c);
 
-	if (!tok && (h = http1_get(&c->head, "Authorization")))
+	if (!tok && (h = http1_get(conn_head(c), "Authorization")))
 		tok = xstrdup(h);
 	int status = conn_authorize(c, hc, tok, need, expiry);
 
@@ -188,10 +207,12 @@ int conn_check_token(struct conn *c, const struct relay_hc *hc, unsigned need, t
 
 void conn_authority(const struct conn *c, char *out, size_t len)
 {
-	if (c->host.port)
-		snprintf(out, len, "%s:%u", c->host.name, c->host.port);
+	const struct rhost *h = conn_host(c);
+
+	if (h->port)
+		snprintf(out, len, "%s:%u", h->name, h->port);
 	else
-		snprintf(out, len, "%s", c->host.name);
+		snprintf(out, len, "%s", h->name);
 }
 
 char *conn_rendezvous_address(const struct conn *c, const char *path, const char *action,
@@ -411,7 +432,7 @@ static void on_head_timeout(lws_sorted_usec_list_t *sul)
 
 	if (c->phase != CONN_HEAD)
 		return;
-	if (c->head.len)
+	if (conn_head(c)->len)
 		conn_respond(c, 408, "the request head did not arrive in time");
 	else
 		conn_close(c);
@@ -438,13 +459,15 @@ static void route(struct conn *c, uint8_t *rest, size_t n)
 {
 	const char *why = NULL;
 	struct rroute rt;
-	int status = rroute_decide(c->relay, &c->head, c->carried_http, &rt, &why);
+	int status = rroute_decide(c->relay, c->head, c->carried_http, &rt, &why);
 
 	if (status) {
 		log_debug("request from %s refused (%d): %s", stream_peer(c->st), status, why);
 		conn_respond(c, status, why);
 	} else {
-		c->host = rt.host;
+		if (!c->host)
+			c->host = xmalloc(sizeof(*c->host));
+		*c->host = rt.host;
 		azb_set_str(&c->key, rt.ws_key);
 		c->phase = CONN_ROUTED;
 		starter(c->routes, rt.kind)(c, &rt, rest, n);
@@ -455,7 +478,7 @@ static void route(struct conn *c, uint8_t *rest, size_t n)
 static void read_head(struct conn *c, uint8_t *data, size_t len)
 {
 	size_t used;
-	int r = http1_feed_request(&c->head, (const char *)data, len, &used);
+	int r = http1_feed_request(c->head, (const char *)data, len, &used);
 
 	if (r == 0)
 		return;
@@ -469,7 +492,7 @@ static void read_head(struct conn *c, uint8_t *data, size_t len)
 
 void conn_next_head(struct conn *c, uint8_t *early, size_t n)
 {
-	http1_clear(&c->head);
+	http1_clear(c->head);
 	c->phase = CONN_HEAD;
 	c->carried_http = true;
 	await_head(c);
@@ -516,7 +539,7 @@ static int on_writeable(void *owner)
 static void conn_free(struct conn *c)
 {
 	admit_release(&c->source);
-	http1_clear(&c->head);
+	conn_drop_head(c);
 	free(c->key);
 	free(c);
 }
@@ -551,7 +574,8 @@ void conn_accept(struct relay *r, int fd, const struct sockaddr *sa,
 	c->relay = r;
 	c->routes = routes;
 	c->source = k;
-	http1_init(&c->head, HEAD_LIMIT);
+	c->head = xmalloc(sizeof(*c->head));
+	http1_init(c->head, HEAD_LIMIT);
 	c->st = stream_accept(fd, r->tls, &conn_stream_ops, c);
 	if (!c->st) {
 		conn_free(c);

@@ -61,8 +61,10 @@ const struct conn_role *conn_role(const struct conn *c);
 void *conn_state(const struct conn *c);
 
 struct relay *conn_relay(const struct conn *c);
+/* The latest request head; an empty one once dropped. */
 const struct http1_head *conn_head(const struct conn *c);
-const struct rhost *conn_host(const struct conn *c);    /* of the latest head */
+void conn_drop_head(struct conn *c);
+const struct rhost *conn_host(const struct conn *c);    /* of the latest head; empty once dropped */
 const char *conn_peer(const struct conn *c);
 /* Routed to a role and not closing. */
 bool conn_open(const struct conn *c);

@@ -106,5 +106,7 @@ void splice_join(struct conn *a, struct conn *b)
 
 	ea->peer = eb;
 	eb->peer = ea;
+	conn_drop_head(a);
+	conn_drop_head(b);
 	conn_pause_rx(a, false);
 }

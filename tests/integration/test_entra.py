@@ -9,6 +9,7 @@ the IMDS address is always overridden."""
 import os
 import re
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -366,3 +367,27 @@ def test_az_sees_none_of_the_secrets_other_credentials_use(env, idp):
     assert "AZURE_CONFIG_DIR" in seen and "PATH" in seen, seen
     assert not seen & {"AZURE_CLIENT_SECRET", "IDENTITY_HEADER",
                        "AZURE_CLIENT_CERTIFICATE_PASSWORD"}, seen
+
+
+def test_without_a_usable_libcurl_a_credential_fails_by_name_and_the_bridge_runs_on(env, idp):
+    """libcurl is opened when the first token is fetched, not linked: one
+    that lacks its functions is an error naming it, said once, with no
+    request made, and the daemon keeps running and stops cleanly (linked,
+    such a library kept the daemon from starting at all)."""
+    start_relay(env, idp)
+    lib = os.path.join(env.tmp, "nocurl")
+    os.makedirs(lib)
+    with open(os.path.join(lib, "empty.c"), "w") as f:
+        f.write("int not_libcurl;\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", os.path.join(lib, "libcurl.so.4"),
+                    os.path.join(lib, "empty.c")], check=True)
+    e = cred_env(idp, "msi")
+    e["LD_LIBRARY_PATH"] = lib
+    lst = listener(env, e, "managed-identity")
+    lst.wait_log(r"Entra ID token \(credential \"managed-identity\"\): "
+                 r"http://127\.0\.0\.1:\d+/msi: libcurl\.so\.4 could not be loaded", timeout=20)
+    wait_for(lambda: lst.text().count("libcurl.so.4 has no curl_global_init") == 1, timeout=5,
+             what="the library's fault, said once")
+    assert idp.received == 0
+    assert lst.p.poll() is None, lst.text()
+    assert lst.stop() == 0, lst.text()
