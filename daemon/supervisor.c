@@ -46,17 +46,23 @@ static void forget(struct fwd_run *fr)
 	}
 }
 
+static void stop_forced(lws_sorted_usec_list_t *sul);
+
+/* Through the loop, after what it has to run now: the gone() of a relay
+ * connection aborted while its name was still being looked up frees that
+ * connection from there. */
+static void shutdown_done(void)
+{
+	loop_defer(&S.stop_timer, stop_forced);
+}
+
 /* A forward's last reference has gone (it drained). */
 static void released(struct fwd_run *fr)
 {
 	forget(fr);
 	fwd_free(fr);
-	if (S.shutting_down && S.n == 0 && S.on_empty) {
-		void (*done)(void) = S.on_empty;
-
-		S.on_empty = NULL;
-		done();
-	}
+	if (S.shutting_down && S.n == 0 && S.on_empty)
+		shutdown_done();
 }
 
 /* Do two configs run this forward the same way? */
@@ -269,11 +275,11 @@ void sup_shutdown(void (*done)(void))
 		if (i < S.n && S.run[i]->state != FWD_DRAINING)
 			fwd_drain(S.run[i], grace);
 	hostsync_apply(S.cfg ? S.cfg->hosts_file : NULL, S.run, 0);
+	S.on_empty = done;
 	if (S.n == 0) {
-		done();
+		shutdown_done();
 		return;
 	}
-	S.on_empty = done;
 	lws_sul_schedule(loop_context(), 0, &S.stop_timer, stop_expired,
 			 (lws_usec_t)grace * LWS_US_PER_SEC);
 }

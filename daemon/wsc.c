@@ -586,11 +586,14 @@ void wsc_pause_rx(struct wsc *c, bool pause)
 
 void wsc_abort(struct wsc *c)
 {
-	if (c->st)
+	if (c->st) {
 		stream_abort(c->st);
-	else if (c->reach && reach_abort(c->reach))
+		return;
+	}
+	if (c->reach && reach_abort(c->reach))
 		return;    /* reached() follows */
-	else if (c->state != WSC_DONE)
+	c->reach = NULL;   /* still looking the name up: reach_abort() freed it */
+	if (c->state != WSC_DONE)
 		fail_later(c, "aborted");
 }
 

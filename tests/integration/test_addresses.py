@@ -179,6 +179,59 @@ def test_stop_while_attempts_are_under_way(env):
         assert time.monotonic() - t < SLACK
 
 
+class SilentDns:
+    """A name server on 127.0.0.77:53 that reads queries and never answers:
+    a lookup through it hangs until the resolver gives up."""
+
+    ADDR = "127.0.0.77"
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.ADDR, 53))
+
+    def queries(self):
+        self.sock.setblocking(False)
+        n = 0
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(1000):
+                self.sock.recv(512)
+                n += 1
+        return n
+
+    def close(self):
+        self.sock.close()
+
+
+def test_stop_while_the_relay_name_is_being_looked_up(env):
+    """SIGTERM while the listener's first connection still waits for its
+    name (no socket on the loop yet): the daemon stops cleanly; under ASan,
+    with no use of the freed lookup. The lookup itself runs on the worker
+    thread, which the exit waits for: the resolver's own timeout (2 s here)
+    bounds it."""
+    env.start_relay(host=GOOD)
+    dns = SilentDns()
+    try:
+        hosts = os.path.join(env.tmp, "hosts-empty")
+        resolv = os.path.join(env.tmp, "resolv-silent")
+        with open(hosts, "w") as f:
+            f.write("127.0.0.1 localhost\n")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {SilentDns.ADDR}\noptions timeout:2 attempts:1\n")
+        wrap = ["unshare", "-m", "sh", "-c",
+                'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && '
+                'shift && exec "$@"', hosts, resolv]
+        cs = env.conn_str.replace("localhost", "relay.lookup.test")
+        b = env.bridge("b", "-T", f"hc:127.0.0.1:{free_port()}", cs=cs, wrap=wrap)
+        deadline = time.monotonic() + SLACK
+        while dns.queries() == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert time.monotonic() < deadline, "the lookup never reached the silent name server"
+        assert "listener online" not in b.text()
+        assert b.stop() == 0, b.text()
+    finally:
+        dns.close()
+
+
 def test_target_name_with_every_address(env):
     """A remote forward's target by name: the relay by its IP (in its
     certificate); "localhost" an IPv6 address that answers and an IPv4 one
