@@ -346,8 +346,12 @@ def refused_port_name(env, name):
     s = raw_sender(env, "db", name)
     s.settimeout(10)
     try:
-        while s.recv(4096):
-            pass
+        while True:
+            b = s.recv(4096)
+            # The refusal is a close frame and no reply bytes; this sender
+            # does not answer it, so the relay would hold it for its linger.
+            if not b or b[0] & 0x0F == 8:
+                break
     except (ConnectionResetError, ssl.SSLError):
         pass
     s.close()
