@@ -863,7 +863,7 @@ static size_t sender_early(void *owner, uint8_t *buf, size_t cap)
 	struct tunnel *t = owner;
 	ssize_t n;
 
-	if (t->fd < 0 || !t->kind->end->shut_local)
+	if (t->fd < 0 || t->kind->mode != PRE_STREAM)   /* datagrams wait for the reply */
 		return 0;
 	n = t->kind->end->from_local(&t->end, buf, cap);
 	if (n <= 0)
