@@ -50,6 +50,10 @@ def test_next_tunnels_take_connections_opened_ahead(env):
     t.wait_log(r"opened ahead of need", count=PER_KEY)
     for i in range(5):
         assert round_trip(local, b"next %d" % i) == b"next %d" % i
+        # Each tunnel that ends opens a spare for the next; waiting for it
+        # keeps a loaded machine from racing the next tunnel past it.
+        l.wait_log(r"opened ahead of need", count=PER_KEY + i + 1)
+        t.wait_log(r"opened ahead of need", count=PER_KEY + i + 1)
     # ...and the next tunnels go out on them, sender and rendezvous alike,
     # with the relay's certificate checked when each was opened.
     l.wait_log(r"opened ahead, now in use", count=5)
