@@ -10,7 +10,8 @@ load falls on all of them alike. CPU is utime+stime (and that of reaped
 children) of each forwarding process and its descendants, from /proc/PID/stat.
 
 Knobs (environment; QUICK=1 picks the second value): SECS 4/1 per throughput
-sample, ROUNDS 5/3, TTFB 600/150 new tunnels, RTT 3000/600 round trips,
+sample, ROUNDS 5/3, TTFB 600/150 new tunnels (half as many again one every
+TTFB_GAP_MS 10), RTT 3000/600 round trips,
 HOLD 1000/1000 tunnels held, SCALE 8000/2000 tunnels opened within
 SCALE_OPEN_SECS 150/40, SCALE_SECS 10/3 of traffic on them, UDP_LEN 1200
 bytes, UDP_RATE 0 (unlimited) per flow, STUNNEL_MAX 1000 tunnels (stunnel
@@ -37,6 +38,7 @@ def knob(name, full, quick):
 SECS = knob("SECS", 4, 1)
 ROUNDS = knob("ROUNDS", 5, 3)
 TTFB_N = knob("TTFB", 600, 150)
+TTFB_GAP_MS = knob("TTFB_GAP_MS", 10, 10)
 RTT_N = knob("RTT", 3000, 600)
 HOLD_N = knob("HOLD", 1000, 1000)
 SCALE_N = knob("SCALE", 8000, 2000)
@@ -223,11 +225,24 @@ def interleaved(paths, total, fn):
     return out
 
 
+def ttfb_paced(port, count):
+    return probe.ttfb_times(port, count, TTFB_GAP_MS / 1000)
+
+
 def latency(paths):
     t = interleaved(paths, TTFB_N, probe.ttfb_times)
     rows = {p: {"p50": probe.pct(v, 50), "p99": probe.pct(v, 99)} if v else {} for p, v in t.items()}
-    table(f"time to first byte of a new tunnel, ms ({TTFB_N} connections, {ROUNDS} interleaved rounds)",
-          [("p50 ms", "p50", 3, True), ("p99 ms", "p99", 3, True)], rows, "ttfb")
+    table(f"time to first byte of a new tunnel, ms ({TTFB_N} connections back to back, {ROUNDS} "
+          "interleaved rounds)", [("p50 ms", "p50", 3, True), ("p99 ms", "p99", 3, True)], rows, "ttfb")
+    # Back to back, each tunnel's set-up shares the cores with the last one's
+    # close and its replacement spare connections: that row measures how many
+    # tunnels a second the path sets up as much as how long one takes. One
+    # every TTFB_GAP_MS measures the time itself.
+    t = interleaved(paths, TTFB_N // 2, ttfb_paced)
+    rows = {p: {"p50": probe.pct(v, 50), "p99": probe.pct(v, 99)} if v else {} for p, v in t.items()}
+    table(f"time to first byte of a new tunnel, ms ({TTFB_N // 2} connections, one every "
+          f"{TTFB_GAP_MS} ms, {ROUNDS} interleaved rounds)",
+          [("p50 ms", "p50", 3, True), ("p99 ms", "p99", 3, True)], rows, "ttfb_paced")
     t = interleaved(paths, RTT_N, probe.rtt_times)
     rows = {p: {"p50": probe.pct(v, 50), "p99": probe.pct(v, 99)} if v else {} for p, v in t.items()}
     table(f"request/response on an open tunnel, us ({RTT_N} round trips of 1 byte)",
@@ -377,8 +392,9 @@ def targets():
     for s in (1, 8):
         target(f"CPU per GB, {s} stream{'s' if s > 1 else ''}, azbridge over ssh -L",
                over(f"cpu{s}", "ssh -L"), "<=", 0.6, "x")
-    target("time to first byte p50", fig("ttfb", "azbridge", "p50"), "<=", 1.5, " ms")
-    target("time to first byte p99", fig("ttfb", "azbridge", "p99"), "<=", 3, " ms")
+    for key, how in (("ttfb", "back to back"), ("ttfb_paced", f"one every {TTFB_GAP_MS} ms")):
+        target(f"time to first byte p50, {how}", fig(key, "azbridge", "p50"), "<=", 1.5, " ms")
+        target(f"time to first byte p99, {how}", fig(key, "azbridge", "p99"), "<=", 3, " ms")
     for proc, bound in (("-L", 16), ("-T", 16), ("relay", 24)):
         target(f"RSS per open tunnel, {proc}", fig("per_tunnel", "azbridge", "", proc), "<=", bound, " KiB")
     for proc in ("-L", "-T"):
@@ -398,8 +414,8 @@ def targets():
 def main():
     with open(sys.argv[1]) as f:
         paths = json.load(f)
-    print(f"== settings: QUICK={int(QUICK)} SECS={SECS} ROUNDS={ROUNDS} TTFB={TTFB_N} RTT={RTT_N}"
-          f" HOLD={HOLD_N} SCALE={SCALE_N} SCALE_SECS={SCALE_SECS} UDP_LEN={UDP_LEN}"
+    print(f"== settings: QUICK={int(QUICK)} SECS={SECS} ROUNDS={ROUNDS} TTFB={TTFB_N}"
+          f" TTFB_GAP_MS={TTFB_GAP_MS} RTT={RTT_N} HOLD={HOLD_N} SCALE={SCALE_N} SCALE_SECS={SCALE_SECS} UDP_LEN={UDP_LEN}"
           f" UDP_RATE={UDP_RATE} descriptor limit {NOFILE}")
     print("== columns: x direct = the row's figure over direct's; azb/x = azbridge's over the row's")
     START.update({path: each(p["procs"], rss) for path, p in paths.items()})

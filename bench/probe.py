@@ -2,7 +2,7 @@
 """Latency, memory and scale probes against an echo server, all on loopback.
 bench/measure.py imports them; from the command line:
 
-  probe.py ttfb PORT COUNT        new connection -> first echoed byte, p50/p99 (ms)
+  probe.py ttfb PORT COUNT [GAP_MS]  new connection -> first echoed byte, p50/p99 (ms)
   probe.py rtt PORT COUNT         1-byte request/response on one open connection, p50/p99 (us)
   probe.py hold PORT COUNT PIDS   open COUNT connections, print each pid's RSS growth (KiB)
 """
@@ -18,10 +18,13 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def ttfb_times(port, count):
-    """Milliseconds from connect() to the first echoed byte, one new connection each."""
+def ttfb_times(port, count, gap_s=0.0):
+    """Milliseconds from connect() to the first echoed byte, one new connection
+    each; gap_s apart (0: back to back, each as soon as the last has closed)."""
     times = []
     for _ in range(count):
+        if gap_s:
+            time.sleep(gap_s)
         t0 = time.perf_counter()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -135,7 +138,7 @@ async def _hold(port, count, pids):
 def main():
     mode, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     if mode == "ttfb":
-        t = ttfb_times(port, count)
+        t = ttfb_times(port, count, float(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.0)
         print(f"ttfb_ms p50={pct(t, 50):.3f} p99={pct(t, 99):.3f} "
               f"mean={statistics.mean(t):.3f} n={count}")
     elif mode == "rtt":
