@@ -234,8 +234,9 @@ void sender_accept(struct conn *c, const struct rroute *rt, uint8_t *rest, size_
 		conn_respond(c, 400, "the sender did not offer that subprotocol");
 	} else {
 		drop(s);
-		conn_upgrade(c, proto);
+		/* The sender speaks first (its preamble): its 101 goes out first. */
 		conn_upgrade(sc, proto);
+		conn_upgrade(c, proto);
 		splice_join(sc, c);
 	}
 }
