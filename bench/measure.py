@@ -111,6 +111,18 @@ def rss(root, field="VmRSS"):
     return sum(probe.status_kib(p, field) for p in tree(root))
 
 
+def pss(root):
+    """Proportional set size, KiB: shared library pages divided among their users."""
+    total = 0
+    for p in tree(root):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next((int(l.split()[1]) for l in f if l.startswith("Pss:")), 0)
+        except OSError:
+            pass
+    return total
+
+
 def each(procs, fn):
     return {name: fn(pid) for name, pid in procs.items()}
 
@@ -173,10 +185,10 @@ def kib_detail(procs, values, digits=1):
 def idle_rss(paths):
     rows = {}
     for path, p in paths.items():
-        vm, anon = START[path], each(p["procs"], lambda r: rss(r, "RssAnon"))
+        vm, anon, ps = START[path], each(p["procs"], lambda r: rss(r, "RssAnon")), each(p["procs"], pss)
         rows[path] = {"kib": sum(vm.values()) if vm else None, "procs": vm,
-                      "detail": "  ".join(f"{n} {vm[n]} (private {anon[n]})" for n in vm)}
-    table("idle RSS, KiB (each forwarding process: VmRSS, private RssAnon)",
+                      "detail": "  ".join(f"{n} {vm[n]} (private {anon[n]}, pss {ps[n]})" for n in vm)}
+    table("idle RSS, KiB (each forwarding process: VmRSS; private RssAnon; pss: Pss, shared pages divided)",
           [("KiB", "kib", 0, True)], rows, "idle")
 
 
