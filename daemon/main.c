@@ -17,6 +17,7 @@
 #include "reload.h"
 #include "relay_pool.h"
 #include "resolve.h"
+#include "sas.h"
 #include "stream.h"
 #include "supervisor.h"
 #include "util.h"
@@ -125,6 +126,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	relay_pool_close();
 	loop_destroy();
 	stream_tls_cleanup();
+	sas_cleanup();
 	resolve_flush();
 	entra_flush();
 	proxy_global_clear();

@@ -14,7 +14,8 @@ static int fixed(const struct azb_cred *c, struct token *t)
 	return 1;
 }
 
-static int from_key(const struct fwd_relay *r, const char *relay, struct token *t)
+static int from_key(const struct fwd_relay *r, const char *relay, struct token *t, char *why,
+		    size_t len)
 {
 	char *resource = sas_resource(r->host, relay);
 
@@ -22,6 +23,8 @@ static int from_key(const struct fwd_relay *r, const char *relay, struct token *
 			     time(NULL) + r->token_lifetime);
 	t->renew_in_us = (int64_t)r->token_lifetime * 1000000 * 4 / 5;
 	free(resource);
+	if (!t->text)
+		return azb_errn(why, len, -EIO, "cannot compute HMAC-SHA256 for the token");
 	return 1;
 }
 
@@ -48,7 +51,7 @@ int token_get(const struct fwd_relay *r, const char *relay, struct token *t, tok
 	if (c->signature)
 		return fixed(c, t);
 	if (c->key_name && c->key)
-		return from_key(r, relay, t);
+		return from_key(r, relay, t, why, len);
 	if (cred_is_entra(c))
 		return from_entra(r, t, cb, arg, w, why, len);
 	return azb_errn(why, len, -ENOKEY, "no credentials");

@@ -51,7 +51,8 @@ static int authorize_sas(const struct relay *r, const struct relay_hc *hc, const
 	if (sas_parse(token, &t, why, whylen) < 0)
 		return 401;
 	rule = rule_for(r, hc, t.key_name, &entity);
-	v = rule ? sas_verify(&t, rule->key, time(NULL)) : -EACCES;
+	v = !rule ? -EACCES : rule->mac ? sas_verify_key(&t, rule->mac, time(NULL))
+				    : sas_verify(&t, rule->key, time(NULL));
 	if (!rule || v == -EACCES) {
 		snprintf(why, whylen, "the token's signature is not valid for rule \"%s\"", t.key_name);
 		rc = 401;
