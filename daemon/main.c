@@ -20,6 +20,7 @@
 #include "sas.h"
 #include "stream.h"
 #include "supervisor.h"
+#include "token.h"
 #include "util.h"
 
 static int check_config(const struct azb_config *c, bool print)
@@ -127,6 +128,7 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	loop_destroy();
 	stream_tls_cleanup();
 	sas_cleanup();
+	token_flush();
 	resolve_flush();
 	entra_flush();
 	proxy_global_clear();

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jwt.h"
+#include "log.h"
 #include "sas.h"
 
 static const struct relay_rule *find_rule(const struct relay_rule *rules, size_t n,
@@ -67,6 +68,9 @@ static int authorize_sas(const struct relay *r, const struct relay_hc *hc, const
 			 right_name(need));
 		rc = 403;
 	}
+	if (rc == 0)
+		log_debug("%s token of rule \"%s\" accepted, valid until %lld", right_name(need),
+			  rule->name, (long long)t.expiry);
 	if (rc == 0 && expiry)
 		*expiry = t.expiry;
 	sas_token_clear(&t);
