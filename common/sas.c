@@ -6,9 +6,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "url.h"
 #include "util.h"
@@ -37,18 +38,102 @@ char *sas_resource(const char *host, const char *path)
 	return sbuf_take(&b);
 }
 
-/* base64(HMAC-SHA256(key bytes, sr + "\n" + se)) */
-static char *signature(const char *key, const char *sr, const char *se)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	char *msg = xasprintf("%s\n%s", sr, se);
-	char *b64 = xmalloc(4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1);
+struct sas_key {
+	EVP_MAC_CTX *ctx;  /* keyed; each use works on a copy */
+};
 
-	HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), md,
-	     &mdlen);
-	EVP_EncodeBlock((unsigned char *)b64, md, (int)mdlen);
-	explicit_bzero(md, sizeof(md));
+static EVP_MAC *hmac_impl;
+static EVP_MAC_CTX *unkeyed;  /* digest set: keying a copy needs no digest fetch */
+
+static int mac_init(void)
+{
+	OSSL_PARAM p[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+							    (char *)"SHA256", 0),
+			   OSSL_PARAM_construct_end() };
+
+	if (unkeyed)
+		return 0;
+	if (!hmac_impl && !(hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+		return -ENOSYS;
+	unkeyed = EVP_MAC_CTX_new(hmac_impl);
+	if (!unkeyed || !EVP_MAC_CTX_set_params(unkeyed, p)) {
+		EVP_MAC_CTX_free(unkeyed);
+		unkeyed = NULL;
+		return -ENOSYS;
+	}
+	return 0;
+}
+
+void sas_cleanup(void)
+{
+	EVP_MAC_CTX_free(unkeyed);
+	EVP_MAC_free(hmac_impl);
+	unkeyed = NULL;
+	hmac_impl = NULL;
+}
+
+static EVP_MAC_CTX *keyed(const void *key, size_t keylen)
+{
+	EVP_MAC_CTX *c;
+
+	if (mac_init() < 0 || !(c = EVP_MAC_CTX_dup(unkeyed)))
+		return NULL;
+	if (!EVP_MAC_init(c, key, keylen, NULL)) {
+		EVP_MAC_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* MAC of msg with c, which it frees (NULL: the MAC could not be had). */
+static int mac_once(EVP_MAC_CTX *c, const void *msg, size_t len, unsigned char out[SAS_MAC_LEN])
+{
+	size_t n = 0;
+	int ok = c && EVP_MAC_update(c, msg, len) && EVP_MAC_final(c, out, &n, SAS_MAC_LEN) &&
+		 n == SAS_MAC_LEN;
+
+	EVP_MAC_CTX_free(c);
+	return ok ? 0 : -EIO;
+}
+
+int sas_hmac(const void *key, size_t keylen, const void *msg, size_t len,
+	     unsigned char out[SAS_MAC_LEN])
+{
+	return mac_once(keyed(key, keylen), msg, len, out);
+}
+
+struct sas_key *sas_key_new(const char *key)
+{
+	EVP_MAC_CTX *c = keyed(key, strlen(key));
+	struct sas_key *k;
+
+	if (!c)
+		return NULL;
+	k = xmalloc(sizeof(*k));
+	k->ctx = c;
+	return k;
+}
+
+void sas_key_free(struct sas_key *k)
+{
+	if (!k)
+		return;
+	EVP_MAC_CTX_free(k->ctx);
+	free(k);
+}
+
+/* base64(HMAC-SHA256(key, sr + "\n" + se)) with c, which it frees; NULL if
+ * the MAC failed. */
+static char *signature(EVP_MAC_CTX *c, const char *sr, const char *se)
+{
+	unsigned char md[SAS_MAC_LEN];
+	char *msg = xasprintf("%s\n%s", sr, se), *b64 = NULL;
+
+	if (mac_once(c, msg, strlen(msg), md) == 0) {
+		b64 = xmalloc(4 * ((SAS_MAC_LEN + 2) / 3) + 1);
+		EVP_EncodeBlock((unsigned char *)b64, md, SAS_MAC_LEN);
+	}
+	OPENSSL_cleanse(md, sizeof(md));
 	free(msg);
 	return b64;
 }
@@ -58,7 +143,11 @@ char *sas_create(const char *resource, const char *key_name, const char *key, ti
 	char se[24], *sr = url_encode(resource), *sig, *esig, *skn, *tok;
 
 	snprintf(se, sizeof(se), "%lld", (long long)expiry);
-	sig = signature(key, sr, se);
+	sig = signature(keyed(key, strlen(key)), sr, se);
+	if (!sig) {
+		free(sr);
+		return NULL;
+	}
 	esig = url_encode(sig);
 	skn = url_encode(key_name);
 	tok = xasprintf(SAS_PREFIX "sr=%s&sig=%s&se=%s&skn=%s", sr, esig, se, skn);
@@ -145,16 +234,26 @@ int sas_parse(const char *token, struct sas_token *out, char *err, size_t errlen
 	return r;
 }
 
-int sas_verify(const struct sas_token *t, const char *key, time_t now)
+static int verify_with(const struct sas_token *t, EVP_MAC_CTX *c, time_t now)
 {
-	char *want = signature(key, t->sr_raw, t->se_raw);
-	size_t n = strlen(want);
-	int ok = strlen(t->sig) == n && CRYPTO_memcmp(want, t->sig, n) == 0;
+	char *want = signature(c, t->sr_raw, t->se_raw);
+	size_t n = want ? strlen(want) : 0;
+	int ok = want && strlen(t->sig) == n && CRYPTO_memcmp(want, t->sig, n) == 0;
 
 	azb_free_secret(want);
 	if (!ok)
 		return -EACCES;
 	return t->expiry <= now ? -EKEYEXPIRED : 0;
+}
+
+int sas_verify(const struct sas_token *t, const char *key, time_t now)
+{
+	return verify_with(t, keyed(key, strlen(key)), now);
+}
+
+int sas_verify_key(const struct sas_token *t, const struct sas_key *k, time_t now)
+{
+	return verify_with(t, k ? EVP_MAC_CTX_dup(k->ctx) : NULL, now);
 }
 
 /* Reduce a resource to "host/path" without scheme, port, "$hc/" or the

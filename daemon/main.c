@@ -17,8 +17,10 @@
 #include "reload.h"
 #include "relay_pool.h"
 #include "resolve.h"
+#include "sas.h"
 #include "stream.h"
 #include "supervisor.h"
+#include "token.h"
 #include "util.h"
 
 static int check_config(const struct azb_config *c, bool print)
@@ -125,6 +127,8 @@ static int run(struct azb_config *c, const struct azb_cli *cli)
 	relay_pool_close();
 	loop_destroy();
 	stream_tls_cleanup();
+	sas_cleanup();
+	token_flush();
 	resolve_flush();
 	entra_flush();
 	proxy_global_clear();

@@ -25,5 +25,7 @@ int token_get(const struct fwd_relay *r, const char *relay, struct token *t, tok
 	      void *arg, struct token_wait **w, char *why, size_t len);
 void token_cancel(struct token_wait *w);
 void token_clear(struct token *t);
+/* Wipe the tokens kept for reuse (at exit). */
+void token_flush(void);
 
 #endif

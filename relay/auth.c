@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jwt.h"
+#include "log.h"
 #include "sas.h"
 
 static const struct relay_rule *find_rule(const struct relay_rule *rules, size_t n,
@@ -51,7 +52,8 @@ static int authorize_sas(const struct relay *r, const struct relay_hc *hc, const
 	if (sas_parse(token, &t, why, whylen) < 0)
 		return 401;
 	rule = rule_for(r, hc, t.key_name, &entity);
-	v = rule ? sas_verify(&t, rule->key, time(NULL)) : -EACCES;
+	v = !rule ? -EACCES : rule->mac ? sas_verify_key(&t, rule->mac, time(NULL))
+				    : sas_verify(&t, rule->key, time(NULL));
 	if (!rule || v == -EACCES) {
 		snprintf(why, whylen, "the token's signature is not valid for rule \"%s\"", t.key_name);
 		rc = 401;
@@ -66,6 +68,9 @@ static int authorize_sas(const struct relay *r, const struct relay_hc *hc, const
 			 right_name(need));
 		rc = 403;
 	}
+	if (rc == 0)
+		log_debug("%s token of rule \"%s\" accepted, valid until %lld", right_name(need),
+			  rule->name, (long long)t.expiry);
 	if (rc == 0 && expiry)
 		*expiry = t.expiry;
 	sas_token_clear(&t);

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "rconfig.h"
 #include "relay.h"
+#include "sas.h"
 #include "stream.h"
 
 enum { EXIT_USAGE = 2, EXIT_RUNTIME = 3 };
@@ -221,7 +222,7 @@ static int setup_dev(struct relay *r, const struct opts *o, char **dir, struct d
 	r->rules = xrealloc(r->rules, (r->n_rules + 1) * sizeof(*r->rules));
 	memmove(r->rules + 1, r->rules, r->n_rules * sizeof(*r->rules));
 	r->rules[0] = (struct relay_rule){ xstrdup("RootManageSharedAccessKey"), key,
-					   RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND };
+					   RIGHT_MANAGE | RIGHT_LISTEN | RIGHT_SEND, sas_key_new(key) };
 	r->n_rules++;
 	/* A configuration that lists hybrid connections fixes the set. */
 	r->create_on_listen = r->hcs == NULL;
@@ -399,6 +400,7 @@ out:
 	if (r.tls)
 		SSL_CTX_free(r.tls);
 	relay_free(&r);
+	sas_cleanup();
 	relay_config_clear(&rcfg);
 	devcert_clear(&dc);
 	free(dir);

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "sas.h"
 #include "util.h"
 
 struct rload {
@@ -250,7 +251,7 @@ static void parse_rules(struct rload *ld, const config_setting_t *list,
 			continue;
 		}
 		*rules = xrealloc(*rules, (*n + 1) * sizeof(**rules));
-		(*rules)[*n] = (struct relay_rule){ xstrdup(name), key, rights };
+		(*rules)[*n] = (struct relay_rule){ xstrdup(name), key, rights, sas_key_new(key) };
 		(*n)++;
 	}
 }

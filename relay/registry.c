@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sas.h"
 #include "util.h"
 
 /* The longest registered name that is a path prefix of path. */
@@ -69,6 +70,7 @@ static void free_rules(struct relay_rule *rules, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(rules[i].name);
 		azb_free_secret(rules[i].key);
+		sas_key_free(rules[i].mac);
 	}
 	free(rules);
 }

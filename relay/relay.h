@@ -27,6 +27,7 @@ struct relay_rule {
 	char *name;
 	char *key;                 /* secret */
 	unsigned rights;
+	struct sas_key *mac;       /* key made ready once for the checks, or NULL */
 };
 
 /* An Entra ID role assignment: who (by the token's oid, its appid or azp,

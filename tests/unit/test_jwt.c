@@ -610,7 +610,7 @@ static int relay_setup(void **state)
 	relay.entra.skew_s = 5;
 	relay.rules = xcalloc(1, sizeof(*relay.rules));
 	relay.rules[0] = (struct relay_rule){ xstrdup("root"), xstrdup("sekrit"), RIGHT_MANAGE |
-					      RIGHT_LISTEN | RIGHT_SEND };
+					      RIGHT_LISTEN | RIGHT_SEND, sas_key_new("sekrit") };
 	relay.n_rules = 1;
 	db = relay_hc_add(&relay, "db", true);
 	web = relay_hc_add(&relay, "web", true);

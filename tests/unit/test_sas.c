@@ -193,6 +193,87 @@ static void test_resource_covers(void **state)
 	assert_false(sas_resource_covers("http://other.example/a/b/", ent));
 }
 
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* RFC 4231 section 4, HMAC-SHA-256 (case 5 truncates: its full MAC here). */
+static void test_hmac_rfc4231(void **state)
+{
+	static const char *const want[] = {
+		"b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+		"5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+		"773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+		"82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+		"a3b6167473100ee06e0c796c2955552bfa6f7c0a6a8aef8b93f860aab0cd20c5",
+		"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+		"9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+	};
+	unsigned char k[7][131], m[7][160], md[SAS_MAC_LEN];
+	size_t kl[7] = { 20, 4, 20, 25, 20, 131, 131 }, ml[7];
+	const char *text[7] = { "Hi There", "what do ya want for nothing?", NULL, NULL,
+				"Test With Truncation",
+				"Test Using Larger Than Block-Size Key - Hash Key First",
+				"This is a test using a larger than block-size key and a larger "
+				"than block-size data. The key needs to be hashed before being "
+				"used by the HMAC algorithm." };
+	char got[2 * SAS_MAC_LEN + 1];
+
+	(void)state;
+	memset(k[0], 0x0b, 20);
+	memcpy(k[1], "Jefe", 4);
+	memset(k[2], 0xaa, 20);
+	for (int i = 0; i < 25; i++)
+		k[3][i] = (unsigned char)(i + 1);
+	memset(k[4], 0x0c, 20);
+	memset(k[5], 0xaa, 131);
+	memset(k[6], 0xaa, 131);
+	memset(m[2], 0xdd, ml[2] = 50);
+	memset(m[3], 0xcd, ml[3] = 50);
+	for (int i = 0; i < 7; i++) {
+		if (text[i])
+			memcpy(m[i], text[i], ml[i] = strlen(text[i]));
+		assert_int_equal(sas_hmac(k[i], kl[i], m[i], ml[i], md), 0);
+		hex(md, sizeof(md), got);
+		assert_string_equal(got, want[i]);
+	}
+}
+
+/* A rule's key made ready once checks what the key string checks, as many
+ * times as asked: each check works on a copy of it. */
+static void test_key_template(void **state)
+{
+	struct vec v[16];
+	int n = load(v, 16);
+
+	(void)state;
+	for (int i = 0; i < n; i++) {
+		struct sas_key *k = sas_key_new(v[i].key), *wrong = sas_key_new("wrong-key");
+		struct sas_token t;
+
+		assert_non_null(k);
+		assert_int_equal(sas_parse(v[i].token, &t, NULL, 0), 0);
+		for (int j = 0; j < 3; j++) {
+			assert_int_equal(sas_verify_key(&t, k, (time_t)v[i].exp - 1), 0);
+			assert_int_equal(sas_verify_key(&t, k, (time_t)v[i].exp), -EKEYEXPIRED);
+			assert_int_equal(sas_verify_key(&t, wrong, (time_t)v[i].exp - 1), -EACCES);
+		}
+		assert_int_equal(sas_verify_key(&t, NULL, 0), -EACCES);
+		sas_token_clear(&t);
+		sas_key_free(k);
+		sas_key_free(wrong);
+	}
+}
+
+static int cleanup(void **state)
+{
+	(void)state;
+	sas_cleanup();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,7 +284,9 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_own_tokens),
 		cmocka_unit_test(test_resource_is_the_sdk_audience),
 		cmocka_unit_test(test_resource_covers),
+		cmocka_unit_test(test_hmac_rfc4231),
+		cmocka_unit_test(test_key_template),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, cleanup);
 }
