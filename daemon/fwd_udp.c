@@ -17,6 +17,7 @@
 #include "log.h"
 #include "tunnel.h"
 #include "util.h"
+#include "wsc.h"
 
 #define UDP_IDLE_US (240LL * 1000000)
 /* Bytes waiting for the relay (mostly for flows still connecting), per flow
@@ -26,6 +27,16 @@
 #define UDP_FWD_QUEUE_MAX (1024 * 1024)
 #define UDP_FLOWS_MAX 4096
 #define UDP_READS_PER_WAKEUP 64
+/* A flow's datagrams read in one wakeup leave in one write, made websocket
+ * frames where they were read (no copy): a TLS record's worth at most when
+ * they are alike in size, the next one's size guessed from the last's. */
+#define UDP_BATCH_MAX (16 * 1024)
+/* Read at most this much, so that a frame's payload (the 2-byte length
+ * and the datagram) stays within 65535 bytes and its header within
+ * UDP_SLOT_HDR; the largest datagram IPv6 carries is 65527 bytes. */
+#define UDP_READ_MAX (0xffff - UDPF_HDR)
+#define UDP_SLOT_HDR 8
+#define UDP_SLOT_MAX (UDP_SLOT_HDR + UDPF_HDR + UDP_READ_MAX)
 
 struct udp_listen;
 
@@ -44,6 +55,19 @@ struct udp_listen {
 	struct outq_pool pool;    /* what all flows hold for the relay */
 	bool stopping;            /* freed when the last flow has gone */
 };
+
+/* Frames of one flow waiting in batch_buf for their one write. */
+struct batch {
+	struct tunnel *t;         /* NULL: none wait */
+	uint8_t *start, *end;
+	unsigned count;
+	size_t bytes;             /* the datagrams' */
+};
+
+/* Room for a batch and, past it, the largest datagram read next; the
+ * headroom before the first slot is what tunnel_send() wants. */
+static uint8_t batch_buf[LOOP_HEADROOM + UDP_BATCH_MAX + UDP_SLOT_MAX];
+#define BATCH_BASE (batch_buf + LOOP_HEADROOM)
 
 /* ---- the datagram end -------------------------------------------------------- */
 
@@ -67,19 +91,56 @@ static ssize_t udp_to_local(struct fwd_end *e, const uint8_t *p, size_t n)
 	return (ssize_t)n;
 }
 
-/* One datagram from the target, framed: one websocket message. */
-static ssize_t udp_from_local(struct fwd_end *e, uint8_t *buf, size_t cap)
+/* The datagram of n bytes read into slot (after room for its frame's
+ * header and its length) made a whole websocket frame starting at slot:
+ * where it ends, NULL without random bytes for its mask. */
+static uint8_t *frame_slot(uint8_t *slot, size_t n)
 {
-	size_t room = cap - UDPF_HDR < UDPF_MAX_PAYLOAD ? cap - UDPF_HDR : UDPF_MAX_PAYLOAD;
-	ssize_t n = recv(e->fd, buf + UDPF_HDR, room, MSG_DONTWAIT);
+	size_t m = UDPF_HDR + n, h = wsc_frame_hdr_len(m);
+	uint8_t *payload = slot + UDP_SLOT_HDR;
 
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ? -EAGAIN : -errno;
-	udpf_header(buf, (size_t)n);
-	e->up += (uint64_t)n;
-	e->stats->bytes_up += (uint64_t)n;
+	udpf_header(payload, n);
+	if (h < UDP_SLOT_HDR) {   /* under 124 bytes: close the gap a shorter header leaves */
+		memmove(slot + h, payload, m);
+		payload = slot + h;
+	}
+	return wsc_frame_in_place(payload, m) ? payload + m : NULL;
+}
+
+/* The next one is guessed to be as long as the last: the batch goes when
+ * it would not fit. */
+static bool batch_full(const uint8_t *end, size_t last)
+{
+	return (size_t)(end - BATCH_BASE) + last > UDP_BATCH_MAX;
+}
+
+/* -T: what the target sent, as many datagrams as wait (a batch at most),
+ * framed where they were read, for one write. */
+static ssize_t udp_frames_from_local(struct fwd_end *e, const uint8_t **frames, bool *more)
+{
+	uint8_t *end = BATCH_BASE, *next;
+	size_t last = 0;
+
+	*frames = BATCH_BASE;
+	for (int i = 0; i < UDP_READS_PER_WAKEUP && !(*more = batch_full(end, last)); i++) {
+		ssize_t n = recv(e->fd, end + UDP_SLOT_HDR + UDPF_HDR, UDP_READ_MAX, MSG_DONTWAIT);
+
+		if (n < 0 && end == BATCH_BASE)
+			return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ? -EAGAIN :
+			       -errno;
+		if (n < 0)
+			break;   /* what was read goes; the error comes again */
+		if (!(next = frame_slot(end, (size_t)n))) {
+			e->stats->datagrams_dropped++;
+			continue;
+		}
+		last = (size_t)(next - end);
+		end = next;
+		e->up += (uint64_t)n;
+		e->stats->bytes_up += (uint64_t)n;
+	}
 	e->active = lws_now_usecs();
-	return UDPF_HDR + n;
+	return end - BATCH_BASE;
 }
 
 static size_t udp_message_len(const uint8_t *p, size_t n)
@@ -159,31 +220,84 @@ static void pass_in(struct udp_listen *u, struct tunnel *t, uint8_t *msg, size_t
 	e->active = lws_now_usecs();
 }
 
+static void batch_flush(struct udp_listen *u, struct batch *b)
+{
+	struct fwd_end *e;
+
+	if (!b->t)
+		return;
+	if (tunnel_send_frames(b->t, b->start, (size_t)(b->end - b->start)) < 0) {
+		u->l.fr->stats.datagrams_dropped += b->count;
+	} else {
+		e = tunnel_end(b->t);
+		e->up += b->bytes;
+		e->stats->bytes_up += b->bytes;
+		e->active = lws_now_usecs();
+	}
+	*b = (struct batch){ 0 };
+}
+
+/* The datagram read into slot joins the batch; one of another flow, or
+ * one that does not fit, sends the batch before it first. */
+static void batch_add(struct udp_listen *u, struct batch *b, struct tunnel *t, uint8_t *slot,
+		      size_t n)
+{
+	uint8_t *end;
+
+	if (b->t != t || (size_t)(slot + UDP_SLOT_HDR + UDPF_HDR + n - b->start) > UDP_BATCH_MAX)
+		batch_flush(u, b);
+	if (!(end = frame_slot(slot, n))) {
+		u->l.fr->stats.datagrams_dropped++;
+		return;
+	}
+	if (!b->t)
+		*b = (struct batch){ .t = t, .start = slot };
+	b->end = end;
+	b->count++;
+	b->bytes += n;
+	if (batch_full(end, (size_t)(end - slot)))
+		batch_flush(u, b);
+}
+
+static struct tunnel *flow_of(struct udp_listen *u, const struct sockaddr_storage *src,
+			      socklen_t len)
+{
+	struct tunnel *t = flow_find(u, src, len);
+
+	if (!t && u->n_flows < UDP_FLOWS_MAX)
+		t = flow_new(u, src, len);
+	if (!t)
+		u->l.fr->stats.datagrams_dropped++;
+	return t;
+}
+
 static int udp_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct udp_listen *u = (struct udp_listen *)o;
-	uint8_t *msg = loop_scratch() + LOOP_HEADROOM;
+	struct batch b = { 0 };
 	struct sockaddr_storage src;
 	struct tunnel *t;
 
 	(void)wsi;
 	for (int i = 0; i < UDP_READS_PER_WAKEUP; i++) {
+		uint8_t *slot = b.t ? b.end : BATCH_BASE;
 		socklen_t len = sizeof(src);
-		ssize_t n = recvfrom(u->l.fd, msg + UDPF_HDR, LOOP_CHUNK - UDPF_HDR, MSG_DONTWAIT,
-				     (struct sockaddr *)&src, &len);
+		ssize_t n = recvfrom(u->l.fd, slot + UDP_SLOT_HDR + UDPF_HDR, UDP_READ_MAX,
+				     MSG_DONTWAIT, (struct sockaddr *)&src, &len);
 
 		if (n < 0)
 			break;
-		t = flow_find(u, &src, len);
-		if (!t && u->n_flows < UDP_FLOWS_MAX)
-			t = flow_new(u, &src, len);
-		if (!t) {
-			u->l.fr->stats.datagrams_dropped++;
+		if (!(t = flow_of(u, &src, len)))
+			continue;
+		if (tunnel_can_send(t)) {
+			batch_add(u, &b, t, slot, (size_t)n);
 			continue;
 		}
-		udpf_header(msg, (size_t)n);
-		pass_in(u, t, msg, (size_t)n);
+		batch_flush(u, &b);   /* what came before goes first */
+		udpf_header(slot + UDP_SLOT_HDR, (size_t)n);
+		pass_in(u, t, slot + UDP_SLOT_HDR, (size_t)n);
 	}
+	batch_flush(u, &b);
 	return 0;
 }
 
@@ -240,7 +354,7 @@ static void udp_unlisten(struct fwd_listen *l)
 
 static const struct fwd_end_ops udp_end = {
 	.to_local = udp_to_local,
-	.from_local = udp_from_local,
+	.frames_from_local = udp_frames_from_local,
 	.message_len = udp_message_len,
 };
 
