@@ -68,6 +68,10 @@ struct fwd_end_ops {
 	 * where they are and *more when it stopped for room; -EAGAIN when
 	 * nothing waits, or -errno. Set, it replaces from_local. */
 	ssize_t (*frames_from_local)(struct fwd_end *e, const uint8_t **frames, bool *more);
+	/* Datagrams: to_local() may hold back what lies in the read buffer,
+	 * to send it with the rest of that read; the tunnel calls this when
+	 * the read is done. NULL: nothing is held back. */
+	void (*flush_local)(struct fwd_end *e);
 	/* A byte stream has an end, and each direction ends on its own: the
 	 * relay's end is passed on by shut_local, and finished says whether
 	 * the local peer has ended its own (what it left in the socket may

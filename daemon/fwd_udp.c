@@ -71,17 +71,76 @@ static uint8_t batch_buf[LOOP_HEADROOM + UDP_BATCH_MAX + UDP_SLOT_MAX];
 
 /* ---- the datagram end -------------------------------------------------------- */
 
+/* Datagrams for local sockets decoded from one read of a relay connection
+ * go in one sendmmsg() when that read is done (udp_flush_local): they point
+ * into the read buffer, valid until then. */
+#define UDP_HELD_MAX 64
+
+static struct {
+	struct mmsghdr m[UDP_HELD_MAX];
+	struct iovec iov[UDP_HELD_MAX];
+	struct fwd_end *e[UDP_HELD_MAX];
+	int fd;                   /* theirs, all the same: a closing flow's end has none */
+	unsigned n;
+} held;
+
+/* UDP may drop; so may we when the client's or target's queue is full. */
+static void send_failed(struct fwd_end *e)
+{
+	if (errno != EAGAIN && errno != ECONNREFUSED)
+		log_ctx(LOG_DEBUG, &e->log, "udp flow %s: send: %s", e->log.tunnel, strerror(errno));
+}
+
+static void udp_flush_local(struct fwd_end *unused)
+{
+	unsigned i = 0;
+	int r;
+
+	(void)unused;
+	while (i < held.n) {   /* each turn sends at least one or drops one */
+		r = sendmmsg(held.fd, held.m + i, held.n - i, MSG_DONTWAIT);
+		if (r > 0) {
+			i += (unsigned)r;
+			continue;
+		}
+		send_failed(held.e[i]);
+		if (errno == EAGAIN)
+			break;   /* the socket is full: the rest is dropped */
+		i++;
+	}
+	held.n = 0;
+}
+
+/* Held back only from the read buffer, and only for the same socket. */
+static bool hold(const struct fwd_end *e, const uint8_t *p)
+{
+	const uint8_t *rb = loop_scratch();
+
+	if (held.n && (held.n == UDP_HELD_MAX || held.fd != e->fd))
+		udp_flush_local(NULL);
+	return p >= rb && p < rb + LOOP_HEADROOM + LOOP_CHUNK;
+}
+
 static void deliver(void *arg, const uint8_t *p, size_t n)
 {
 	struct fwd_end *e = arg;
+	unsigned i = held.n;
 
 	e->down += n;
 	e->stats->bytes_down += n;
 	e->active = lws_now_usecs();
-	/* UDP may drop; so may we when the client's or target's queue is full. */
-	if (sendto(e->fd, p, n, MSG_DONTWAIT, e->to, e->tolen) < 0 && errno != EAGAIN &&
-	    errno != ECONNREFUSED)
-		log_ctx(LOG_DEBUG, &e->log, "udp flow %s: send: %s", e->log.tunnel, strerror(errno));
+	if (!hold(e, p)) {
+		udp_flush_local(NULL);   /* in order */
+		if (sendto(e->fd, p, n, MSG_DONTWAIT, e->to, e->tolen) < 0)
+			send_failed(e);
+		return;
+	}
+	held.iov[i] = (struct iovec){ (void *)p, n };
+	held.m[i].msg_hdr = (struct msghdr){ .msg_name = (void *)e->to, .msg_namelen = e->tolen,
+					    .msg_iov = &held.iov[i], .msg_iovlen = 1 };
+	held.e[i] = e;
+	held.fd = e->fd;
+	held.n++;
 }
 
 /* Every byte is taken: a datagram the socket refuses is dropped, as UDP does. */
@@ -141,6 +200,13 @@ static ssize_t udp_frames_from_local(struct fwd_end *e, const uint8_t **frames, 
 	}
 	e->active = lws_now_usecs();
 	return end - BATCH_BASE;
+}
+
+/* What is held back for the socket goes before it closes. */
+static void udp_close_local(int fd)
+{
+	(void)fd;
+	udp_flush_local(NULL);
 }
 
 static size_t udp_message_len(const uint8_t *p, size_t n)
@@ -355,6 +421,8 @@ static void udp_unlisten(struct fwd_listen *l)
 static const struct fwd_end_ops udp_end = {
 	.to_local = udp_to_local,
 	.frames_from_local = udp_frames_from_local,
+	.flush_local = udp_flush_local,
+	.close_local = udp_close_local,
 	.message_len = udp_message_len,
 };
 

@@ -852,8 +852,16 @@ static void ws_gone(void *owner, int status, const char *why)
 	tunnel_close(t, wsc_gone_text(msg, sizeof(msg), status, why));
 }
 
+static void ws_read_done(void *owner)
+{
+	struct tunnel *t = owner;
+
+	if (t->kind && t->kind->end->flush_local)
+		t->kind->end->flush_local(&t->end);
+}
+
 static const struct wsc_ops tunnel_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
-					      ws_gone };
+					      ws_gone, ws_read_done };
 
 /* ---- starting ---------------------------------------------------------- */
 

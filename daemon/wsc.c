@@ -269,13 +269,11 @@ static int finish_upgrade(struct wsc *c, uint8_t *rest, size_t n)
 
 static int proxy_rx(struct wsc *c, uint8_t *data, size_t len);
 
-static int on_rx(void *owner, uint8_t *data, size_t len)
+static int rx(struct wsc *c, uint8_t *data, size_t len)
 {
-	struct wsc *c = owner;
 	size_t used;
 	int r;
 
-	c->last_rx = lws_now_usecs();
 	if (c->state == WSC_PROXYING)
 		return proxy_rx(c, data, len);
 	if (c->state == WSC_OPEN) {
@@ -294,6 +292,18 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	return r == 1 ? (finish_upgrade(c, data + used, len - used) ? -1 : 0) : 0;
 }
 
+static int on_rx(void *owner, uint8_t *data, size_t len)
+{
+	struct wsc *c = owner;
+	int r;
+
+	c->last_rx = lws_now_usecs();
+	r = rx(c, data, len);
+	if (c->ops->read_done)   /* the owner's now: the sender hands over inside rx() */
+		c->ops->read_done(c->owner);
+	return r;
+}
+
 /* The tunnel is open: from here on the stream is as if connected to the
  * relay itself (TLS with the relay's name, then the upgrade). */
 static int tunnel_open(struct wsc *c, uint8_t *rest, size_t n)
@@ -305,7 +315,7 @@ static int tunnel_open(struct wsc *c, uint8_t *rest, size_t n)
 		return stream_start_tls(c->st, c->host, c->port, c->insecure, rest, n) < 0 ? -1 : 0;
 	if (on_established(c) < 0)
 		return -1;
-	return n ? on_rx(c, rest, n) : 0;
+	return n ? rx(c, rest, n) : 0;
 }
 
 static int proxy_rx(struct wsc *c, uint8_t *data, size_t len)

@@ -25,6 +25,9 @@ struct wsc_ops {
 	 * upgrade was refused, 0 when a connection had been made, -1 when the
 	 * relay could not be reached at all. The wsc is freed after this. */
 	void (*gone)(void *owner, int status, const char *why);
+	/* Every frame of one read has been delivered: what data() held back
+	 * from the read buffer goes now, before it is reused. NULL: none. */
+	void (*read_done)(void *owner);
 };
 
 struct wsc_params {

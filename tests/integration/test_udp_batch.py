@@ -150,6 +150,12 @@ def test_each_datagram_is_one_websocket_message_on_the_wire(env):
     got, stop = [], threading.Event()
     rx = env.thread(collect, c, got, stop)
     wait_for(lambda: len(got) >= len(replies), timeout=10, what="the replies")
+    # A frame cut across two messages (the original tool's -T may send so)
+    # between whole ones, all in one write: in order, none lost or merged.
+    cut = (len(b"cut" * 300).to_bytes(2, "big") + b"cut" * 300)
+    rdv.send(frame(2, b"\x00\x01A") + frame(2, cut[:100]) + frame(2, cut[100:]) +
+             frame(2, b"\x00\x01C"))
+    wait_for(lambda: len(got) >= len(replies) + 3, timeout=10, what="the cut reply")
     stop.set()
     rx.join(5)
-    assert got == replies
+    assert got == replies + [b"A", b"cut" * 300, b"C"]
