@@ -62,6 +62,16 @@ struct fwd_end_ops {
 	ssize_t (*to_local)(struct fwd_end *e, const uint8_t *p, size_t n);
 	ssize_t (*from_local)(struct fwd_end *e, uint8_t *buf, size_t cap);
 	size_t (*message_len)(const uint8_t *p, size_t n);
+	/* Datagrams: all that waits (up to the kind's batch) read at once,
+	 * each made a whole websocket frame in a buffer of the kind's own
+	 * (wsc_frame_in_place), for one write: their length, with *frames
+	 * where they are and *more when it stopped for room; -EAGAIN when
+	 * nothing waits, or -errno. Set, it replaces from_local. */
+	ssize_t (*frames_from_local)(struct fwd_end *e, const uint8_t **frames, bool *more);
+	/* Datagrams: to_local() may hold back what lies in the read buffer,
+	 * to send it with the rest of that read; the tunnel calls this when
+	 * the read is done. NULL: nothing is held back. */
+	void (*flush_local)(struct fwd_end *e);
 	/* A byte stream has an end, and each direction ends on its own: the
 	 * relay's end is passed on by shut_local, and finished says whether
 	 * the local peer has ended its own (what it left in the socket may

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "tunnel.h"
 #include "util.h"
+#include "wsc.h"
 
 #define UDP_IDLE_US (240LL * 1000000)
 /* Bytes waiting for the relay (mostly for flows still connecting), per flow
@@ -26,6 +27,16 @@
 #define UDP_FWD_QUEUE_MAX (1024 * 1024)
 #define UDP_FLOWS_MAX 4096
 #define UDP_READS_PER_WAKEUP 64
+/* A flow's datagrams read in one wakeup leave in one write, made websocket
+ * frames where they were read (no copy): a TLS record's worth at most when
+ * they are alike in size, the next one's size guessed from the last's. */
+#define UDP_BATCH_MAX (16 * 1024)
+/* Read at most this much, so that a frame's payload (the 2-byte length
+ * and the datagram) stays within 65535 bytes and its header within
+ * UDP_SLOT_HDR; the largest datagram IPv6 carries is 65527 bytes. */
+#define UDP_READ_MAX (0xffff - UDPF_HDR)
+#define UDP_SLOT_HDR 8
+#define UDP_SLOT_MAX (UDP_SLOT_HDR + UDPF_HDR + UDP_READ_MAX)
 
 struct udp_listen;
 
@@ -45,19 +56,91 @@ struct udp_listen {
 	bool stopping;            /* freed when the last flow has gone */
 };
 
+/* Frames of one flow waiting in batch_buf for their one write. */
+struct batch {
+	struct tunnel *t;         /* NULL: none wait */
+	uint8_t *start, *end;
+	unsigned count;
+	size_t bytes;             /* the datagrams' */
+};
+
+/* Room for a batch and, past it, the largest datagram read next; the
+ * headroom before the first slot is what tunnel_send() wants. */
+static uint8_t batch_buf[LOOP_HEADROOM + UDP_BATCH_MAX + UDP_SLOT_MAX];
+#define BATCH_BASE (batch_buf + LOOP_HEADROOM)
+
 /* ---- the datagram end -------------------------------------------------------- */
+
+/* Datagrams for local sockets decoded from one read of a relay connection
+ * go in one sendmmsg() when that read is done (udp_flush_local): they point
+ * into the read buffer, valid until then. */
+#define UDP_HELD_MAX 64
+
+static struct {
+	struct mmsghdr m[UDP_HELD_MAX];
+	struct iovec iov[UDP_HELD_MAX];
+	struct fwd_end *e[UDP_HELD_MAX];
+	int fd;                   /* theirs, all the same: a closing flow's end has none */
+	unsigned n;
+} held;
+
+/* UDP may drop; so may we when the client's or target's queue is full. */
+static void send_failed(struct fwd_end *e)
+{
+	if (errno != EAGAIN && errno != ECONNREFUSED)
+		log_ctx(LOG_DEBUG, &e->log, "udp flow %s: send: %s", e->log.tunnel, strerror(errno));
+}
+
+static void udp_flush_local(struct fwd_end *unused)
+{
+	unsigned i = 0;
+	int r;
+
+	(void)unused;
+	while (i < held.n) {   /* each turn sends at least one or drops one */
+		r = sendmmsg(held.fd, held.m + i, held.n - i, MSG_DONTWAIT);
+		if (r > 0) {
+			i += (unsigned)r;
+			continue;
+		}
+		send_failed(held.e[i]);
+		if (errno == EAGAIN)
+			break;   /* the socket is full: the rest is dropped */
+		i++;
+	}
+	held.n = 0;
+}
+
+/* Held back only from the read buffer, and only for the same socket. */
+static bool hold(const struct fwd_end *e, const uint8_t *p)
+{
+	const uint8_t *rb = loop_scratch();
+
+	if (held.n && (held.n == UDP_HELD_MAX || held.fd != e->fd))
+		udp_flush_local(NULL);
+	return p >= rb && p < rb + LOOP_HEADROOM + LOOP_CHUNK;
+}
 
 static void deliver(void *arg, const uint8_t *p, size_t n)
 {
 	struct fwd_end *e = arg;
+	unsigned i = held.n;
 
 	e->down += n;
 	e->stats->bytes_down += n;
 	e->active = lws_now_usecs();
-	/* UDP may drop; so may we when the client's or target's queue is full. */
-	if (sendto(e->fd, p, n, MSG_DONTWAIT, e->to, e->tolen) < 0 && errno != EAGAIN &&
-	    errno != ECONNREFUSED)
-		log_ctx(LOG_DEBUG, &e->log, "udp flow %s: send: %s", e->log.tunnel, strerror(errno));
+	if (!hold(e, p)) {
+		udp_flush_local(NULL);   /* in order */
+		if (sendto(e->fd, p, n, MSG_DONTWAIT, e->to, e->tolen) < 0)
+			send_failed(e);
+		return;
+	}
+	held.iov[i] = (struct iovec){ (void *)p, n };
+	held.m[i].msg_hdr = (struct msghdr){ .msg_name = (void *)e->to, .msg_namelen = e->tolen,
+					    .msg_iov = &held.iov[i], .msg_iovlen = 1 };
+	held.e[i] = e;
+	held.fd = e->fd;
+	held.n++;
 }
 
 /* Every byte is taken: a datagram the socket refuses is dropped, as UDP does. */
@@ -67,19 +150,63 @@ static ssize_t udp_to_local(struct fwd_end *e, const uint8_t *p, size_t n)
 	return (ssize_t)n;
 }
 
-/* One datagram from the target, framed: one websocket message. */
-static ssize_t udp_from_local(struct fwd_end *e, uint8_t *buf, size_t cap)
+/* The datagram of n bytes read into slot (after room for its frame's
+ * header and its length) made a whole websocket frame starting at slot:
+ * where it ends, NULL without random bytes for its mask. */
+static uint8_t *frame_slot(uint8_t *slot, size_t n)
 {
-	size_t room = cap - UDPF_HDR < UDPF_MAX_PAYLOAD ? cap - UDPF_HDR : UDPF_MAX_PAYLOAD;
-	ssize_t n = recv(e->fd, buf + UDPF_HDR, room, MSG_DONTWAIT);
+	size_t m = UDPF_HDR + n, h = wsc_frame_hdr_len(m);
+	uint8_t *payload = slot + UDP_SLOT_HDR;
 
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ? -EAGAIN : -errno;
-	udpf_header(buf, (size_t)n);
-	e->up += (uint64_t)n;
-	e->stats->bytes_up += (uint64_t)n;
+	udpf_header(payload, n);
+	if (h < UDP_SLOT_HDR) {   /* under 124 bytes: close the gap a shorter header leaves */
+		memmove(slot + h, payload, m);
+		payload = slot + h;
+	}
+	return wsc_frame_in_place(payload, m) ? payload + m : NULL;
+}
+
+/* The next one is guessed to be as long as the last: the batch goes when
+ * it would not fit. */
+static bool batch_full(const uint8_t *end, size_t last)
+{
+	return (size_t)(end - BATCH_BASE) + last > UDP_BATCH_MAX;
+}
+
+/* -T: what the target sent, as many datagrams as wait (a batch at most),
+ * framed where they were read, for one write. */
+static ssize_t udp_frames_from_local(struct fwd_end *e, const uint8_t **frames, bool *more)
+{
+	uint8_t *end = BATCH_BASE, *next;
+	size_t last = 0;
+
+	*frames = BATCH_BASE;
+	for (int i = 0; i < UDP_READS_PER_WAKEUP && !(*more = batch_full(end, last)); i++) {
+		ssize_t n = recv(e->fd, end + UDP_SLOT_HDR + UDPF_HDR, UDP_READ_MAX, MSG_DONTWAIT);
+
+		if (n < 0 && end == BATCH_BASE)
+			return errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ? -EAGAIN :
+			       -errno;
+		if (n < 0)
+			break;   /* what was read goes; the error comes again */
+		if (!(next = frame_slot(end, (size_t)n))) {
+			e->stats->datagrams_dropped++;
+			continue;
+		}
+		last = (size_t)(next - end);
+		end = next;
+		e->up += (uint64_t)n;
+		e->stats->bytes_up += (uint64_t)n;
+	}
 	e->active = lws_now_usecs();
-	return UDPF_HDR + n;
+	return end - BATCH_BASE;
+}
+
+/* What is held back for the socket goes before it closes. */
+static void udp_close_local(int fd)
+{
+	(void)fd;
+	udp_flush_local(NULL);
 }
 
 static size_t udp_message_len(const uint8_t *p, size_t n)
@@ -159,31 +286,84 @@ static void pass_in(struct udp_listen *u, struct tunnel *t, uint8_t *msg, size_t
 	e->active = lws_now_usecs();
 }
 
+static void batch_flush(struct udp_listen *u, struct batch *b)
+{
+	struct fwd_end *e;
+
+	if (!b->t)
+		return;
+	if (tunnel_send_frames(b->t, b->start, (size_t)(b->end - b->start)) < 0) {
+		u->l.fr->stats.datagrams_dropped += b->count;
+	} else {
+		e = tunnel_end(b->t);
+		e->up += b->bytes;
+		e->stats->bytes_up += b->bytes;
+		e->active = lws_now_usecs();
+	}
+	*b = (struct batch){ 0 };
+}
+
+/* The datagram read into slot joins the batch; one of another flow, or
+ * one that does not fit, sends the batch before it first. */
+static void batch_add(struct udp_listen *u, struct batch *b, struct tunnel *t, uint8_t *slot,
+		      size_t n)
+{
+	uint8_t *end;
+
+	if (b->t != t || (size_t)(slot + UDP_SLOT_HDR + UDPF_HDR + n - b->start) > UDP_BATCH_MAX)
+		batch_flush(u, b);
+	if (!(end = frame_slot(slot, n))) {
+		u->l.fr->stats.datagrams_dropped++;
+		return;
+	}
+	if (!b->t)
+		*b = (struct batch){ .t = t, .start = slot };
+	b->end = end;
+	b->count++;
+	b->bytes += n;
+	if (batch_full(end, (size_t)(end - slot)))
+		batch_flush(u, b);
+}
+
+static struct tunnel *flow_of(struct udp_listen *u, const struct sockaddr_storage *src,
+			      socklen_t len)
+{
+	struct tunnel *t = flow_find(u, src, len);
+
+	if (!t && u->n_flows < UDP_FLOWS_MAX)
+		t = flow_new(u, src, len);
+	if (!t)
+		u->l.fr->stats.datagrams_dropped++;
+	return t;
+}
+
 static int udp_readable(struct loop_obj *o, struct lws *wsi)
 {
 	struct udp_listen *u = (struct udp_listen *)o;
-	uint8_t *msg = loop_scratch() + LOOP_HEADROOM;
+	struct batch b = { 0 };
 	struct sockaddr_storage src;
 	struct tunnel *t;
 
 	(void)wsi;
 	for (int i = 0; i < UDP_READS_PER_WAKEUP; i++) {
+		uint8_t *slot = b.t ? b.end : BATCH_BASE;
 		socklen_t len = sizeof(src);
-		ssize_t n = recvfrom(u->l.fd, msg + UDPF_HDR, LOOP_CHUNK - UDPF_HDR, MSG_DONTWAIT,
-				     (struct sockaddr *)&src, &len);
+		ssize_t n = recvfrom(u->l.fd, slot + UDP_SLOT_HDR + UDPF_HDR, UDP_READ_MAX,
+				     MSG_DONTWAIT, (struct sockaddr *)&src, &len);
 
 		if (n < 0)
 			break;
-		t = flow_find(u, &src, len);
-		if (!t && u->n_flows < UDP_FLOWS_MAX)
-			t = flow_new(u, &src, len);
-		if (!t) {
-			u->l.fr->stats.datagrams_dropped++;
+		if (!(t = flow_of(u, &src, len)))
+			continue;
+		if (tunnel_can_send(t)) {
+			batch_add(u, &b, t, slot, (size_t)n);
 			continue;
 		}
-		udpf_header(msg, (size_t)n);
-		pass_in(u, t, msg, (size_t)n);
+		batch_flush(u, &b);   /* what came before goes first */
+		udpf_header(slot + UDP_SLOT_HDR, (size_t)n);
+		pass_in(u, t, slot + UDP_SLOT_HDR, (size_t)n);
 	}
+	batch_flush(u, &b);
 	return 0;
 }
 
@@ -240,7 +420,9 @@ static void udp_unlisten(struct fwd_listen *l)
 
 static const struct fwd_end_ops udp_end = {
 	.to_local = udp_to_local,
-	.from_local = udp_from_local,
+	.frames_from_local = udp_frames_from_local,
+	.flush_local = udp_flush_local,
+	.close_local = udp_close_local,
 	.message_len = udp_message_len,
 };
 

@@ -365,7 +365,8 @@ static void ws_gone(void *owner, int status, const char *why)
 	schedule(&h->retry_timer, on_retry, delay);
 }
 
-static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone };
+static const struct wsc_ops hc_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone,
+					  NULL };
 
 /* ---- connecting -------------------------------------------------------- */
 

@@ -115,7 +115,8 @@ static void ws_gone(void *arg, int status, const char *why)
 	sender_free(s);
 }
 
-static const struct wsc_ops sender_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone };
+static const struct wsc_ops sender_ws_ops = { ws_open, ws_data, ws_peer_closed, NULL, ws_gone,
+					      NULL };
 
 /* ---- starting -------------------------------------------------------------- */
 

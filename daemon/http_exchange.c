@@ -729,7 +729,7 @@ static void rdv_gone(void *owner, int status, const char *why)
 }
 
 static const struct wsc_ops rdv_ops = {
-	rdv_opened, rdv_data, rdv_peer_closed, rdv_writeable, rdv_gone,
+	rdv_opened, rdv_data, rdv_peer_closed, rdv_writeable, rdv_gone, NULL,
 };
 
 static void rdv_open(struct http_exchange *hx)

@@ -467,6 +467,23 @@ static void send_queued(struct tunnel *t)
 	wsc_send(t->ws, WS_OP_BINARY, true, buf, m);
 }
 
+/* A datagram kind's messages, framed by the kind, in one write. */
+static int up_frames(struct tunnel *t)
+{
+	const uint8_t *frames;
+	bool more = false;
+	ssize_t n = t->kind->end->frames_from_local(&t->end, &frames, &more);
+
+	if (n < 0 && n != -EAGAIN)
+		return (int)n;
+	if (n > 0)
+		wsc_send_frames(t->ws, frames, (size_t)n);
+	if (more)
+		return 1;
+	local_pause(t, false);   /* the socket is empty: poll it again */
+	return 0;
+}
+
 /* Move one message local -> relay: 1 when more is likely, 0 when nothing
  * waits now or the direction has ended, or -errno. */
 static int up_message(struct tunnel *t)
@@ -484,6 +501,8 @@ static int up_message(struct tunnel *t)
 	}
 	if (!t->local)
 		return 0;   /* a flow: its datagrams come by tunnel_send() */
+	if (t->kind->end->frames_from_local)
+		return up_frames(t);
 	n = t->kind->end->from_local(&t->end, buf, FWD_MESSAGE_MAX);
 	if (n == 0) {
 		up_ended(t);
@@ -535,11 +554,21 @@ static void pump(struct tunnel *t)
 	wsc_want_write(t->ws);
 }
 
+bool tunnel_can_send(const struct tunnel *t)
+{
+	return t->state == TUNNEL_OPEN && !outq_len(&t->up) && wsc_can_send(t->ws);
+}
+
+int tunnel_send_frames(struct tunnel *t, const uint8_t *frames, size_t n)
+{
+	return wsc_send_frames(t->ws, frames, n);
+}
+
 int tunnel_send(struct tunnel *t, uint8_t *msg, size_t n)
 {
 	if (t->state == TUNNEL_CLOSED)
 		return -EPIPE;
-	if (t->state == TUNNEL_OPEN && !outq_len(&t->up) && wsc_can_send(t->ws)) {
+	if (tunnel_can_send(t)) {
 		wsc_send(t->ws, WS_OP_BINARY, true, msg, n);
 		return 0;
 	}
@@ -823,8 +852,16 @@ static void ws_gone(void *owner, int status, const char *why)
 	tunnel_close(t, wsc_gone_text(msg, sizeof(msg), status, why));
 }
 
+static void ws_read_done(void *owner)
+{
+	struct tunnel *t = owner;
+
+	if (t->kind && t->kind->end->flush_local)
+		t->kind->end->flush_local(&t->end);
+}
+
 static const struct wsc_ops tunnel_ws_ops = { ws_open, ws_data, ws_peer_closed, ws_writeable,
-					      ws_gone };
+					      ws_gone, ws_read_done };
 
 /* ---- starting ---------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #ifndef AZB_TUNNEL_H
 #define AZB_TUNNEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -51,6 +52,11 @@ struct tunnel *tunnel_start_listener(struct fwd_run *fr, const char *host, uint1
  * msg: sent now when the relay side can take it, else queued. -ENOBUFS
  * when the queue is full, -EPIPE when the tunnel is closing. */
 int tunnel_send(struct tunnel *t, uint8_t *msg, size_t n);
+/* Open with nothing queued and the relay side taking more: whole frames
+ * made in place (wsc_frame_in_place) may go by tunnel_send_frames(), several
+ * of a flow's datagrams in one write. */
+bool tunnel_can_send(const struct tunnel *t);
+int tunnel_send_frames(struct tunnel *t, const uint8_t *frames, size_t n);
 /* The local end, for its kind's own accounting. */
 struct fwd_end *tunnel_end(struct tunnel *t);
 

@@ -25,6 +25,9 @@ struct wsc_ops {
 	 * upgrade was refused, 0 when a connection had been made, -1 when the
 	 * relay could not be reached at all. The wsc is freed after this. */
 	void (*gone)(void *owner, int status, const char *why);
+	/* Every frame of one read has been delivered: what data() held back
+	 * from the read buffer goes now, before it is reused. NULL: none. */
+	void (*read_done)(void *owner);
 };
 
 struct wsc_params {
@@ -68,6 +71,15 @@ void wsc_ready(struct wsc *c);
  * as much headroom. Masks in place. From the owner's writeable(), or
  * wherever the scratch buffer is not in use (not inside data()). */
 int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n);
+/* Several binary messages in one write (one TLS record while they fit):
+ * the caller lays them out one after another. wsc_frame_in_place() makes a
+ * payload (with wsc_frame_hdr_len(n) bytes of room before it) a whole
+ * binary frame, masked, starting that many bytes before it: its header
+ * length, 0 without random bytes. wsc_send_frames() writes such frames,
+ * only while wsc_can_send(). */
+size_t wsc_frame_in_place(uint8_t *payload, size_t n);
+size_t wsc_frame_hdr_len(size_t n);
+int wsc_send_frames(struct wsc *c, const uint8_t *frames, size_t n);
 /* Two binary messages in one write (one TLS record), from buffers of the
  * caller's (copied, so from inside data() too); b may be empty (bn 0: a
  * alone). At most WSC_TWO_MAX bytes in all. */

@@ -335,6 +335,12 @@ void conn_send_frame_at(struct conn *c, enum ws_op op, bool fin, uint8_t *p, siz
 	write_out(c, p - h, h + n);
 }
 
+void conn_send_frames(struct conn *c, const uint8_t *p, size_t n)
+{
+	if (c->st && !over_limit(c, n))
+		write_out(c, p, n);
+}
+
 void conn_send_control(struct conn *c, enum ws_op op, const void *p, size_t n)
 {
 	uint8_t buf[WS_HDR_MAX + WS_CTRL_MAX];
@@ -520,6 +526,8 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
 	else if (c->phase == CONN_ROUTED && c->role && c->role->rx)
 		c->role->rx(c, data, len);
 	/* else waiting or closing: nothing is expected */
+	if (c->ws && c->role && c->role->ws_read_done)
+		c->role->ws_read_done(c);
 	return 0;
 }
 

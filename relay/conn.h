@@ -37,6 +37,9 @@ struct conn_role {
 	/* The websocket broke (a protocol error): the peer has been told and the
 	 * connection is closing. */
 	void (*ws_broken)(struct conn *c);
+	/* The frames of one read have all been delivered (the read buffer is
+	 * about to be reused): what was gathered from them goes now. */
+	void (*ws_read_done)(struct conn *c);
 	/* The stream took everything queued. */
 	void (*writeable)(struct conn *c);
 	/* Final: the connection is gone (no stream left to write to); the role
@@ -118,6 +121,8 @@ void conn_abort(struct conn *c);
  * The payload sits at p with WS_HDR_MAX bytes of headroom before it that
  * may be overwritten, so data is forwarded without a copy. */
 void conn_send_frame_at(struct conn *c, enum ws_op op, bool fin, uint8_t *p, size_t n);
+/* Whole frames laid out one after another (ws_header, unmasked): one write. */
+void conn_send_frames(struct conn *c, const uint8_t *p, size_t n);
 void conn_send_text(struct conn *c, const char *text);
 /* A control frame of at most WS_CTRL_MAX bytes, copied. */
 void conn_send_control(struct conn *c, enum ws_op op, const void *p, size_t n);

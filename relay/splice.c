@@ -1,6 +1,7 @@
 #include "splice.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -11,7 +12,54 @@ struct splice_end {
 	bool close_rcvd;             /* this side sent its close */
 	bool close_fwd;              /* a close was forwarded to this side */
 	bool paused_for_peer;        /* not read while the peer drains */
+	uint8_t *out;                /* frames of this read gathered for the peer */
+	size_t out_len;
 };
+
+/* Small frames of one read leave for the peer in one write (a datagram
+ * tunnel's messages would each cost a TLS record and a syscall): each is
+ * moved up against the one before, over the bytes between them (its masked
+ * header, longer than ours). Bigger frames go from where they are, as the
+ * bulk of a stream does, so that path moves nothing. */
+#define SPLICE_GATHER_MAX (16 * 1024)   /* one TLS record */
+#define SPLICE_MOVE_MAX 4096
+
+static void sent(struct splice_end *e)
+{
+	if (conn_choked(e->peer->c) && !e->paused_for_peer) {
+		/* A slow reader holds this side back: bounded memory. */
+		e->paused_for_peer = true;
+		conn_pause_rx(e->c, true);
+		conn_want_write(e->peer->c);
+	}
+}
+
+static void flush_gathered(struct splice_end *e)
+{
+	if (!e->out_len)
+		return;
+	if (e->peer) {
+		conn_send_frames(e->peer->c, e->out, e->out_len);
+		sent(e);
+	}
+	e->out_len = 0;
+}
+
+static void gather(struct splice_end *e, enum ws_op op, bool fin, uint8_t *p, size_t n)
+{
+	uint8_t hdr[WS_HDR_MAX];
+	size_t h = ws_header(hdr, op, fin, n, NULL);
+	uint8_t *at;
+
+	if (e->out_len + h + n > SPLICE_GATHER_MAX)
+		flush_gathered(e);
+	if (!e->out_len)
+		e->out = p - h;   /* the headroom every piece has */
+	at = e->out + e->out_len;
+	memmove(at + h, p, n);   /* nothing to move for the first */
+	memcpy(at, hdr, h);
+	e->out_len += h + n;
+}
 
 static void on_data(struct conn *c, enum ws_op op, uint8_t *p, size_t n, bool last)
 {
@@ -19,14 +67,20 @@ static void on_data(struct conn *c, enum ws_op op, uint8_t *p, size_t n, bool la
 
 	if (!peer || e->close_rcvd)
 		return;
-	conn_send_frame_at(peer->c, e->mid_message ? WS_OP_CONT : op, last, p, n);
+	op = e->mid_message ? WS_OP_CONT : op;
 	e->mid_message = !last;
-	if (conn_choked(peer->c) && !e->paused_for_peer) {
-		/* A slow reader holds this side back: bounded memory. */
-		e->paused_for_peer = true;
-		conn_pause_rx(c, true);
-		conn_want_write(peer->c);
+	if (n <= SPLICE_MOVE_MAX) {
+		gather(e, op, last, p, n);
+		return;
 	}
+	flush_gathered(e);
+	conn_send_frame_at(peer->c, op, last, p, n);
+	sent(e);
+}
+
+static void on_read_done(struct conn *c)
+{
+	flush_gathered(conn_state(c));
 }
 
 static void on_close_frame(struct conn *c, uint8_t *p, size_t n)
@@ -41,6 +95,7 @@ static void on_close_frame(struct conn *c, uint8_t *p, size_t n)
 		return;
 	}
 	e->close_rcvd = true;
+	flush_gathered(e);   /* the data before it goes first */
 	conn_send_control(peer->c, WS_OP_CLOSE, p, n);
 	peer->close_fwd = true;
 	/* Both directions ended: the pair is done. */
@@ -54,6 +109,7 @@ static void on_broken(struct conn *c)
 {
 	struct splice_end *e = conn_state(c), *peer = e->peer;
 
+	flush_gathered(e);
 	if (peer && !peer->close_fwd) {
 		conn_send_close(peer->c, WS_CLOSE_GOING_AWAY, "the other side went away");
 		peer->close_fwd = true;
@@ -88,7 +144,7 @@ static void on_gone(struct conn *c)
 
 static const struct conn_role splice_role = {
 	.name = "splice", .ws_data = on_data, .ws_close = on_close_frame, .ws_broken = on_broken,
-	.writeable = on_writeable, .gone = on_gone,
+	.ws_read_done = on_read_done, .writeable = on_writeable, .gone = on_gone,
 };
 
 static struct splice_end *end_of(struct conn *c)
