@@ -38,7 +38,7 @@ struct stream {
 	struct loop_rearm rearm;
 	char *session_key;          /* "host:port" for TLS session reuse */
 	char peer[64];
-	char err[160];
+	char *err;                  /* why it failed; NULL: it has not */
 };
 
 /* ---- TLS contexts and session reuse ------------------------------------ */
@@ -169,10 +169,21 @@ static SSL_CTX *new_client_ctx(const char *ca_file)
 	return ctx;
 }
 
+/* The relay's TLS 1.2 suites: forward secret and AEAD only (TLS 1.3's are
+ * set by tune_ctx). A shorter hello is also less that both ends keep for as
+ * long as the connection lasts: the relay the list of suites offered, and we
+ * the hello itself, which a resumed TLS 1.3 handshake holds for its
+ * transcript. */
+#define RELAY_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
 int stream_client_tls_init(const char *ca_file)
 {
 	SSL_CTX *ctx = new_client_ctx(ca_file);
 
+	if (ctx && SSL_CTX_set_cipher_list(ctx, RELAY_TLS12_CIPHERS) != 1) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
 	if (!ctx)
 		return -EINVAL;
 	if (client_ctx)
@@ -242,12 +253,29 @@ void stream_tls_cleanup(void)
 
 /* ---- closing ----------------------------------------------------------- */
 
+/* The reason is kept only once there is one: an open stream holds no text. */
+static void set_err(struct stream *s, const char *why)
+{
+	char *old = s->err;
+
+	s->err = xstrdup(why);
+	free(old);
+}
+
+static void set_tls_err(struct stream *s, const char *fallback)
+{
+	char buf[160];
+
+	ssl_error_text(buf, sizeof(buf), fallback);
+	set_err(s, buf);
+}
+
 static void fail(struct stream *s, const char *why)
 {
 	if (s->state == S_DEAD)
 		return;
-	if (!s->err[0])
-		snprintf(s->err, sizeof(s->err), "%s", why);
+	if (!s->err)
+		set_err(s, why);
 	s->state = S_DEAD;
 	if (s->wsi)
 		loop_kill(s->wsi);
@@ -266,7 +294,7 @@ static void finish_close(struct stream *s)
 static void st_close(struct loop_obj *o, struct lws *wsi)
 {
 	struct stream *s = (struct stream *)o;
-	bool orderly = !s->err[0];
+	bool orderly = !s->err;
 
 	(void)wsi;
 	s->wsi = NULL;
@@ -278,6 +306,7 @@ static void st_close(struct loop_obj *o, struct lws *wsi)
 		SSL_free(s->ssl);
 	outq_free(&s->out);
 	free(s->session_key);
+	free(s->err);
 	free(s);
 }
 
@@ -301,7 +330,7 @@ static ssize_t raw_write(struct stream *s, const uint8_t *buf, size_t n)
 	e = SSL_get_error(s->ssl, r);
 	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
 		return 0;
-	ssl_error_text(s->err, sizeof(s->err), "TLS write failed");
+	set_tls_err(s, "TLS write failed");
 	return -EIO;
 }
 
@@ -389,7 +418,7 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 			return r;
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
-		snprintf(s->err, sizeof(s->err), "%s", r == 0 ? "closed by the peer" : strerror(errno));
+		set_err(s, r == 0 ? "closed by the peer" : strerror(errno));
 		return -1;
 	}
 	r = SSL_read(s->ssl, buf, (int)n);
@@ -404,9 +433,9 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 		return 0;
 	}
 	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
-		snprintf(s->err, sizeof(s->err), "closed by the peer");
+		set_err(s, "closed by the peer");
 	else
-		ssl_error_text(s->err, sizeof(s->err), "TLS read failed");
+		set_tls_err(s, "TLS read failed");
 	return -1;
 }
 
@@ -526,10 +555,14 @@ static void handshake(struct stream *s)
 		loop_want_write(s->wsi, &s->rearm);
 		return;
 	}
-	ssl_error_text(s->err, sizeof(s->err), "TLS handshake failed");
-	if (SSL_get_verify_result(s->ssl) != X509_V_OK)
-		snprintf(s->err, sizeof(s->err), "TLS: %s",
+	set_tls_err(s, "TLS handshake failed");
+	if (SSL_get_verify_result(s->ssl) != X509_V_OK) {
+		char buf[160];
+
+		snprintf(buf, sizeof(buf), "TLS: %s",
 			 X509_verify_cert_error_string(SSL_get_verify_result(s->ssl)));
+		set_err(s, buf);
+	}
 	s->state = S_DEAD;
 	loop_kill(s->wsi);
 }
@@ -542,7 +575,7 @@ static void connected(struct stream *s)
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
-		snprintf(s->err, sizeof(s->err), "%s", strerror(err));
+		set_err(s, strerror(err));
 		s->state = S_DEAD;
 		loop_kill(s->wsi);
 		return;

@@ -26,7 +26,8 @@ struct stream_ops {
 	void (*on_close)(void *owner, const char *err);
 };
 
-/* TLS settings for client streams. ca_file NULL: the system store. */
+/* The context of client streams given none (ctx NULL: the relay's, whose
+ * TLS 1.2 suites are ECDHE with AEAD only). ca_file NULL: the system store. */
 int stream_client_tls_init(const char *ca_file);
 /* A client context that trusts the system store and ca_file (NULL: the
  * store alone), for stream_connect_ctx(); NULL with *err on failure. */

@@ -1,6 +1,7 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -66,6 +67,12 @@ void ws_parser_init(struct ws_parser *p, bool server)
 {
 	memset(p, 0, sizeof(*p));
 	p->server = server;
+}
+
+void ws_parser_clear(struct ws_parser *p)
+{
+	free(p->ctrl);
+	p->ctrl = NULL;
 }
 
 static size_t header_size(const uint8_t *h)
@@ -145,6 +152,33 @@ static long take_header(struct ws_parser *p, const uint8_t *buf, size_t len)
 	return r < 0 ? r : (long)used;
 }
 
+/* Most control frames arrive whole and go to the owner in place; only a
+ * piece of one is kept, so an idle parser holds no buffer. */
+static int take_control(struct ws_parser *p, uint8_t *buf, size_t n,
+			const struct ws_events *ev, void *arg)
+{
+	uint8_t *whole;
+	int r;
+
+	if (p->off == 0 && n == p->left) {
+		p->left = 0;
+		p->off = n;
+		return ev->control(arg, p->op, buf, n);
+	}
+	if (!p->ctrl)
+		p->ctrl = xmalloc(WS_CTRL_MAX);
+	memcpy(p->ctrl + p->off, buf, n);
+	p->off += n;
+	p->left -= n;
+	if (p->left)
+		return 0;
+	whole = p->ctrl;
+	p->ctrl = NULL;
+	r = ev->control(arg, p->op, whole, (size_t)p->off);
+	free(whole);
+	return r;
+}
+
 static int take_payload(struct ws_parser *p, uint8_t *buf, size_t n,
 			const struct ws_events *ev, void *arg)
 {
@@ -152,12 +186,8 @@ static int take_payload(struct ws_parser *p, uint8_t *buf, size_t n,
 
 	if (p->masked)
 		ws_mask(buf, n, p->key, (size_t)(p->off & 3));
-	if (is_control(p->op)) {
-		memcpy(p->ctrl + p->off, buf, n);
-		p->off += n;
-		p->left -= n;
-		return p->left ? 0 : ev->control(arg, p->op, p->ctrl, (size_t)p->off);
-	}
+	if (is_control(p->op))
+		return take_control(p, buf, n, ev, arg);
 	p->off += n;
 	p->left -= n;
 	done = p->left == 0;

@@ -62,10 +62,14 @@ struct ws_parser {
 	uint8_t key[4];
 	uint64_t left;           /* payload bytes of this frame not yet seen */
 	uint64_t off;            /* payload bytes of this frame seen */
-	uint8_t ctrl[WS_CTRL_MAX];
+	/* A control frame split across reads, until it is whole (NULL
+	 * otherwise: one that arrives in one piece is passed in place). */
+	uint8_t *ctrl;
 };
 
 void ws_parser_init(struct ws_parser *p, bool server);
+/* Frees what a control frame cut short left (nothing else is held). */
+void ws_parser_clear(struct ws_parser *p);
 /* Parse len bytes (modified in place when masked). 0, or -EPROTO for a
  * protocol violation (the caller closes with 1002), or the callback's error. */
 int ws_parse(struct ws_parser *p, uint8_t *buf, size_t len, const struct ws_events *ev, void *arg);

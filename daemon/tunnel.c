@@ -48,20 +48,20 @@ struct tunnel {
 	const struct fwd_kind *kind;  /* a listener's: from the preamble on */
 	struct tunnel *next, **pprev;
 	enum tunnel_state state;
-	size_t ep;
 	int fd;                     /* the local socket, if it is ours */
+	size_t ep;
 	struct lws *local;          /* ...once adopted */
 	struct fwd_end end;
 	struct wsc *ws;             /* the relay side, once open */
 	struct hc_sender *snd;      /* sender: the handshake in flight */
 	struct dial *dial;          /* listener: connecting to the target */
 	struct pre_parser *pre;     /* listener: the preamble coming in, until it is read */
-	enum pre_mode mode;         /* listener: the preamble's */
 	struct outq down;           /* relay -> local, waiting for the local side */
 	struct outq up;             /* local -> relay, waiting for the relay side */
 	bool local_paused;          /* POLLIN off until the relay side can take more */
 	bool failed;                /* counted and logged once */
 	uint8_t ka_missed;          /* keep-alive pings sent since the relay was last heard */
+	enum pre_mode mode;         /* listener: the preamble's */
 	void (*gone)(void *arg);
 	void *gone_arg;
 	char *peer;

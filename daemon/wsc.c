@@ -1,6 +1,8 @@
 #include "wsc.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,39 +24,67 @@
 
 enum wsc_state { WSC_RESOLVING, WSC_CONNECTING, WSC_PROXYING, WSC_UPGRADING, WSC_OPEN, WSC_DONE };
 
-struct wsc {
-	struct stream *st;
+/* What only the way to an open websocket needs: freed once it is open, so
+ * an idle tunnel holds none of it. */
+struct wsc_setup {
+	struct wsc *c;
 	struct reach *reach;      /* while resolving and connecting */
-	char *host;               /* the relay's: SNI, certificate, Host */
-	uint16_t port;
 	/* Where the TCP connection goes: the relay, or the proxy of route. */
 	const char *connect_host;
 	uint16_t connect_port;
 	struct proxy_route route;
 	char *connect_req;        /* CONNECT request, until sent (may hold a password) */
+	char *request;            /* upgrade request, until sent */
+	char key[WS_KEY_LEN + 1];
+	struct http1_head head;   /* the proxy's answer, then the upgrade response */
+	lws_sorted_usec_list_t failed;   /* reports a failure before a stream exists */
+};
+
+struct wsc {
+	struct stream *st;
+	struct wsc_setup *su;     /* until the upgrade is done */
+	char *host;               /* the relay's: SNI, certificate, Host */
+	uint16_t port;
 	bool tls, insecure;
-	int spare_idle_s;         /* > 0: a tunnel's, pooled (relay_pool.h) */
+	bool proxied;             /* through a proxy's tunnel: no spares */
 	bool ready;               /* wsc_ready() came: the relay served it */
+	int spare_idle_s;         /* > 0: a tunnel's, pooled (relay_pool.h) */
 	size_t max_queued;
 	const struct wsc_ops *ops;
 	void *owner;
 	enum wsc_state state;
-	char *request;            /* upgrade request, until sent */
-	char key[WS_KEY_LEN + 1];
-	struct http1_head *head;  /* while upgrading */
 	struct ws_parser parser;
 	int status;               /* HTTP status of a refused upgrade */
-	char why[256];            /* room for a proxy's answer, the addresses tried */
-	bool close_sent, close_rcvd, close_pending, ping_pending, pong_pending;
-	uint8_t close_payload[WS_CTRL_MAX];
-	size_t close_len;
-	uint8_t pong_payload[WS_CTRL_MAX];
-	size_t pong_len;
+	char *why;                /* what went wrong (a proxy's answer, the addresses tried) */
+	bool close_sent, close_rcvd, close_pending, ping_pending;
+	uint8_t close_len, pong_len;
+	uint8_t *close_payload;   /* WS_CTRL_MAX bytes while close_pending */
+	uint8_t *pong_payload;    /* WS_CTRL_MAX bytes while a pong is due */
 	int64_t last_rx;
 	int timeout_s;
 	lws_sorted_usec_list_t deadline;
-	lws_sorted_usec_list_t failed;   /* reports a failure before a stream exists */
 };
+
+/* At most this much of a reason is kept: a proxy's answer, the addresses tried. */
+#define WSC_WHY_MAX 256
+
+static void __attribute__((format(printf, 2, 3))) set_why(struct wsc *c, const char *fmt, ...)
+{
+	char buf[WSC_WHY_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(c->why);
+	c->why = xstrdup(buf);
+}
+
+/* Where the connection stands with a proxy: before its tunnel is open. */
+static bool at_proxy(const struct wsc *c)
+{
+	return c->su && (c->su->connect_req || c->state == WSC_PROXYING);
+}
 
 static char *build_request(const struct wsc_params *p, const char *key)
 {
@@ -83,14 +113,14 @@ static int raw_write(struct wsc *c, const uint8_t *buf, size_t n)
  * What the socket does not take is copied into the stream's queue. */
 static int send_request(struct wsc *c)
 {
-	size_t n = strlen(c->request);
+	size_t n = strlen(c->su->request);
 	int r;
 
 	if (n > LOOP_CHUNK)
 		return -E2BIG;
-	r = stream_write(c->st, (const uint8_t *)c->request, n);
-	azb_free_secret(c->request);   /* it carries the token */
-	c->request = NULL;
+	r = stream_write(c->st, (const uint8_t *)c->su->request, n);
+	azb_free_secret(c->su->request);   /* it carries the token */
+	c->su->request = NULL;
 	return r;
 }
 
@@ -152,9 +182,10 @@ static int flush_control(struct wsc *c)
 {
 	int r;
 
-	if (c->pong_pending) {
-		c->pong_pending = false;
+	if (c->pong_payload) {
 		r = send_control(c, WS_OP_PONG, c->pong_payload, c->pong_len);
+		free(c->pong_payload);
+		c->pong_payload = NULL;
 	} else if (c->ping_pending) {
 		c->ping_pending = false;
 		r = send_control(c, WS_OP_PING, NULL, 0);
@@ -162,6 +193,8 @@ static int flush_control(struct wsc *c)
 		c->close_pending = false;
 		c->close_sent = true;
 		r = send_control(c, WS_OP_CLOSE, c->close_payload, c->close_len);
+		free(c->close_payload);
+		c->close_payload = NULL;
 	} else {
 		return 0;
 	}
@@ -173,10 +206,11 @@ static int flush_control(struct wsc *c)
 
 static int send_connect(struct wsc *c)
 {
-	int r = stream_write(c->st, (const uint8_t *)c->connect_req, strlen(c->connect_req));
+	struct wsc_setup *su = c->su;
+	int r = stream_write(c->st, (const uint8_t *)su->connect_req, strlen(su->connect_req));
 
-	azb_free_secret(c->connect_req);
-	c->connect_req = NULL;
+	azb_free_secret(su->connect_req);
+	su->connect_req = NULL;
 	c->state = WSC_PROXYING;
 	return r;
 }
@@ -185,7 +219,7 @@ static int on_established(void *owner)
 {
 	struct wsc *c = owner;
 
-	if (c->connect_req)
+	if (c->su->connect_req)
 		return send_connect(c) < 0 ? -1 : 0;
 	c->state = WSC_UPGRADING;
 	c->status = 0;
@@ -197,7 +231,7 @@ static int on_writeable(void *owner)
 	struct wsc *c = owner;
 	int r;
 
-	if (c->request && c->state == WSC_UPGRADING)
+	if (c->state == WSC_UPGRADING && c->su->request)
 		return send_request(c) < 0 ? -1 : 0;
 	if (c->state != WSC_OPEN)
 		return 0;
@@ -226,9 +260,10 @@ static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 
 	switch (op) {
 	case WS_OP_PING:
+		if (!c->pong_payload)
+			c->pong_payload = xmalloc(WS_CTRL_MAX);
 		memcpy(c->pong_payload, p, n);
-		c->pong_len = n;
-		c->pong_pending = true;
+		c->pong_len = (uint8_t)n;
 		stream_want_write(c->st);
 		return 0;
 	case WS_OP_CLOSE:
@@ -246,21 +281,31 @@ static int ev_control(void *arg, enum ws_op op, uint8_t *p, size_t n)
 
 static const struct ws_events wsc_events = { ev_data, ev_control };
 
+static void setup_free(struct wsc_setup *su)
+{
+	if (!su)
+		return;
+	lws_sul_cancel(&su->failed);
+	azb_free_secret(su->request);
+	azb_free_secret(su->connect_req);
+	proxy_route_clear(&su->route);
+	http1_clear(&su->head);
+	free(su);
+}
+
 static int finish_upgrade(struct wsc *c, uint8_t *rest, size_t n)
 {
-	int r = ws_check_upgrade_response(c->head, c->key);
+	struct http1_head *h = &c->su->head;
 
-	if (r < 0) {
-		c->status = c->head->status == 101 ? 0 : c->head->status;
-		snprintf(c->why, sizeof(c->why), "%s",
-			 c->status ? c->head->reason : "bad upgrade response");
+	if (ws_check_upgrade_response(h, c->su->key) < 0) {
+		c->status = h->status == 101 ? 0 : h->status;
+		set_why(c, "%s", c->status ? h->reason : "bad upgrade response");
 		if (c->status)
-			log_debug("relay refused the upgrade: %d %s", c->head->status, c->head->reason);
+			log_debug("relay refused the upgrade: %d %s", h->status, h->reason);
 		return -1;
 	}
-	http1_clear(c->head);
-	free(c->head);
-	c->head = NULL;
+	setup_free(c->su);
+	c->su = NULL;
 	c->state = WSC_OPEN;
 	if (c->ops->open(c->owner))
 		return -1;
@@ -279,14 +324,14 @@ static int rx(struct wsc *c, uint8_t *data, size_t len)
 	if (c->state == WSC_OPEN) {
 		r = ws_parse(&c->parser, data, len, &wsc_events, c);
 		if (r == -EPROTO)
-			snprintf(c->why, sizeof(c->why), "websocket protocol error from the relay");
+			set_why(c, "websocket protocol error from the relay");
 		return r ? -1 : 0;
 	}
 	if (c->state != WSC_UPGRADING)
 		return -1;
-	r = http1_feed_response(c->head, (const char *)data, len, &used);
+	r = http1_feed_response(&c->su->head, (const char *)data, len, &used);
 	if (r < 0) {
-		snprintf(c->why, sizeof(c->why), "bad upgrade response");
+		set_why(c, "bad upgrade response");
 		return -1;
 	}
 	return r == 1 ? (finish_upgrade(c, data + used, len - used) ? -1 : 0) : 0;
@@ -308,8 +353,8 @@ static int on_rx(void *owner, uint8_t *data, size_t len)
  * relay itself (TLS with the relay's name, then the upgrade). */
 static int tunnel_open(struct wsc *c, uint8_t *rest, size_t n)
 {
-	http1_clear(c->head);
-	http1_init(c->head, WSC_HEAD_LIMIT);
+	http1_clear(&c->su->head);
+	http1_init(&c->su->head, WSC_HEAD_LIMIT);
 	c->state = WSC_CONNECTING;
 	if (c->tls)
 		return stream_start_tls(c->st, c->host, c->port, c->insecure, rest, n) < 0 ? -1 : 0;
@@ -320,11 +365,14 @@ static int tunnel_open(struct wsc *c, uint8_t *rest, size_t n)
 
 static int proxy_rx(struct wsc *c, uint8_t *data, size_t len)
 {
+	char why[WSC_WHY_MAX] = "";
 	size_t used = 0;
-	int r = proxy_answer(c->head, data, len, &used, &c->route, c->why, sizeof(c->why));
+	int r = proxy_answer(&c->su->head, data, len, &used, &c->su->route, why, sizeof(why));
 
-	if (r < 0)
-		log_debug("%s", c->why);
+	if (r < 0) {
+		set_why(c, "%s", why);
+		log_debug("%s", why);
+	}
 	return r < 0 ? -1 : r == 1 ? tunnel_open(c, data + used, len - used) : 0;
 }
 
@@ -344,44 +392,42 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 		[WSC_OPEN] = "awaiting the peer's first reply",
 		[WSC_DONE] = "closing",
 	};
-	bool at_proxy = c->connect_req || c->state == WSC_PROXYING;
+	bool proxy = at_proxy(c);
+	const char *pw = proxy ? c->su->route.where : "";
 
-	if (c->reach) {
-		snprintf(c->why, sizeof(c->why), "timed out after %d s connecting%s%s (%s)",
-			 c->timeout_s, at_proxy ? " to " : "", at_proxy ? c->route.where : "",
-			 reach_progress(c->reach, where, sizeof(where)));
+	if (c->su && c->su->reach) {
+		set_why(c, "timed out after %d s connecting%s%s (%s)", c->timeout_s,
+			proxy ? " to " : "", pw, reach_progress(c->su->reach, where, sizeof(where)));
 		fail_later(c, "timed out");   /* c->why says more */
 		return;
 	}
-	snprintf(c->why, sizeof(c->why), "timed out after %d s %s%s%s%s", c->timeout_s,
-		 phase[c->state], at_proxy ? " (" : "", at_proxy ? c->route.where : "",
-		 at_proxy ? ")" : "");
+	set_why(c, "timed out after %d s %s%s%s%s", c->timeout_s, phase[c->state],
+		proxy ? " (" : "", pw, proxy ? ")" : "");
 	if (c->st)
 		stream_abort(c->st);
 }
 
 static void wsc_free(struct wsc *c)
 {
-	azb_free_secret(c->request);
-	azb_free_secret(c->connect_req);
-	proxy_route_clear(&c->route);
-	if (c->head) {
-		http1_clear(c->head);
-		free(c->head);
-	}
+	setup_free(c->su);
+	ws_parser_clear(&c->parser);
+	free(c->close_payload);
+	free(c->pong_payload);
+	free(c->why);
 	free(c->host);
 	free(c);
 }
 
 static void finish(struct wsc *c, const char *err)
 {
-	if (c->spare_idle_s && c->ready && !c->route.host)   /* not for a relay that left it unanswered */
+	if (c->spare_idle_s && c->ready && !c->proxied)   /* not for a relay that left it unanswered */
 		relay_pool_fill(c->host, c->port, c->tls, c->insecure, RELAY_POOL_PER_KEY,
 				c->spare_idle_s);
 	c->state = WSC_DONE;
 	lws_sul_cancel(&c->deadline);
-	lws_sul_cancel(&c->failed);
-	c->ops->gone(c->owner, c->status, c->why[0] ? c->why : err ? err : "closed");
+	if (c->su)
+		lws_sul_cancel(&c->su->failed);
+	c->ops->gone(c->owner, c->status, c->why ? c->why : err ? err : "closed");
 	wsc_free(c);
 }
 
@@ -391,8 +437,8 @@ static void on_close(void *owner, const char *err)
 
 	c->st = NULL;
 	/* Before the tunnel, the failure is the proxy's: say which one. */
-	if (err && !c->why[0] && (c->connect_req || c->state == WSC_PROXYING))
-		snprintf(c->why, sizeof(c->why), "%s: %s", c->route.where, err);
+	if (err && !c->why && at_proxy(c))
+		set_why(c, "%s: %s", c->su->route.where, err);
 	finish(c, err);
 }
 
@@ -400,18 +446,18 @@ static const struct stream_ops wsc_stream_ops = { on_established, on_rx, on_writ
 
 static void on_failed(lws_sorted_usec_list_t *sul)
 {
-	finish(lws_container_of(sul, struct wsc, failed), NULL);
+	finish(lws_container_of(sul, struct wsc_setup, failed)->c, NULL);
 }
 
 /* Before there is a stream: gone() from the loop, as for every other end. */
 static void fail_later(struct wsc *c, const char *why)
 {
-	if (!c->why[0])
-		snprintf(c->why, sizeof(c->why), "%s", why);
-	reach_cancel(c->reach);
-	c->reach = NULL;
+	if (!c->why)
+		set_why(c, "%s", why);
+	reach_cancel(c->su->reach);
+	c->su->reach = NULL;
 	c->state = WSC_DONE;
-	loop_defer(&c->failed, on_failed);
+	loop_defer(&c->su->failed, on_failed);
 }
 
 static void arm_deadline(struct wsc *c)
@@ -426,7 +472,7 @@ static void arm_deadline(struct wsc *c)
  * from the loop. Never through a proxy: spares go straight to the relay. */
 static bool take_spare(struct wsc *c)
 {
-	if (c->route.host)
+	if (c->proxied)
 		return false;
 	c->st = relay_pool_take(c->host, c->port, c->tls, c->insecure, &wsc_stream_ops, c);
 	if (!c->st)
@@ -445,24 +491,24 @@ static void reached(void *arg, int fd, int err, const char *why)
 {
 	struct wsc *c = arg;
 
-	c->reach = NULL;
+	c->su->reach = NULL;
 	if (err == -ECANCELED) {   /* wsc_abort(), maybe as the loop goes: no later */
 		finish(c, "aborted");
 		return;
 	}
 	if (fd < 0) {
 		const char *what = why ? why : err != -ENOENT && err != -EHOSTUNREACH ?
-				   strerror(-err) : c->connect_req ?
+				   strerror(-err) : c->su->connect_req ?
 				   "cannot resolve the proxy's host name" :
 				   "cannot resolve the relay's host name";
 
-		if (c->connect_req)   /* say which proxy */
-			snprintf(c->why, sizeof(c->why), "%s: %s", c->route.where, what);
+		if (c->su->connect_req)   /* say which proxy */
+			set_why(c, "%s: %s", c->su->route.where, what);
 		fail_later(c, what);
 		return;
 	}
 	c->state = WSC_CONNECTING;
-	c->st = stream_connect_fd(fd, c->port, c->host, c->tls && !c->connect_req, NULL,
+	c->st = stream_connect_fd(fd, c->port, c->host, c->tls && !c->su->connect_req, NULL,
 				  c->insecure, &wsc_stream_ops, c, &err);
 	if (!c->st) {
 		fail_later(c, strerror(-err));
@@ -475,26 +521,28 @@ static void reached(void *arg, int fd, int err, const char *why)
 /* The deadline covers every address tried as well as TLS and the upgrade. */
 static void connect_to(struct wsc *c)
 {
-	c->reach = reach_open(c->connect_host, c->connect_port, reached, c);
+	c->su->reach = reach_open(c->su->connect_host, c->su->connect_port, reached, c);
 	arm_deadline(c);
 }
 
 /* Straight to the relay, or to the proxy that applies to it. */
 static int choose_route(struct wsc *c, const struct wsc_params *p)
 {
+	struct wsc_setup *su = c->su;
 	char err[200];
 
-	c->connect_host = c->host;
-	c->connect_port = c->port;
-	if (proxy_route(p->proxy, "https", c->host, &c->route, err, sizeof(err)) < 0) {
+	su->connect_host = c->host;
+	su->connect_port = c->port;
+	if (proxy_route(p->proxy, "https", c->host, &su->route, err, sizeof(err)) < 0) {
 		fail_later(c, err);
 		return -EINVAL;
 	}
-	if (!c->route.host)
+	if (!su->route.host)
 		return 0;
-	c->connect_host = c->route.host;
-	c->connect_port = c->route.port;
-	c->connect_req = proxy_request(&c->route, c->host, c->port);
+	c->proxied = true;
+	su->connect_host = su->route.host;
+	su->connect_port = su->route.port;
+	su->connect_req = proxy_request(&su->route, c->host, c->port);
 	return 0;
 }
 
@@ -513,13 +561,14 @@ struct wsc *wsc_open(const struct wsc_params *p, const struct wsc_ops *ops, void
 	c->timeout_s = p->timeout_s;
 	c->max_queued = p->max_queued;
 	ws_parser_init(&c->parser, false);
-	c->head = xmalloc(sizeof(*c->head));
-	http1_init(c->head, WSC_HEAD_LIMIT);
-	if (ws_client_key(c->key) < 0) {
+	c->su = xcalloc(1, sizeof(*c->su));
+	c->su->c = c;
+	http1_init(&c->su->head, WSC_HEAD_LIMIT);
+	if (ws_client_key(c->su->key) < 0) {
 		fail_later(c, "no random numbers for the websocket key");
 		return c;
 	}
-	c->request = build_request(p, c->key);
+	c->su->request = build_request(p, c->su->key);
 	if (choose_route(c, p) < 0)
 		return c;
 	if (c->spare_idle_s && take_spare(c))
@@ -542,7 +591,7 @@ void wsc_ready(struct wsc *c)
 {
 	lws_sul_cancel(&c->deadline);
 	c->ready = true;
-	if (c->spare_idle_s && !c->route.host)
+	if (c->spare_idle_s && !c->proxied)
 		relay_pool_fill(c->host, c->port, c->tls, c->insecure, 1, c->spare_idle_s);
 }
 
@@ -614,7 +663,8 @@ void wsc_close(struct wsc *c, uint16_t code, const char *reason)
 {
 	if (c->close_sent || c->close_pending)
 		return;
-	c->close_len = ws_close_payload(c->close_payload, code, reason);
+	c->close_payload = xmalloc(WS_CTRL_MAX);
+	c->close_len = (uint8_t)ws_close_payload(c->close_payload, code, reason);
 	c->close_pending = true;
 	if (c->st && c->state == WSC_OPEN)
 		stream_want_write(c->st);
@@ -645,9 +695,10 @@ void wsc_abort(struct wsc *c)
 		stream_abort(c->st);
 		return;
 	}
-	if (c->reach && reach_abort(c->reach))
+	if (c->su && c->su->reach && reach_abort(c->su->reach))
 		return;    /* reached() follows */
-	c->reach = NULL;   /* still looking the name up: reach_abort() freed it */
+	if (c->su)
+		c->su->reach = NULL;   /* still looking the name up: reach_abort() freed it */
 	if (c->state != WSC_DONE)
 		fail_later(c, "aborted");
 }

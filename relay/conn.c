@@ -40,10 +40,10 @@ struct conn {
 	bool ws;                 /* upgraded: what arrives is websocket frames */
 	double waiting_since;    /* monotonic: what it was sent began to wait; 0: none waits */
 	struct ws_parser parser;
-	/* Only the latest ping is answered while the peer reads nothing. */
-	bool pong_due;
+	/* Only the latest ping is answered while the peer reads nothing: its
+	 * payload (WS_CTRL_MAX bytes), NULL when no pong is due. */
 	uint8_t pong_len;
-	uint8_t pong[WS_CTRL_MAX];
+	uint8_t *pong;
 };
 
 /* ---- the role and what it may ask ---------------------------------------- */
@@ -384,9 +384,10 @@ static int ev_data(void *arg, enum ws_op op, uint8_t *p, size_t n, bool last)
 static void answer_ping(struct conn *c, const uint8_t *p, size_t n)
 {
 	if (stream_choked(c->st)) {
+		if (!c->pong)
+			c->pong = xmalloc(WS_CTRL_MAX);
 		memcpy(c->pong, p, n);
 		c->pong_len = (uint8_t)n;
-		c->pong_due = true;
 		stream_want_write(c->st);
 		return;
 	}
@@ -535,9 +536,10 @@ static int on_writeable(void *owner)
 {
 	struct conn *c = owner;
 
-	if (c->pong_due && !stream_choked(c->st)) {
-		c->pong_due = false;
+	if (c->pong && !stream_choked(c->st)) {
 		conn_send_control(c, WS_OP_PONG, c->pong, c->pong_len);
+		free(c->pong);
+		c->pong = NULL;
 	}
 	if (c->role && c->role->writeable)
 		c->role->writeable(c);
@@ -548,6 +550,8 @@ static void conn_free(struct conn *c)
 {
 	admit_release(&c->source);
 	conn_drop_head(c);
+	ws_parser_clear(&c->parser);
+	free(c->pong);
 	free(c->key);
 	free(c);
 }

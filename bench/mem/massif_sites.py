@@ -4,6 +4,9 @@ first frame in our own code and the nearest named library function above
 the allocator, so OpenSSL's share shows under the call of ours that made it.
 
   massif_sites.py FILE.ms [SNAPSHOT]   (default: the peak)
+  massif_sites.py --base IDLE.ms --per N OPEN.ms
+      what N tunnels added over IDLE.ms, per tunnel, by site (the files
+      attrib.py's massif snapshots write: NAME.ms.idle, NAME.ms.open)
 """
 import collections
 import re
@@ -63,24 +66,52 @@ def site(frames):
     return where, lib or "-"
 
 
-def main():
-    path = sys.argv[1]
-    want = sys.argv[2] if len(sys.argv) > 2 else None
-    chosen = None
+def by_site(lines):
+    total = collections.Counter()
+    for size, frames in leaves(lines):
+        total[site(frames)] += size
+    return total
+
+
+def chosen_snapshot(path, want):
+    """Snapshot want; else the peak; else the last detailed one (a file
+    vgdb's detailed_snapshot wrote holds just that one)."""
+    peak = last = None
     for snap, lines in snapshots(path):
         if any(l.startswith("heap_tree=") and l != "heap_tree=empty" for l in lines):
-            if want is None and "heap_tree=peak" in lines:
-                chosen = (snap, lines)
-            elif want is not None and str(snap) == want:
-                chosen = (snap, lines)
-            elif want is None and chosen is None:
-                pass
-    if not chosen:
+            if want is not None and str(snap) == want:
+                return snap, lines
+            last = (snap, lines)
+            if "heap_tree=peak" in lines:
+                peak = last
+    if want is not None or not (peak or last):
         raise SystemExit("no such detailed snapshot")
-    total = collections.Counter()
-    for size, frames in leaves(chosen[1]):
-        total[site(frames)] += size
-    print(f"snapshot {chosen[0]}: {sum(total.values())} bytes")
+    return peak or last
+
+
+def per_tunnel(base, path, n):
+    """Bytes per tunnel by site: (path - base) / n, largest first."""
+    before = by_site(chosen_snapshot(base, None)[1])
+    after = by_site(chosen_snapshot(path, None)[1])
+    grown = {k: (v - before.get(k, 0)) / n for k, v in after.items()}
+    print(f"{(sum(after.values()) - sum(before.values())) / n:.0f} bytes per tunnel")
+    for (where, lib), size in sorted(grown.items(), key=lambda kv: -kv[1])[:40]:
+        if size < 8:
+            break
+        print(f"{size:10.0f}  {where:40s}  {lib}")
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--base"]:
+        if len(args) != 5 or args[2] != "--per":
+            raise SystemExit("usage: massif_sites.py --base IDLE.ms --per N OPEN.ms")
+        per_tunnel(args[1], args[4], int(args[3]))
+        return
+    want = args[1] if len(args) > 1 else None
+    snap, lines = chosen_snapshot(args[0], want)
+    total = by_site(lines)
+    print(f"snapshot {snap}: {sum(total.values())} bytes")
     for (where, lib), size in total.most_common(40):
         print(f"{size:10d}  {where:40s}  {lib}")
 
