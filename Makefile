@@ -124,7 +124,7 @@ $(BUILD)/fuzz/fuzz_hosts: tests/fuzz/fuzz_hosts.c common/hostsfile.c common/util
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@
 $(BUILD)/fuzz/fuzz_route: tests/fuzz/fuzz_route.c relay/rhead.c relay/registry.c common/http1.c \
-		common/ws.c common/url.c common/util.c common/jwt.c
+		common/ws.c common/url.c common/util.c common/jwt.c common/sas.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $^ -o $@ -ljansson -lcrypto
 $(BUILD)/fuzz/fuzz_ctlreq: tests/fuzz/fuzz_ctlreq.c daemon/ctlreq.c common/ctl_proto.c

@@ -68,6 +68,7 @@ static void frames(const uint8_t *d, size_t n)
 	ws_parser_init(&p, true);
 	if (ws_parse(&p, buf, half, &ev, NULL) == 0)
 		ws_parse(&p, buf + half, n - half, &ev, NULL);
+	ws_parser_clear(&p);
 	free(buf);
 }
 

@@ -54,6 +54,7 @@ static int parse_all(bool server, const uint8_t *in, size_t len, size_t step, st
 	ws_parser_init(&p, server);
 	for (size_t off = 0; off < len && rc == 0; off += step)
 		rc = ws_parse(&p, copy + off, len - off < step ? len - off : step, &ev, r);
+	ws_parser_clear(&p);
 	free(copy);
 	return rc;
 }
