@@ -14,8 +14,9 @@ sample, ROUNDS 5/3, TTFB 600/150 new tunnels (half as many again one every
 TTFB_GAP_MS 10), RTT 3000/600 round trips,
 HOLD 1000/1000 tunnels held, SCALE 8000/2000 tunnels opened within
 SCALE_OPEN_SECS 150/40, SCALE_SECS 10/3 of traffic on them, UDP_LEN 1200
-bytes, UDP_RATE 0 (unlimited) per flow, STUNNEL_MAX 1000 tunnels (stunnel
-runs a thread per connection), STEPS (which figures, in order).
+bytes, UDP_RATE 0 (unlimited) per flow, UDP_PACED_MBIT 500 in all for the
+second UDP run, STUNNEL_MAX 1000 tunnels (stunnel runs a thread per
+connection), STEPS (which figures, in order).
 """
 import asyncio
 import json
@@ -46,6 +47,7 @@ SCALE_SECS = knob("SCALE_SECS", 10, 3)
 SCALE_OPEN_SECS = knob("SCALE_OPEN_SECS", 150, 40)
 UDP_LEN = knob("UDP_LEN", 1200, 1200)
 UDP_RATE = os.environ.get("UDP_RATE", "0")
+UDP_PACED_MBIT = knob("UDP_PACED_MBIT", 500, 500)
 STUNNEL_MAX = knob("STUNNEL_MAX", 1000, 1000)
 # Descriptors one tunnel takes in the busiest process of each path (the load
 # generator and the echo server take one each).
@@ -261,10 +263,11 @@ def latency(paths):
           [("p50 us", "p50", 1, True), ("p99 us", "p99", 1, True)], rows, "rtt")
 
 
-def iperf(port, streams, udp=False):
+def iperf(port, streams, udp=False, rate=None):
+    """rate: iperf3 -b per stream for UDP (UDP_RATE if None)."""
     cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-P", str(streams), "-t", str(SECS), "-J"]
     if udp:
-        cmd += ["-u", "-b", UDP_RATE, "-l", str(UDP_LEN)]
+        cmd += ["-u", "-b", rate or UDP_RATE, "-l", str(UDP_LEN)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=SECS + 30)
         j = json.loads(p.stdout)
@@ -316,13 +319,12 @@ def throughput(paths):
               " (median; lower is better)", [("CPU-s/GB", "v", 2, True)], rows, f"cpu{s}")
 
 
-def udp(paths):
-    both = {k: v for k, v in paths.items() if "udp" in v}
+def udp_rounds(both, rate_for):
     res = {(path, f): {"recv": [], "sent": [], "loss": []} for path in both for f in (1, 4)}
     for r in range(ROUNDS):
         for f in (1, 4):
             for path in (list(both)[r % 2:] + list(both)[:r % 2]):
-                end, err = iperf(both[path]["udp"], f, udp=True)
+                end, err = iperf(both[path]["udp"], f, udp=True, rate=rate_for(f))
                 if err or not end["sum_received"]["bytes"]:
                     fail(f"udp {path} {f} flows: {err or 'nothing received'}")
                     continue
@@ -331,13 +333,24 @@ def udp(paths):
                 x["sent"].append(sent / secs)
                 x["recv"].append(end["sum_received"]["bytes"] / UDP_LEN / secs)
                 x["loss"].append(100 * end["sum"]["lost_packets"] / max(sent, 1))
-    for f in (1, 4):
-        rows = {path: {k: med(v) for k, v in res[(path, f)].items()} for path in both}
-        rows.update({p: {"detail": "TCP only"} for p in paths if p not in both})
-        table(f"UDP through -L ...U / -T ...U, {f} flow{'s' if f > 1 else ''}, {UDP_LEN}-byte datagrams"
-              f" (iperf3 -b {UDP_RATE}, median of {ROUNDS} x {SECS} s)",
-              [("recv/s", "recv", 0, True), ("sent/s", "sent", 0, False), ("loss %", "loss", 1, False)],
-              rows, f"udp{f}")
+    return res
+
+
+def udp(paths):
+    """Once offered without limit (capacity: on two cores the sender itself
+    takes most of a core), once at UDP_PACED_MBIT in all (loss at a rate)."""
+    both = {k: v for k, v in paths.items() if "udp" in v}
+    for key, how, rate_for in (("udp", f"iperf3 -b {UDP_RATE}", lambda f: None),
+                               ("udp_paced", f"{UDP_PACED_MBIT} Mbit/s offered in all",
+                                lambda f: f"{UDP_PACED_MBIT // f}M")):
+        res = udp_rounds(both, rate_for)
+        for f in (1, 4):
+            rows = {path: {k: med(v) for k, v in res[(path, f)].items()} for path in both}
+            rows.update({p: {"detail": "TCP only"} for p in paths if p not in both})
+            table(f"UDP through -L ...U / -T ...U, {f} flow{'s' if f > 1 else ''}, {UDP_LEN}-byte datagrams"
+                  f" ({how}, median of {ROUNDS} x {SECS} s)",
+                  [("recv/s", "recv", 0, True), ("sent/s", "sent", 0, False), ("loss %", "loss", 1, False)],
+                  rows, f"{key}{f}")
 
 
 async def scale_one(port, n, procs, before):
@@ -428,7 +441,7 @@ def main():
         paths = json.load(f)
     print(f"== settings: QUICK={int(QUICK)} SECS={SECS} ROUNDS={ROUNDS} TTFB={TTFB_N}"
           f" TTFB_GAP_MS={TTFB_GAP_MS} RTT={RTT_N} HOLD={HOLD_N} SCALE={SCALE_N} SCALE_SECS={SCALE_SECS} UDP_LEN={UDP_LEN}"
-          f" UDP_RATE={UDP_RATE} descriptor limit {NOFILE}")
+          f" UDP_RATE={UDP_RATE} UDP_PACED_MBIT={UDP_PACED_MBIT} descriptor limit {NOFILE}")
     print("== columns: x direct = the row's figure over direct's; azb/x = azbridge's over the row's")
     START.update({path: each(p["procs"], rss) for path, p in paths.items()})
     steps = os.environ.get("STEPS", "idle hold latency throughput udp scale").split()
