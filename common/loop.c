@@ -128,6 +128,7 @@ struct loop_fd {
 	int fd;
 	uint32_t reg;
 	uint8_t flags;
+	uint8_t unwanted;                 /* events in a row that nobody wanted */
 };
 
 #define EV_INPUT (EPOLLIN | EPOLLHUP | EPOLLERR)
@@ -205,35 +206,58 @@ static bool fd_gone(const struct loop_fd *f)
 	return f->flags & (F_CLOSED | F_KILLING);
 }
 
+/* The events in ev that f does not want now. */
+static uint32_t stray_of(const struct loop_fd *f, uint32_t ev)
+{
+	uint32_t stray = 0;
+
+	if ((ev & EPOLLOUT) && !(f->flags & F_WANT_OUT))
+		stray |= EV_OUTPUT;
+	if ((ev & EV_INPUT) && (f->flags & F_PAUSED))
+		stray |= EV_INPUT;
+	return stray;
+}
+
 /* Writeable first, as lws did. A hang-up without input while reading is
  * wanted ends the fd, as lws did; while paused it waits for the resume, so
- * the reader still gets every byte. */
-static void dispatch(struct loop_fd *f, uint32_t ev)
+ * the reader still gets every byte. An error while paused (a reset: the
+ * peer is gone) ends it at once, as lws did, since the owner may be waiting
+ * on that very peer to resume. True when a callback ran; *stray gets
+ * the events nobody wanted. */
+static bool dispatch(struct loop_fd *f, uint32_t ev, uint32_t *stray)
 {
 	const struct loop_fd_ops *ops;
+	bool ran = false;
 
+	*stray = 0;
 	if (fd_gone(f))
-		return;
+		return false;
+	*stray = stray_of(f, ev);
+	f->unwanted = *stray ? (uint8_t)(f->unwanted + 1) : 0;
 	ops = f->o ? f->o->fd_ops : NULL;
 	if ((ev & EV_OUTPUT) && (f->flags & F_WANT_OUT)) {
 		f->flags &= (uint8_t)~F_WANT_OUT;
+		ran = true;
 		if (!ops || (ops->on_writeable && ops->on_writeable(f->o, f)))
 			goto close;
 		if (fd_gone(f))
-			return;
+			return true;
 	}
+	if ((ev & EPOLLERR) && (f->flags & F_PAUSED))
+		goto close;
 	if ((ev & EV_INPUT) && !(f->flags & F_PAUSED)) {
+		ran = true;
 		if ((ev & (EPOLLIN | EPOLLERR)) && (!ops || ops->on_readable(f->o, f)))
 			goto close;
 		if (fd_gone(f))
-			return;
+			return true;
 		if ((ev & EPOLLHUP) && !(ev & EPOLLIN))
 			goto close;
 	}
-	sync_set(f, mask_for(f, ev));
-	return;
+	return ran;
 close:
 	fd_close(f);
+	return true;
 }
 
 static void free_dead(void)
@@ -246,14 +270,33 @@ static void free_dead(void)
 	}
 }
 
+/* Events nobody wanted (input while paused, output not asked for) ride
+ * along for free while other fds have work, and a busy fd pauses and asks
+ * to write again within a few turns: the set drops them once they wake
+ * the loop on their own or keep coming (UNWANTED_MAX), not on the first. */
+#define UNWANTED_MAX 4
+
+static void settle(const struct epoll_event *ev, const uint32_t *stray, int n, bool busy)
+{
+	for (int i = 0; i < n; i++) {
+		struct loop_fd *f = ev[i].data.ptr;
+
+		if (stray[i] && !fd_gone(f) && (!busy || f->unwanted >= UNWANTED_MAX))
+			sync_set(f, mask_for(f, stray[i]));
+	}
+}
+
 static void ep_service(void)
 {
 	struct epoll_event ev[EV_BATCH];
+	uint32_t stray[EV_BATCH];
 	int n = epoll_wait(L.ep, ev, EV_BATCH, 0);
+	bool busy = false;
 
 	L.dispatching = true;
 	for (int i = 0; i < n; i++)
-		dispatch(ev[i].data.ptr, ev[i].events);
+		busy |= dispatch(ev[i].data.ptr, ev[i].events, &stray[i]);
+	settle(ev, stray, n, busy);
 	L.dispatching = false;
 	free_dead();
 }

@@ -28,7 +28,8 @@ struct loop_fd;      /* the loop's handle of an adopted fd: opaque */
  * once. When an fd is both writeable and readable in one wakeup, the
  * writeable callback runs first. A hang-up or error counts as readable: the
  * reader sees every byte still queued and then EOF or the error; while its
- * input is paused, a hung-up fd waits, out of the set, for the resume. */
+ * input is paused, a hung-up fd waits, out of the set, for the resume, and
+ * an fd with an error (a reset) is closed. */
 struct loop_fd_ops {
 	const char *what;
 	int (*on_readable)(struct loop_obj *o, struct loop_fd *f);
@@ -59,8 +60,10 @@ int loop_run(void);                 /* until loop_stop() */
 void loop_stop(void);
 struct lws_context *loop_context(void);
 
-/* Adopt a non-blocking fd; NULL on failure (the fd is closed then). The
- * loop closes the fd when the handle goes, after on_close. */
+/* Adopt a non-blocking fd (the loop does not make it so: an fd from
+ * outside, e.g. socket activation, is set non-blocking where it enters);
+ * NULL on failure (the fd is closed then). The loop closes the fd when the
+ * handle goes, after on_close. */
 struct loop_fd *loop_adopt(int fd, struct loop_obj *o);
 /* Close from outside the fd's own callbacks: on a later loop turn (never
  * inside the current callback chain), or now (never from inside a callback

@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <grp.h>
 #include <stdarg.h>
@@ -289,6 +290,9 @@ static int activated_fd(void)
 	free(names);
 	if (fd >= 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
 		return -ENOTSOCK;
+	/* Passed blocking: the accept loop runs until EAGAIN. */
+	if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
 	return fd;
 }
 
