@@ -281,8 +281,10 @@ static void settle(const struct epoll_event *ev, const uint32_t *stray, int n, b
 	for (int i = 0; i < n; i++) {
 		struct loop_fd *f = ev[i].data.ptr;
 
-		if (stray[i] && !fd_gone(f) && (!busy || f->unwanted >= UNWANTED_MAX))
+		if (stray[i] && !fd_gone(f) && (!busy || f->unwanted >= UNWANTED_MAX)) {
 			sync_set(f, mask_for(f, stray[i]));
+			f->unwanted = 0;
+		}
 	}
 }
 

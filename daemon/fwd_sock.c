@@ -169,8 +169,8 @@ static int stream_shut(struct fwd_end *e)
 }
 
 /* Has the local peer sent FIN? Then what is left in the socket is finite and
- * may be read now: lws closes a raw fd on POLLHUP when POLLIN is off, and
- * unread bytes would be lost. */
+ * may be read now: the loop closes a paused fd on an error (a reset that
+ * may follow), and unread bytes would be lost. */
 static bool stream_finished(struct fwd_end *e)
 {
 	struct pollfd p = { .fd = e->fd, .events = POLLRDHUP };

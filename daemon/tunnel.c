@@ -430,8 +430,8 @@ static void up_ended(struct tunnel *t)
 }
 
 /* Read what a finished peer left in the socket, straight into the queue:
- * the socket may go with it (lws closes a raw fd on POLLHUP while POLLIN is
- * off). */
+ * the socket may go with it (the loop closes a paused fd on an error, e.g.
+ * a reset after the peer's last bytes). */
 static void drain_local(struct tunnel *t)
 {
 	for (;;) {
@@ -626,9 +626,9 @@ static void local_close(struct loop_obj *o, struct loop_fd *fh)
 	struct tunnel *t = from_local(o);
 
 	(void)fh;
-	/* lws ends a raw fd on POLLHUP when it is not polling for input: the
-	 * peer hung up after we shut our side while we were paused. What it
-	 * sent last is still readable until the fd goes, after this call. */
+	/* The loop ends a paused fd on an error: the peer reset after we shut
+	 * our side while we were paused. What it sent last is still readable
+	 * until the fd goes, after this call. */
 	if (up_open(t) && t->kind->end->finished)
 		drain_local(t);
 	t->local = NULL;

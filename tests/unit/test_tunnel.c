@@ -516,9 +516,8 @@ static void test_slow_relay_pauses_the_client(void **state)
 	assert_int_equal(x->fr->stats.bytes_up, BIG);
 }
 
-/* A client that writes and hangs up while the tunnel is paused: lws closes
- * the socket on POLLHUP without a read; every byte still reaches the relay,
- * then the close frame. */
+/* A client that writes and hangs up while the tunnel is paused: every byte
+ * still reaches the relay, then the close frame. */
 static void test_tail_of_a_paused_client_is_kept(void **state)
 {
 	struct fx *x = *state;
