@@ -54,7 +54,7 @@ static void refuse_waiting(int lfd)
 	}
 }
 
-static void shortage(struct lws *wsi, int lfd, const char *what, int e)
+static void shortage(struct loop_fd *fh, int lfd, const char *what, int e)
 {
 	if (!A.short_of_fds) {
 		A.short_of_fds = true;
@@ -65,11 +65,11 @@ static void shortage(struct lws *wsi, int lfd, const char *what, int e)
 	} else {
 		refuse_waiting(lfd);
 	}
-	loop_pause_rx_for(wsi, A.pause_us);
+	loop_pause_rx_for(fh, A.pause_us);
 	A.pause_us = A.pause_us * 2 < ACC_PAUSE_MAX_US ? A.pause_us * 2 : ACC_PAUSE_MAX_US;
 }
 
-int acc_accept(struct lws *wsi, int lfd, struct sockaddr *sa, socklen_t *salen,
+int acc_accept(struct loop_fd *fh, int lfd, struct sockaddr *sa, socklen_t *salen,
 	       const char *what)
 {
 	int fd, e;
@@ -86,7 +86,7 @@ int acc_accept(struct lws *wsi, int lfd, struct sockaddr *sa, socklen_t *salen,
 	}
 	e = errno;
 	if (out_of_fds(e)) {
-		shortage(wsi, lfd, what, e);
+		shortage(fh, lfd, what, e);
 		return -EAGAIN;
 	}
 	return e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED ? -EAGAIN : -e;

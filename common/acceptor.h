@@ -11,13 +11,13 @@
 
 #include <sys/socket.h>
 
-#include <libwebsockets.h>
+#include "loop.h"
 
-/* Accept one connection on lfd (adopted as wsi); what names the socket in
+/* Accept one connection on lfd (adopted as fh); what names the socket in
  * the log. Returns the new descriptor (non-blocking, close-on-exec), or
  * -errno: -EAGAIN when nothing more can be accepted now, whatever the
  * reason. Callers stop their accept loop on any negative value. */
-int acc_accept(struct lws *wsi, int lfd, struct sockaddr *sa, socklen_t *salen,
+int acc_accept(struct loop_fd *fh, int lfd, struct sockaddr *sa, socklen_t *salen,
 	       const char *what);
 
 #endif

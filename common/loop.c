@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -35,11 +36,15 @@ static struct {
 	pthread_cond_t cond;
 	struct loop_work *todo, *done;
 	bool worker_quit;
-	struct lws *writing;      /* whose writeable callback is running */
+	int ep;                   /* the set every adopted fd sits in */
+	struct lws *ep_wsi;       /* the set's own, in lws */
+	struct loop_fd *live;     /* every open handle, for loop_destroy */
+	struct loop_fd *dead;     /* closed in this wakeup, freed after it */
+	bool dispatching;
 	lws_sorted_usec_list_t trim;
 	lws_usec_t trim_since;    /* the first adoption or close the trim waits for; 0: none */
 	lws_usec_t last_churn;
-} L = { .sig_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} L = { .sig_fd = -1, .ep = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 struct lws_context *loop_context(void)
 {
@@ -49,11 +54,6 @@ struct lws_context *loop_context(void)
 uint8_t *loop_scratch(void)
 {
 	return L.scratch;
-}
-
-static struct loop_obj *obj_of(struct lws *wsi)
-{
-	return lws_get_opaque_user_data(wsi);
 }
 
 /* glibc keeps what a burst of connections freed: their TLS handshakes'
@@ -88,18 +88,6 @@ static void trim_soon(void)
 	lws_sul_schedule(L.ctx, 0, &L.trim, on_trim, TRIM_QUIET_US);
 }
 
-/* Deliver on_close once and detach the object from the wsi first. */
-static void deliver_close(struct lws *wsi)
-{
-	struct loop_obj *o = obj_of(wsi);
-
-	if (!o)
-		return;
-	lws_set_opaque_user_data(wsi, NULL);
-	o->fd_ops->on_close(o, wsi);
-	trim_soon();
-}
-
 static void run_done_work(void)
 {
 	struct loop_work *list;
@@ -116,34 +104,220 @@ static void run_done_work(void)
 	}
 }
 
+/* ---- the set ---------------------------------------------------------------- */
+
+/* Events taken from the set per wakeup: the rest stay ready (level-triggered)
+ * and come first in the next, so no fd starves the others. */
+#define EV_BATCH 64
+
+enum {
+	F_WANT_OUT = 1,    /* one writeable callback asked for */
+	F_PAUSED = 2,      /* input not wanted */
+	F_KILLING = 4,     /* loop_kill(): closes from the timer */
+	F_CLOSED = 8,      /* waits to be freed after the wakeup */
+	F_INSET = 16,      /* the set has fd, with the events in reg */
+};
+
+/* EPOLLIN stays in the set while paused, and EPOLLOUT after the writeable
+ * callback, until an event comes that nobody wants: a busy fd pauses,
+ * resumes and asks to write without a syscall each time. */
+struct loop_fd {
+	struct loop_obj *o;
+	struct loop_fd *prev, *next;      /* L.live, then L.dead */
+	lws_sorted_usec_list_t timer;     /* pause_rx_for's end, or kill's turn */
+	int fd;
+	uint32_t reg;
+	uint8_t flags;
+	uint8_t unwanted;                 /* events in a row that nobody wanted */
+};
+
+#define EV_INPUT (EPOLLIN | EPOLLHUP | EPOLLERR)
+#define EV_OUTPUT (EPOLLOUT | EPOLLHUP | EPOLLERR)
+
+/* What the set should have for f after events ev came. */
+static uint32_t mask_for(const struct loop_fd *f, uint32_t ev)
+{
+	uint32_t in = EPOLLIN, out = EPOLLOUT;
+
+	if (f->flags & F_PAUSED)
+		in = ev & EV_INPUT ? 0 : f->reg & EPOLLIN;
+	if (!(f->flags & F_WANT_OUT))
+		out = ev & EV_OUTPUT ? 0 : f->reg & EPOLLOUT;
+	return in | out;
+}
+
+/* Nothing wanted takes f out of the set: a hang-up cannot be masked and
+ * would wake the loop on every turn. */
+static void sync_set(struct loop_fd *f, uint32_t want)
+{
+	struct epoll_event ev = { .events = want, .data.ptr = f };
+	bool in = f->flags & F_INSET;
+	int op = !want ? EPOLL_CTL_DEL : in ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	if (in ? want == f->reg : !want)
+		return;
+	if (epoll_ctl(L.ep, op, f->fd, &ev) < 0) {
+		log_error("loop: epoll_ctl(%d): %s", f->fd, strerror(errno));
+		loop_kill(f);
+		return;
+	}
+	f->reg = want;
+	f->flags = (uint8_t)(want ? f->flags | F_INSET : f->flags & ~F_INSET);
+}
+
+static void live_unlink(struct loop_fd *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		L.live = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+}
+
+/* The one close: on_close, once, with the object detached first, then the
+ * fd (which leaves the set with it: nothing else holds it). Inside a
+ * wakeup the handle lives on until the batch is done, so events for it
+ * still in the batch find it closed. */
+static void fd_close(struct loop_fd *f)
+{
+	struct loop_obj *o = f->o;
+
+	if (f->flags & F_CLOSED)
+		return;
+	f->flags |= F_CLOSED;
+	f->o = NULL;
+	lws_sul_cancel(&f->timer);
+	live_unlink(f);
+	if (o)
+		o->fd_ops->on_close(o, f);
+	close(f->fd);
+	if (L.dispatching) {
+		f->next = L.dead;
+		L.dead = f;
+	} else {
+		free(f);
+	}
+	trim_soon();
+}
+
+static bool fd_gone(const struct loop_fd *f)
+{
+	return f->flags & (F_CLOSED | F_KILLING);
+}
+
+/* The events in ev that f does not want now. */
+static uint32_t stray_of(const struct loop_fd *f, uint32_t ev)
+{
+	uint32_t stray = 0;
+
+	if ((ev & EPOLLOUT) && !(f->flags & F_WANT_OUT))
+		stray |= EV_OUTPUT;
+	if ((ev & EV_INPUT) && (f->flags & F_PAUSED))
+		stray |= EV_INPUT;
+	return stray;
+}
+
+/* Writeable first, as lws did. A hang-up without input while reading is
+ * wanted ends the fd, as lws did; while paused it waits for the resume, so
+ * the reader still gets every byte. An error while paused (a reset: the
+ * peer is gone) ends it at once, as lws did, since the owner may be waiting
+ * on that very peer to resume. True when a callback ran; *stray gets
+ * the events nobody wanted. */
+static bool dispatch(struct loop_fd *f, uint32_t ev, uint32_t *stray)
+{
+	const struct loop_fd_ops *ops;
+	bool ran = false;
+
+	*stray = 0;
+	if (fd_gone(f))
+		return false;
+	*stray = stray_of(f, ev);
+	f->unwanted = *stray ? (uint8_t)(f->unwanted + 1) : 0;
+	ops = f->o ? f->o->fd_ops : NULL;
+	if ((ev & EV_OUTPUT) && (f->flags & F_WANT_OUT)) {
+		f->flags &= (uint8_t)~F_WANT_OUT;
+		ran = true;
+		if (!ops || (ops->on_writeable && ops->on_writeable(f->o, f)))
+			goto close;
+		if (fd_gone(f))
+			return true;
+	}
+	if ((ev & EPOLLERR) && (f->flags & F_PAUSED))
+		goto close;
+	if ((ev & EV_INPUT) && !(f->flags & F_PAUSED)) {
+		ran = true;
+		if ((ev & (EPOLLIN | EPOLLERR)) && (!ops || ops->on_readable(f->o, f)))
+			goto close;
+		if (fd_gone(f))
+			return true;
+		if ((ev & EPOLLHUP) && !(ev & EPOLLIN))
+			goto close;
+	}
+	return ran;
+close:
+	fd_close(f);
+	return true;
+}
+
+static void free_dead(void)
+{
+	while (L.dead) {
+		struct loop_fd *f = L.dead;
+
+		L.dead = f->next;
+		free(f);
+	}
+}
+
+/* Events nobody wanted (input while paused, output not asked for) ride
+ * along for free while other fds have work, and a busy fd pauses and asks
+ * to write again within a few turns: the set drops them once they wake
+ * the loop on their own or keep coming (UNWANTED_MAX), not on the first. */
+#define UNWANTED_MAX 4
+
+static void settle(const struct epoll_event *ev, const uint32_t *stray, int n, bool busy)
+{
+	for (int i = 0; i < n; i++) {
+		struct loop_fd *f = ev[i].data.ptr;
+
+		if (stray[i] && !fd_gone(f) && (!busy || f->unwanted >= UNWANTED_MAX)) {
+			sync_set(f, mask_for(f, stray[i]));
+			f->unwanted = 0;
+		}
+	}
+}
+
+static void ep_service(void)
+{
+	struct epoll_event ev[EV_BATCH];
+	uint32_t stray[EV_BATCH];
+	int n = epoll_wait(L.ep, ev, EV_BATCH, 0);
+	bool busy = false;
+
+	L.dispatching = true;
+	for (int i = 0; i < n; i++)
+		busy |= dispatch(ev[i].data.ptr, ev[i].events, &stray[i]);
+	settle(ev, stray, n, busy);
+	L.dispatching = false;
+	free_dead();
+}
+
 static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		   void *in, size_t len)
 {
-	struct loop_obj *o = wsi ? obj_of(wsi) : NULL;
-
 	(void)user;
 	(void)in;
 	(void)len;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		return o ? o->fd_ops->on_readable(o, wsi) : -1;
-	case LWS_CALLBACK_RAW_WRITEABLE_FILE: {
-		int r;
-
-		if (!o || !o->fd_ops->on_writeable)
-			return 0;
-		L.writing = wsi;
-		r = o->fd_ops->on_writeable(o, wsi);
-		L.writing = NULL;
-		return r;
-	}
-	case LWS_CALLBACK_RAW_CLOSE_FILE:
-	case LWS_CALLBACK_WSI_DESTROY:
-		deliver_close(wsi);
+		ep_service();
 		return 0;
-	case LWS_CALLBACK_TIMER:
-		/* loop_pause_rx_for() is over */
-		lws_rx_flow_control(wsi, 1);
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		if (wsi == L.ep_wsi) {   /* lws closes the set's fd */
+			L.ep_wsi = NULL;
+			L.ep = -1;
+		}
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		run_done_work();
@@ -153,28 +327,124 @@ static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	}
 }
 
-void loop_pause_rx_for(struct lws *wsi, int64_t us)
+static int open_set(void)
 {
-	lws_rx_flow_control(wsi, 0);
-	lws_set_timer_usecs(wsi, us);
+	lws_adopt_desc_t ad;
+
+	L.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (L.ep < 0)
+		return -errno;
+	memset(&ad, 0, sizeof(ad));
+	ad.vh = L.vh;
+	ad.type = LWS_ADOPT_RAW_FILE_DESC;
+	ad.fd.filefd = L.ep;
+	ad.vh_prot_name = "azb-fd";
+	L.ep_wsi = lws_adopt_descriptor_vhost_via_info(&ad);
+	if (!L.ep_wsi) {
+		L.ep = -1;     /* lws closed it */
+		return -EIO;
+	}
+	return 0;
 }
 
-static int sig_readable(struct loop_obj *o, struct lws *wsi)
+struct loop_fd *loop_adopt(int fd, struct loop_obj *o)
+{
+	struct loop_fd *f = xmalloc(sizeof(*f));
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = f };
+
+	memset(f, 0, sizeof(*f));
+	if (epoll_ctl(L.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_error("loop: adding fd %d: %s", fd, strerror(errno));
+		close(fd);
+		free(f);
+		return NULL;
+	}
+	f->o = o;
+	f->fd = fd;
+	f->reg = EPOLLIN;
+	f->flags = F_INSET;
+	f->next = L.live;
+	if (L.live)
+		L.live->prev = f;
+	L.live = f;
+	trim_soon();
+	return f;
+}
+
+static void on_timer(lws_sorted_usec_list_t *sul)
+{
+	struct loop_fd *f = lws_container_of(sul, struct loop_fd, timer);
+
+	if (f->flags & F_KILLING)
+		fd_close(f);
+	else
+		loop_pause_rx(f, false);
+}
+
+void loop_kill(struct loop_fd *f)
+{
+	if (!f || fd_gone(f))
+		return;
+	f->flags |= F_KILLING;
+	lws_sul_schedule(L.ctx, 0, &f->timer, on_timer, 1);
+}
+
+void loop_kill_now(struct loop_fd *f)
+{
+	if (f)
+		fd_close(f);
+}
+
+void loop_detach(struct loop_fd *f)
+{
+	if (f)
+		f->o = NULL;
+}
+
+void loop_want_write(struct loop_fd *f)
+{
+	if (!f || fd_gone(f))
+		return;
+	f->flags |= F_WANT_OUT;
+	sync_set(f, mask_for(f, 0));
+}
+
+void loop_pause_rx(struct loop_fd *f, bool pause)
+{
+	if (!f || fd_gone(f))
+		return;
+	if (pause) {
+		f->flags |= F_PAUSED;
+		return;
+	}
+	f->flags &= (uint8_t)~F_PAUSED;
+	sync_set(f, mask_for(f, 0));
+}
+
+void loop_pause_rx_for(struct loop_fd *f, int64_t us)
+{
+	if (!f || fd_gone(f))
+		return;
+	loop_pause_rx(f, true);
+	lws_sul_schedule(L.ctx, 0, &f->timer, on_timer, us);
+}
+
+static int sig_readable(struct loop_obj *o, struct loop_fd *f)
 {
 	struct signalfd_siginfo si;
 
 	(void)o;
-	(void)wsi;
+	(void)f;
 	while (read(L.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		if (L.on_signal)
 			L.on_signal((int)si.ssi_signo);
 	return 0;
 }
 
-static void sig_close(struct loop_obj *o, struct lws *wsi)
+static void sig_close(struct loop_obj *o, struct loop_fd *f)
 {
 	(void)o;
-	(void)wsi;
+	(void)f;
 	L.sig_fd = -1;
 }
 
@@ -235,6 +505,8 @@ int loop_init(loop_signal_fn on_signal)
 	L.scratch = xmalloc(LOOP_HEADROOM + LOOP_CHUNK);
 	L.on_signal = on_signal;
 	L.stop = false;
+	if (open_set() < 0)
+		return -EIO;
 	return setup_signals();
 }
 
@@ -277,6 +549,8 @@ void loop_destroy(void)
 	stop_worker();
 	L.stop = true;   /* closes from here on schedule no trim */
 	if (L.ctx) {
+		while (L.live)
+			fd_close(L.live);
 		lws_sul_cancel(&L.trim);
 		lws_context_destroy(L.ctx);
 	}
@@ -286,56 +560,6 @@ void loop_destroy(void)
 	run_done_work();
 	free(L.scratch);
 	L.scratch = NULL;
-}
-
-struct lws *loop_adopt(int fd, struct loop_obj *o)
-{
-	lws_adopt_desc_t ad;
-
-	memset(&ad, 0, sizeof(ad));
-	ad.vh = L.vh;
-	ad.type = LWS_ADOPT_RAW_FILE_DESC;
-	ad.fd.filefd = fd;
-	ad.vh_prot_name = "azb-fd";
-	ad.opaque = o;
-	trim_soon();
-	return lws_adopt_descriptor_vhost_via_info(&ad);
-}
-
-void loop_kill(struct lws *wsi)
-{
-	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
-}
-
-void loop_kill_now(struct lws *wsi)
-{
-	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
-}
-
-static void rearm_cb(lws_sorted_usec_list_t *sul)
-{
-	struct loop_rearm *r = lws_container_of(sul, struct loop_rearm, sul);
-
-	if (r->wsi)
-		lws_callback_on_writable(r->wsi);
-}
-
-void loop_want_write(struct lws *wsi, struct loop_rearm *r)
-{
-	if (!wsi)
-		return;
-	if (wsi != L.writing) {
-		lws_callback_on_writable(wsi);
-		return;
-	}
-	r->wsi = wsi;
-	lws_sul_schedule(L.ctx, 0, &r->sul, rearm_cb, 1);
-}
-
-void loop_rearm_cancel(struct loop_rearm *r)
-{
-	lws_sul_cancel(&r->sul);
-	r->wsi = NULL;
 }
 
 void loop_defer(lws_sorted_usec_list_t *sul, sul_cb_t fn)

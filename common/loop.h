@@ -1,8 +1,12 @@
-/* The one event loop: a libwebsockets context used for what it does well,
- * polling and timers. Every fd (listeners, client and target sockets, relay
- * connections, UDP sockets, signalfd, control socket) is adopted as a raw
- * file; reading, writing and TLS are ours (stream.c). Each adopted fd points
- * at a struct loop_obj whose ops the loop calls. */
+/* The one event loop: a libwebsockets context used for its timers (lws_sul),
+ * the worker thread's wakeup and lws_service(), and one epoll set of our own
+ * adopted into it as a single raw fd. Every fd the loop serves (listeners,
+ * client and target sockets, relay connections, UDP sockets, signalfd,
+ * control socket) sits in that set, level-triggered, behind a small handle
+ * (struct loop_fd); lws never sees those fds, so none costs an lws wsi, a
+ * slot in its poll() table or its per-close scan of its descriptor table.
+ * Reading, writing and TLS are ours (stream.c). Each handle points at a
+ * struct loop_obj whose ops the loop calls. */
 #ifndef AZB_LOOP_H
 #define AZB_LOOP_H
 
@@ -18,16 +22,22 @@
 #define LOOP_HEADROOM 16
 
 struct loop_obj;
+struct loop_fd;      /* the loop's handle of an adopted fd: opaque */
 
-/* Non-zero from a callback makes the loop close the fd; on_close follows. */
+/* Non-zero from a callback makes the loop close the fd; on_close follows,
+ * once. When an fd is both writeable and readable in one wakeup, the
+ * writeable callback runs first. A hang-up or error counts as readable: the
+ * reader sees every byte still queued and then EOF or the error; while its
+ * input is paused, a hung-up fd waits, out of the set, for the resume, and
+ * an fd with an error (a reset) is closed. */
 struct loop_fd_ops {
 	const char *what;
-	int (*on_readable)(struct loop_obj *o, struct lws *wsi);
-	int (*on_writeable)(struct loop_obj *o, struct lws *wsi);   /* NULL: never asks */
-	void (*on_close)(struct loop_obj *o, struct lws *wsi);
+	int (*on_readable)(struct loop_obj *o, struct loop_fd *f);
+	int (*on_writeable)(struct loop_obj *o, struct loop_fd *f);   /* NULL: never asks */
+	void (*on_close)(struct loop_obj *o, struct loop_fd *f);
 };
 
-/* One per wsi. The loop clears the wsi's pointer to it before on_close, so
+/* One per handle. The loop detaches it from the handle before on_close, so
  * the owner may free it there. */
 struct loop_obj {
 	const struct loop_fd_ops *fd_ops;
@@ -50,27 +60,31 @@ int loop_run(void);                 /* until loop_stop() */
 void loop_stop(void);
 struct lws_context *loop_context(void);
 
-/* Adopt a non-blocking fd; NULL on failure (the fd is closed then). */
-struct lws *loop_adopt(int fd, struct loop_obj *o);
-/* Close a wsi from outside its own callback: on the next loop turn, or now
- * (never from inside a callback of that wsi). */
-void loop_kill(struct lws *wsi);
-void loop_kill_now(struct lws *wsi);
+/* Adopt a non-blocking fd (the loop does not make it so: an fd from
+ * outside, e.g. socket activation, is set non-blocking where it enters);
+ * NULL on failure (the fd is closed then). The loop closes the fd when the
+ * handle goes, after on_close. */
+struct loop_fd *loop_adopt(int fd, struct loop_obj *o);
+/* Close from outside the fd's own callbacks: on a later loop turn (never
+ * inside the current callback chain), or now (never from inside a callback
+ * of that fd). Either way on_close follows, once, unless detached. A handle
+ * closed while events for it wait in the same wakeup gets none of them. */
+void loop_kill(struct loop_fd *f);
+void loop_kill_now(struct loop_fd *f);
+/* The owner is going without a close callback: loop_kill*() after this
+ * closes the fd only. */
+void loop_detach(struct loop_fd *f);
 
-/* Ask for a writeable callback. lws's raw-file role clears POLLOUT after a
- * writeable callback returns, so a request made inside that wsi's own
- * writeable callback is re-armed from a zero-delay timer instead. The owner
- * keeps the struct and cancels it when the fd goes. */
-struct loop_rearm {
-	lws_sorted_usec_list_t sul;
-	struct lws *wsi;
-};
-void loop_want_write(struct lws *wsi, struct loop_rearm *r);
-void loop_rearm_cancel(struct loop_rearm *r);
+/* Ask for one writeable callback; a request made inside that fd's own
+ * writeable callback is honoured too. NULL is ignored. */
+void loop_want_write(struct loop_fd *f);
 
-/* Stop polling wsi for input for us microseconds, then poll it again. Kept
- * on lws's own per-wsi timer, so it goes with the wsi: nothing to cancel. */
-void loop_pause_rx_for(struct lws *wsi, int64_t us);
+/* Stop and restart watching f for input. Cheap both ways: the set is only
+ * told once input actually arrives while paused. */
+void loop_pause_rx(struct loop_fd *f, bool pause);
+/* Pause for us microseconds, then watch f again. The timer goes with the
+ * handle: nothing to cancel. */
+void loop_pause_rx_for(struct loop_fd *f, int64_t us);
 
 /* Scratch buffer (LOOP_HEADROOM + LOOP_CHUNK): single-threaded, valid until
  * the current callback returns. */

@@ -24,7 +24,7 @@ enum sstate { S_CONNECTING, S_HANDSHAKE, S_OPEN, S_CLOSING, S_DEAD };
 
 struct stream {
 	struct loop_obj obj;        /* first: the loop hands it back */
-	struct lws *wsi;
+	struct loop_fd *fh;
 	int fd;
 	SSL *ssl;
 	enum sstate state;
@@ -35,7 +35,6 @@ struct stream {
 	int linger_s;               /* a closing stream is aborted after this */
 	lws_sorted_usec_list_t resume;
 	lws_sorted_usec_list_t linger;
-	struct loop_rearm rearm;
 	char *session_key;          /* "host:port" for TLS session reuse */
 	char peer[64];
 	char *err;                  /* why it failed; NULL: it has not */
@@ -277,8 +276,8 @@ static void fail(struct stream *s, const char *why)
 	if (!s->err)
 		set_err(s, why);
 	s->state = S_DEAD;
-	if (s->wsi)
-		loop_kill(s->wsi);
+	if (s->fh)
+		loop_kill(s->fh);
 }
 
 static void finish_close(struct stream *s)
@@ -287,20 +286,19 @@ static void finish_close(struct stream *s)
 	if (s->ssl && s->state != S_DEAD)
 		SSL_shutdown(s->ssl);
 	s->state = S_DEAD;
-	if (s->wsi)
-		loop_kill(s->wsi);
+	if (s->fh)
+		loop_kill(s->fh);
 }
 
-static void st_close(struct loop_obj *o, struct lws *wsi)
+static void st_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct stream *s = (struct stream *)o;
 	bool orderly = !s->err;
 
-	(void)wsi;
-	s->wsi = NULL;
+	(void)fh;
+	s->fh = NULL;
 	lws_sul_cancel(&s->resume);
 	lws_sul_cancel(&s->linger);
-	loop_rearm_cancel(&s->rearm);
 	s->ops->on_close(s->owner, orderly ? NULL : s->err);
 	if (s->ssl)
 		SSL_free(s->ssl);
@@ -352,8 +350,8 @@ int stream_write(struct stream *s, const uint8_t *buf, size_t n)
 			fail(s, "the peer reads too slowly: output queue over its limit");
 			return -ENOBUFS;
 		}
-		if (s->wsi)
-			loop_want_write(s->wsi, &s->rearm);
+		if (s->fh)
+			loop_want_write(s->fh);
 	}
 	return 0;
 }
@@ -372,7 +370,7 @@ static bool flush(struct stream *s)
 			return false;
 		}
 		if (w == 0) {
-			loop_want_write(s->wsi, &s->rearm);
+			loop_want_write(s->fh);
 			return false;
 		}
 		outq_pop(&s->out, (size_t)w);
@@ -400,8 +398,8 @@ void stream_want_write(struct stream *s)
 {
 	s->want_write = true;
 	/* Inside our writeable callback the loop there picks it up. */
-	if (s->wsi && s->state == S_OPEN && !s->in_writeable)
-		loop_want_write(s->wsi, &s->rearm);
+	if (s->fh && s->state == S_OPEN && !s->in_writeable)
+		loop_want_write(s->fh);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -429,7 +427,7 @@ static ssize_t raw_read(struct stream *s, uint8_t *buf, size_t n)
 		return 0;
 	if (e == SSL_ERROR_WANT_WRITE) {
 		s->read_wants_write = true;
-		loop_want_write(s->wsi, &s->rearm);
+		loop_want_write(s->fh);
 		return 0;
 	}
 	if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0))
@@ -488,7 +486,7 @@ static void read_some(struct stream *s)
 			return;
 		if (n < 0) {
 			s->state = S_DEAD;
-			loop_kill(s->wsi);
+			loop_kill(s->fh);
 			return;
 		}
 		if (s->ops->on_rx(s->owner, buf, (size_t)n)) {
@@ -506,10 +504,10 @@ static void on_resume(lws_sorted_usec_list_t *sul)
 
 void stream_pause_rx(struct stream *s, bool pause)
 {
-	if (s->paused == pause || !s->wsi)
+	if (s->paused == pause || !s->fh)
 		return;
 	s->paused = pause;
-	lws_rx_flow_control(s->wsi, pause ? 0 : 1);
+	loop_pause_rx(s->fh, pause);
 	/* TLS may hold decrypted bytes the kernel no longer signals. */
 	if (!pause && s->ssl && SSL_has_pending(s->ssl))
 		loop_defer(&s->resume, on_resume);
@@ -552,7 +550,7 @@ static void handshake(struct stream *s)
 	if (e == SSL_ERROR_WANT_READ)
 		return;
 	if (e == SSL_ERROR_WANT_WRITE) {
-		loop_want_write(s->wsi, &s->rearm);
+		loop_want_write(s->fh);
 		return;
 	}
 	set_tls_err(s, "TLS handshake failed");
@@ -564,7 +562,7 @@ static void handshake(struct stream *s)
 		set_err(s, buf);
 	}
 	s->state = S_DEAD;
-	loop_kill(s->wsi);
+	loop_kill(s->fh);
 }
 
 static void connected(struct stream *s)
@@ -577,7 +575,7 @@ static void connected(struct stream *s)
 	if (err) {
 		set_err(s, strerror(err));
 		s->state = S_DEAD;
-		loop_kill(s->wsi);
+		loop_kill(s->fh);
 		return;
 	}
 	if (!s->ssl) {
@@ -588,11 +586,11 @@ static void connected(struct stream *s)
 	handshake(s);
 }
 
-static int st_readable(struct loop_obj *o, struct lws *wsi)
+static int st_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct stream *s = (struct stream *)o;
 
-	(void)wsi;
+	(void)fh;
 	if (s->state == S_HANDSHAKE)
 		handshake(s);
 	else if (s->state == S_OPEN || s->state == S_CLOSING)
@@ -600,11 +598,11 @@ static int st_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int st_writeable(struct loop_obj *o, struct lws *wsi)
+static int st_writeable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct stream *s = (struct stream *)o;
 
-	(void)wsi;
+	(void)fh;
 	switch (s->state) {
 	case S_CONNECTING:
 		connected(s);
@@ -637,7 +635,7 @@ static int st_writeable(struct loop_obj *o, struct lws *wsi)
 	}
 	s->in_writeable = false;
 	if (s->want_write && s->state == S_OPEN && !outq_len(&s->out))
-		loop_want_write(s->wsi, &s->rearm);
+		loop_want_write(s->fh);
 	return 0;
 }
 
@@ -737,8 +735,8 @@ struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool t
 	if (tls)
 		*err = setup_client_tls(s, ctx, host, insecure, port);
 	if (*err == 0) {
-		s->wsi = loop_adopt(fd, &s->obj);
-		if (!s->wsi)
+		s->fh = loop_adopt(fd, &s->obj);
+		if (!s->fh)
 			*err = -EIO;   /* lws closed the fd */
 	} else {
 		close(fd);
@@ -751,7 +749,7 @@ struct stream *stream_connect_fd(int fd, uint16_t port, const char *host, bool t
 		return NULL;
 	}
 	snprintf(s->peer, sizeof(s->peer), "%s", host);
-	loop_want_write(s->wsi, &s->rearm);
+	loop_want_write(s->fh);
 	return s;
 }
 
@@ -790,7 +788,7 @@ int stream_start_tls(struct stream *s, const char *host, uint16_t port, bool ins
 		return r;
 	}
 	s->state = S_HANDSHAKE;
-	loop_want_write(s->wsi, &s->rearm);
+	loop_want_write(s->fh);
 	return 0;
 }
 
@@ -815,8 +813,8 @@ struct stream *stream_accept(int fd, SSL_CTX *ctx, const struct stream_ops *ops,
 	} else {
 		s->state = S_OPEN;
 	}
-	s->wsi = loop_adopt(fd, &s->obj);
-	if (!s->wsi) {
+	s->fh = loop_adopt(fd, &s->obj);
+	if (!s->fh) {
 		if (s->ssl)
 			SSL_free(s->ssl);
 		free(s);
@@ -848,7 +846,7 @@ void stream_close(struct stream *s)
 		finish_close(s);
 		return;
 	}
-	loop_want_write(s->wsi, &s->rearm);
+	loop_want_write(s->fh);
 	lws_sul_schedule(loop_context(), 0, &s->linger, on_linger,
 			 (lws_usec_t)s->linger_s * LWS_US_PER_SEC);
 }

@@ -1,6 +1,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <grp.h>
 #include <stdarg.h>
@@ -22,7 +23,7 @@
 
 struct ctl_client {
 	struct loop_obj obj;
-	struct lws *wsi;
+	struct loop_fd *fh;
 	int fd;
 	struct ctl_peer peer;
 	char *in;                 /* a partial request line */
@@ -31,13 +32,12 @@ struct ctl_client {
 	size_t out_off;
 	bool closing;             /* close once out is written */
 	lws_sorted_usec_list_t idle;
-	struct loop_rearm rearm;
 	struct ctl_client *next, **pprev;
 };
 
 static struct {
 	struct loop_obj obj;
-	struct lws *wsi;
+	struct loop_fd *fh;
 	int fd;
 	char *path;               /* unlinked on stop; NULL if activated */
 	const char *shown;        /* path for messages */
@@ -108,8 +108,8 @@ static void client_idle(lws_sorted_usec_list_t *sul)
 {
 	struct ctl_client *cl = lws_container_of(sul, struct ctl_client, idle);
 
-	if (cl->wsi)
-		loop_kill(cl->wsi);
+	if (cl->fh)
+		loop_kill(cl->fh);
 }
 
 static void queue_reply(struct ctl_client *cl, json_t *reply)
@@ -120,7 +120,7 @@ static void queue_reply(struct ctl_client *cl, json_t *reply)
 	sbuf_add(&cl->out, text ? text : "{\"ok\":false,\"error\":\"internal\"}");
 	sbuf_addc(&cl->out, '\n');
 	free(text);
-	loop_want_write(cl->wsi, &cl->rearm);
+	loop_want_write(cl->fh);
 }
 
 /* Answer every complete line; keep the partial rest. */
@@ -145,12 +145,12 @@ static void take_lines(struct ctl_client *cl)
 	}
 }
 
-static int client_readable(struct loop_obj *o, struct lws *wsi)
+static int client_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct ctl_client *cl = (struct ctl_client *)o;
 	ssize_t n;
 
-	(void)wsi;
+	(void)fh;
 	if (cl->closing) {   /* whatever follows an oversized line is dropped */
 		n = read(cl->fd, loop_scratch(), LOOP_CHUNK);
 		return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ? -1 : 0;
@@ -176,35 +176,34 @@ static int client_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int client_writeable(struct loop_obj *o, struct lws *wsi)
+static int client_writeable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct ctl_client *cl = (struct ctl_client *)o;
 	size_t left = cl->out.len - cl->out_off;
 	ssize_t n;
 
-	(void)wsi;
+	(void)fh;
 	if (left == 0)
 		return cl->closing ? -1 : 0;
 	n = send(cl->fd, cl->out.s + cl->out_off, left, MSG_NOSIGNAL);
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? (loop_want_write(cl->wsi, &cl->rearm), 0) : -1;
+		return errno == EAGAIN || errno == EINTR ? (loop_want_write(cl->fh), 0) : -1;
 	cl->out_off += (size_t)n;
 	if (cl->out_off == cl->out.len) {
 		sbuf_free(&cl->out);
 		cl->out_off = 0;
 		return cl->closing ? -1 : 0;
 	}
-	loop_want_write(cl->wsi, &cl->rearm);
+	loop_want_write(cl->fh);
 	return 0;
 }
 
-static void client_close(struct loop_obj *o, struct lws *wsi)
+static void client_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct ctl_client *cl = (struct ctl_client *)o;
 
-	(void)wsi;
+	(void)fh;
 	lws_sul_cancel(&cl->idle);
-	loop_rearm_cancel(&cl->rearm);
 	*cl->pprev = cl->next;
 	if (cl->next)
 		cl->next->pprev = cl->pprev;
@@ -232,8 +231,8 @@ static void client_new(int fd, const struct ucred *uc)
 	cl->pprev = &C.clients;
 	C.clients = cl;
 	C.n_clients++;
-	cl->wsi = loop_adopt(fd, &cl->obj);
-	if (!cl->wsi) {   /* loop_adopt closed fd and delivered no close */
+	cl->fh = loop_adopt(fd, &cl->obj);
+	if (!cl->fh) {   /* loop_adopt closed fd and delivered no close */
 		client_close(&cl->obj, NULL);
 		return;
 	}
@@ -243,13 +242,13 @@ static void client_new(int fd, const struct ucred *uc)
 
 /* ---- the listening socket --------------------------------------------------- */
 
-static int listen_readable(struct loop_obj *o, struct lws *wsi)
+static int listen_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	(void)o;
 	for (int i = 0; i < 16; i++) {
 		struct ucred uc;
 		socklen_t ul = sizeof(uc);
-		int fd = acc_accept(wsi, C.fd, NULL, NULL, "control socket");
+		int fd = acc_accept(fh, C.fd, NULL, NULL, "control socket");
 
 		if (fd < 0)
 			break;
@@ -265,11 +264,11 @@ static int listen_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static void listen_close(struct loop_obj *o, struct lws *wsi)
+static void listen_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	(void)o;
-	(void)wsi;
-	C.wsi = NULL;
+	(void)fh;
+	C.fh = NULL;
 	C.fd = -1;
 }
 
@@ -291,6 +290,9 @@ static int activated_fd(void)
 	free(names);
 	if (fd >= 0 && sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
 		return -ENOTSOCK;
+	/* Passed blocking: the accept loop runs until EAGAIN. */
+	if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
 	return fd;
 }
 
@@ -392,8 +394,8 @@ int ctl_server_start(const struct azb_config *c, bool from_file, char *err, size
 	set_rundir(c);
 	C.fd = fd;
 	C.obj.fd_ops = &listen_ops;
-	C.wsi = loop_adopt(fd, &C.obj);
-	if (!C.wsi) {
+	C.fh = loop_adopt(fd, &C.obj);
+	if (!C.fh) {
 		ctl_server_stop();
 		return azb_errn(err, errlen, -EIO, "cannot watch the control socket");
 	}
@@ -439,19 +441,19 @@ void ctl_server_stop(void)
 	while (C.clients) {
 		struct ctl_client *cl = C.clients;
 
-		if (cl->wsi) {
-			lws_set_opaque_user_data(cl->wsi, NULL);
-			loop_kill_now(cl->wsi);
+		if (cl->fh) {
+			loop_detach(cl->fh);
+			loop_kill_now(cl->fh);
 		}
 		client_close(&cl->obj, NULL);
 	}
-	if (C.wsi) {
-		lws_set_opaque_user_data(C.wsi, NULL);
-		loop_kill_now(C.wsi);
+	if (C.fh) {
+		loop_detach(C.fh);
+		loop_kill_now(C.fh);
 	} else if (C.fd >= 0) {
 		close(C.fd);
 	}
-	C.wsi = NULL;
+	C.fh = NULL;
 	C.fd = -1;
 	if (C.path)
 		unlink(C.path);

@@ -47,7 +47,7 @@ struct fwd_listen {
 	struct fwd_run *fr;
 	size_t ep;
 	int fd;
-	struct lws *wsi;
+	struct loop_fd *fh;
 };
 
 /* What a tunnel does with its local end; byte streams share one set

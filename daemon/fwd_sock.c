@@ -68,7 +68,7 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t len)
 	snprintf(out, len, ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
-static int listen_readable(struct loop_obj *o, struct lws *wsi)
+static int listen_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct fwd_listen *l = (struct fwd_listen *)o;
 	const struct fwd_kind *k = l->fr->kinds[l->ep];
@@ -77,7 +77,7 @@ static int listen_readable(struct loop_obj *o, struct lws *wsi)
 
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		socklen_t sl = sizeof(ss);
-		int fd = acc_accept(wsi, l->fd, (struct sockaddr *)&ss, &sl, l->fr->fwd->name);
+		int fd = acc_accept(fh, l->fd, (struct sockaddr *)&ss, &sl, l->fr->fwd->name);
 
 		if (fd < 0) {
 			if (fd != -EAGAIN)
@@ -92,12 +92,12 @@ static int listen_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static void listen_close(struct loop_obj *o, struct lws *wsi)
+static void listen_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct fwd_listen *l = (struct fwd_listen *)o;
 
-	(void)wsi;
-	l->wsi = NULL;
+	(void)fh;
+	l->fh = NULL;
 	l->fd = -1;
 }
 
@@ -110,20 +110,20 @@ int fwd_sock_listen_stream(struct fwd_listen *l, struct fwd_run *fr, size_t ep, 
 	l->fr = fr;
 	l->ep = ep;
 	l->fd = fd;
-	l->wsi = loop_adopt(fd, &l->obj);
-	return l->wsi ? 0 : -EIO;   /* lws closed the fd */
+	l->fh = loop_adopt(fd, &l->obj);
+	return l->fh ? 0 : -EIO;   /* lws closed the fd */
 }
 
 void fwd_sock_unlisten(struct fwd_listen *l)
 {
-	if (l->wsi) {
-		/* Detach first: the object goes now, the wsi on the loop. */
-		lws_set_opaque_user_data(l->wsi, NULL);
-		loop_kill_now(l->wsi);
+	if (l->fh) {
+		/* Detach first: the object goes now, the fh on the loop. */
+		loop_detach(l->fh);
+		loop_kill_now(l->fh);
 	} else if (l->fd >= 0) {
 		close(l->fd);
 	}
-	l->wsi = NULL;
+	l->fh = NULL;
 	l->fd = -1;
 }
 
@@ -169,8 +169,8 @@ static int stream_shut(struct fwd_end *e)
 }
 
 /* Has the local peer sent FIN? Then what is left in the socket is finite and
- * may be read now: lws closes a raw fd on POLLHUP when POLLIN is off, and
- * unread bytes would be lost. */
+ * may be read now: the loop closes a paused fd on an error (a reset that
+ * may follow), and unread bytes would be lost. */
 static bool stream_finished(struct fwd_end *e)
 {
 	struct pollfd p = { .fd = e->fd, .events = POLLRDHUP };

@@ -219,7 +219,7 @@ static size_t udp_message_len(const uint8_t *p, size_t n)
 
 static void maybe_free(struct udp_listen *u)
 {
-	if (u->stopping && !u->flows && !u->l.wsi)
+	if (u->stopping && !u->flows && !u->l.fh)
 		free(u);
 }
 
@@ -337,14 +337,14 @@ static struct tunnel *flow_of(struct udp_listen *u, const struct sockaddr_storag
 	return t;
 }
 
-static int udp_readable(struct loop_obj *o, struct lws *wsi)
+static int udp_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct udp_listen *u = (struct udp_listen *)o;
 	struct batch b = { 0 };
 	struct sockaddr_storage src;
 	struct tunnel *t;
 
-	(void)wsi;
+	(void)fh;
 	for (int i = 0; i < UDP_READS_PER_WAKEUP; i++) {
 		uint8_t *slot = b.t ? b.end : BATCH_BASE;
 		socklen_t len = sizeof(src);
@@ -367,12 +367,12 @@ static int udp_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static void udp_close(struct loop_obj *o, struct lws *wsi)
+static void udp_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct udp_listen *u = (struct udp_listen *)o;
 
-	(void)wsi;
-	u->l.wsi = NULL;
+	(void)fh;
+	u->l.fh = NULL;
 	u->l.fd = -1;
 	maybe_free(u);
 }
@@ -394,8 +394,8 @@ static int udp_listen(struct fwd_run *fr, size_t ep, struct fwd_listen **out)
 	u->l.ep = ep;
 	u->l.fd = fd;
 	u->pool.limit = UDP_FWD_QUEUE_MAX;
-	u->l.wsi = loop_adopt(fd, &u->l.obj);
-	if (!u->l.wsi) {
+	u->l.fh = loop_adopt(fd, &u->l.obj);
+	if (!u->l.fh) {
 		free(u);   /* lws closed the fd */
 		return -EIO;
 	}

@@ -21,7 +21,7 @@
  * with one address needs no set: its socket goes out at once. */
 struct reach {
 	struct loop_obj obj;
-	struct lws *wsi;              /* the epoll set's; NULL until there is one */
+	struct loop_fd *fh;              /* the epoll set's; NULL until there is one */
 	int ep;
 	char *host;
 	uint16_t port;
@@ -99,8 +99,8 @@ static void reach_free(struct reach *r)
 static void end(struct reach *r)
 {
 	teardown(r);
-	if (r->wsi)
-		loop_kill(r->wsi);
+	if (r->fh)
+		loop_kill(r->fh);
 	else
 		reach_free(r);
 }
@@ -243,24 +243,24 @@ static void attempt_ready(struct reach *r, int pos)
 	go_on(r);
 }
 
-static int on_readable(struct loop_obj *o, struct lws *wsi)
+static int on_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct reach *r = (struct reach *)o;
 	struct epoll_event ev[RESOLVE_MAX];
 	int n = epoll_wait(r->ep, ev, RESOLVE_MAX, 0);
 
-	(void)wsi;
+	(void)fh;
 	for (int i = 0; i < n && !r->done; i++)
 		if (ev[i].data.u32 < (uint32_t)r->list.n && r->fd[ev[i].data.u32] >= 0)
 			attempt_ready(r, (int)ev[i].data.u32);
 	return 0;
 }
 
-static void on_close(struct loop_obj *o, struct lws *wsi)
+static void on_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct reach *r = (struct reach *)o;
 
-	(void)wsi;
+	(void)fh;
 	if (!r->done) {   /* the loop going away: the owner ends as with a stream */
 		teardown(r);
 		r->cb(r->arg, -1, -ECANCELED, NULL);
@@ -288,8 +288,8 @@ static int make_set(struct reach *r)
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (r->ep < 0)
 		return -errno;
-	r->wsi = loop_adopt(r->ep, &r->obj);
-	return r->wsi ? 0 : -EIO;    /* lws closed ep */
+	r->fh = loop_adopt(r->ep, &r->obj);
+	return r->fh ? 0 : -EIO;    /* lws closed ep */
 }
 
 static void begin(struct reach *r)
@@ -359,13 +359,13 @@ void reach_cancel(struct reach *r)
 
 bool reach_abort(struct reach *r)
 {
-	if (!r->wsi) {
+	if (!r->fh) {
 		reach_cancel(r);
 		return false;
 	}
 	close_attempts(r);
 	lws_sul_cancel(&r->delay);
-	loop_kill(r->wsi);    /* on_close calls back */
+	loop_kill(r->fh);    /* on_close calls back */
 	return true;
 }
 

@@ -43,14 +43,14 @@ static const char *const state_names[] = {
 };
 
 struct tunnel {
-	struct loop_obj local_obj;  /* the local socket's wsi points here */
+	struct loop_obj local_obj;  /* the local socket's fh points here */
 	struct fwd_run *fr;
 	const struct fwd_kind *kind;  /* a listener's: from the preamble on */
 	struct tunnel *next, **pprev;
 	enum tunnel_state state;
 	int fd;                     /* the local socket, if it is ours */
 	size_t ep;
-	struct lws *local;          /* ...once adopted */
+	struct loop_fd *local;          /* ...once adopted */
 	struct fwd_end end;
 	struct wsc *ws;             /* the relay side, once open */
 	struct hc_sender *snd;      /* sender: the handshake in flight */
@@ -68,7 +68,6 @@ struct tunnel {
 	char id[37];
 	int64_t started;
 	lws_sorted_usec_list_t timer;
-	struct loop_rearm rearm;
 };
 
 static void set_timer(struct tunnel *t, int64_t us);
@@ -139,7 +138,6 @@ static void tunnel_free(struct tunnel *t)
 	fr->stats.tunnels_open--;
 	if (!fr->tunnels)
 		lws_sul_cancel(&fr->ka_sweep);
-	loop_rearm_cancel(&t->rearm);
 	udpf_clear(&t->end.df);
 	outq_free(&t->down);
 	outq_free(&t->up);   /* before gone(): it may share its owner's pool */
@@ -334,7 +332,7 @@ static int down_queue(struct tunnel *t, const uint8_t *p, size_t n)
 	/* The relay side waits until the local side has taken this. */
 	wsc_pause_rx(t->ws, true);
 	if (t->local)
-		loop_want_write(t->local, &t->rearm);
+		loop_want_write(t->local);
 	return 0;
 }
 
@@ -375,7 +373,7 @@ static int flush_down(struct tunnel *t)
 	outq_pop(&t->down, (size_t)w);
 	if (outq_len(&t->down)) {
 		if (t->local)
-			loop_want_write(t->local, &t->rearm);
+			loop_want_write(t->local);
 		return 0;
 	}
 	/* Drained (and the memory given back): the relay side may go on. */
@@ -414,7 +412,7 @@ static void local_pause(struct tunnel *t, bool pause)
 	if (!t->local || t->local_paused == pause)
 		return;
 	t->local_paused = pause;
-	lws_rx_flow_control(t->local, pause ? 0 : 1);
+	loop_pause_rx(t->local, pause);
 }
 
 /* The local side ended its direction: the close frame follows what it sent
@@ -432,8 +430,8 @@ static void up_ended(struct tunnel *t)
 }
 
 /* Read what a finished peer left in the socket, straight into the queue:
- * the socket may go with it (lws closes a raw fd on POLLHUP while POLLIN is
- * off). */
+ * the socket may go with it (the loop closes a paused fd on an error, e.g.
+ * a reset after the peer's last bytes). */
 static void drain_local(struct tunnel *t)
 {
 	for (;;) {
@@ -583,11 +581,11 @@ int tunnel_send(struct tunnel *t, uint8_t *msg, size_t n)
 
 static int dial_finished(struct tunnel *t);
 
-static int local_readable(struct loop_obj *o, struct lws *wsi)
+static int local_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct tunnel *t = from_local(o);
 
-	(void)wsi;
+	(void)fh;
 	if (t->state < TUNNEL_OPEN)
 		local_pause(t, true);   /* a target's first bytes wait for the reply */
 	else
@@ -595,12 +593,12 @@ static int local_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static int local_writeable(struct loop_obj *o, struct lws *wsi)
+static int local_writeable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct tunnel *t = from_local(o);
 	int r;
 
-	(void)wsi;
+	(void)fh;
 	if (t->state == TUNNEL_DIALING)
 		return dial_finished(t);
 	r = local_writable(t) ? flush_down(t) : 0;
@@ -623,19 +621,18 @@ static void local_gone(struct tunnel *t)
 	set_timer(t, TUNNEL_LINGER_US);
 }
 
-static void local_close(struct loop_obj *o, struct lws *wsi)
+static void local_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct tunnel *t = from_local(o);
 
-	(void)wsi;
-	/* lws ends a raw fd on POLLHUP when it is not polling for input: the
-	 * peer hung up after we shut our side while we were paused. What it
-	 * sent last is still readable until the fd goes, after this call. */
+	(void)fh;
+	/* The loop ends a paused fd on an error: the peer reset after we shut
+	 * our side while we were paused. What it sent last is still readable
+	 * until the fd goes, after this call. */
 	if (up_open(t) && t->kind->end->finished)
 		drain_local(t);
 	t->local = NULL;
 	t->fd = t->end.fd = -1;
-	loop_rearm_cancel(&t->rearm);
 	if (t->state == TUNNEL_CLOSED) {
 		maybe_free(t);
 		return;
@@ -704,7 +701,7 @@ static void dialed(void *arg, int fd, int err)
 		return;
 	}
 	/* Connect completion shows up as writeability. */
-	loop_want_write(t->local, &t->rearm);
+	loop_want_write(t->local);
 }
 
 static int start_dial(struct tunnel *t)

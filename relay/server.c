@@ -28,7 +28,7 @@ struct lsock {
 	struct loop_obj obj;
 	struct relay *relay;
 	int fd;
-	struct lws *wsi;
+	struct loop_fd *fh;
 	uint16_t port;
 };
 
@@ -42,14 +42,14 @@ static const struct conn_routes routes = {
 
 /* ---- listening --------------------------------------------------------- */
 
-static int lst_readable(struct loop_obj *o, struct lws *wsi)
+static int lst_readable(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct lsock *l = (struct lsock *)o;
 
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = acc_accept(wsi, l->fd, (struct sockaddr *)&ss, &sl, "relay");
+		int fd = acc_accept(fh, l->fd, (struct sockaddr *)&ss, &sl, "relay");
 
 		if (fd < 0)
 			break;
@@ -58,12 +58,12 @@ static int lst_readable(struct loop_obj *o, struct lws *wsi)
 	return 0;
 }
 
-static void lst_close(struct loop_obj *o, struct lws *wsi)
+static void lst_close(struct loop_obj *o, struct loop_fd *fh)
 {
 	struct lsock *l = (struct lsock *)o;
 
-	(void)wsi;
-	l->wsi = NULL;
+	(void)fh;
+	l->fh = NULL;
 }
 
 static const struct loop_fd_ops lst_ops = { "relay listener", lst_readable, NULL,
@@ -134,8 +134,8 @@ int relay_serve(struct relay *r)
 		}
 		l->relay = r;
 		l->obj.fd_ops = &lst_ops;
-		l->wsi = loop_adopt(l->fd, &l->obj);
-		if (!l->wsi)
+		l->fh = loop_adopt(l->fd, &l->obj);
+		if (!l->fh)
 			return -EIO;
 		n_lsocks++;
 	}
@@ -150,9 +150,9 @@ uint16_t relay_bound_port(size_t i)
 void relay_close_all(void)
 {
 	for (size_t i = 0; i < n_lsocks; i++)
-		if (lsocks[i].wsi) {
-			lws_set_opaque_user_data(lsocks[i].wsi, NULL);
-			loop_kill_now(lsocks[i].wsi);
+		if (lsocks[i].fh) {
+			loop_detach(lsocks[i].fh);
+			loop_kill_now(lsocks[i].fh);
 		}
 	free(lsocks);
 	lsocks = NULL;

@@ -35,28 +35,7 @@
 
 /* ---- driving the loop ---------------------------------------------------- */
 
-static lws_sorted_usec_list_t wake_sul;
-
-static void wake(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-}
-
-/* One turn of the loop, 5 ms at most. */
-static void turn(void)
-{
-	lws_sul_schedule(loop_context(), 0, &wake_sul, wake, 5000);
-	lws_service(loop_context(), 0);
-}
-
-/* Turn the loop until cond holds, for secs at most. */
-#define UNTIL(cond, secs)                                                                  \
-	do {                                                                               \
-		int64_t until_ = lws_now_usecs() + (int64_t)((secs) * 1e6);                \
-		while (!(cond) && lws_now_usecs() < until_)                                \
-			turn();                                                            \
-		assert_true(cond);                                                         \
-	} while (0)
+#include "loop_turn.h"
 
 /* ---- the relay (and the other bridge) ------------------------------------- */
 
@@ -537,9 +516,8 @@ static void test_slow_relay_pauses_the_client(void **state)
 	assert_int_equal(x->fr->stats.bytes_up, BIG);
 }
 
-/* A client that writes and hangs up while the tunnel is paused: lws closes
- * the socket on POLLHUP without a read; every byte still reaches the relay,
- * then the close frame. */
+/* A client that writes and hangs up while the tunnel is paused: every byte
+ * still reaches the relay, then the close frame. */
 static void test_tail_of_a_paused_client_is_kept(void **state)
 {
 	struct fx *x = *state;
