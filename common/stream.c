@@ -44,9 +44,18 @@ struct stream {
 
 struct cached_session {
 	char *key;
-	SSL_SESSION *sess;
+	SSL_SESSION *sess;       /* as the relay gave it: never handed to a connection */
+	SSL_SESSION *live;       /* a copy, shared by the connections that resume it */
 	struct cached_session *next;
 };
+
+static void cached_free(struct cached_session *c)
+{
+	SSL_SESSION_free(c->sess);
+	SSL_SESSION_free(c->live);
+	free(c->key);
+	free(c);
+}
 
 /* Sessions kept, newest first: relays hand out rendezvous on many hosts,
  * and each new context (a reload, a web server's CAs) makes new keys. */
@@ -62,9 +71,7 @@ static void drop_sessions_after(struct cached_session *keep)
 	keep->next = NULL;
 	for (; c; c = next) {
 		next = c->next;
-		SSL_SESSION_free(c->sess);
-		free(c->key);
-		free(c);
+		cached_free(c);
 	}
 }
 
@@ -82,9 +89,10 @@ static void cache_session(const char *key, SSL_SESSION *sess)
 		c = xcalloc(1, sizeof(*c));
 		c->key = xstrdup(key);
 	}
-	if (c->sess)
-		SSL_SESSION_free(c->sess);
+	SSL_SESSION_free(c->sess);
+	SSL_SESSION_free(c->live);
 	c->sess = sess;
+	c->live = NULL;
 	c->next = sessions;
 	sessions = c;
 	for (c = sessions; c->next && ++n < SESSIONS_MAX; c = c->next)
@@ -96,7 +104,9 @@ static void cache_session(const char *key, SSL_SESSION *sess)
  * byte comes sooner. The cache keeps a copy of its own: OpenSSL marks a
  * connection's session unresumable when that connection ends in a fatal
  * error (an EOF without close_notify is one), and the next connection
- * would make a full handshake for it. */
+ * would make a full handshake for it. Connections that resume share one
+ * more copy (a session object is 1.1 KB, held as long as the connection
+ * lasts), made again from the kept one once a failure has spoiled it. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct stream *s = SSL_get_app_data(ssl);
@@ -110,10 +120,19 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 static SSL_SESSION *find_session(const char *key)
 {
-	for (struct cached_session *c = sessions; c; c = c->next)
-		if (strcmp(c->key, key) == 0)
-			return c->sess;
-	return NULL;
+	struct cached_session *c = sessions;
+
+	while (c && strcmp(c->key, key) != 0)
+		c = c->next;
+	if (!c)
+		return NULL;
+	if (c->live && !SSL_SESSION_is_resumable(c->live)) {
+		SSL_SESSION_free(c->live);
+		c->live = NULL;
+	}
+	if (!c->live)
+		c->live = SSL_SESSION_dup(c->sess);
+	return c->live;
 }
 
 static void tune_ctx(SSL_CTX *ctx)
@@ -211,6 +230,34 @@ static void ssl_error_text(char *buf, size_t len, const char *fallback)
 	ERR_clear_error();
 }
 
+/* A client that resumed keeps its ticket: no new one. Each new ticket costs
+ * the server its encryption, the client a session object held for as long
+ * as the connection lasts (1.1 KB), and both a record and a wakeup, on every
+ * connection of a tunnel. OpenSSL asks to renew every TLS 1.3 ticket it
+ * accepts; its ticket key lives as long as the process, so a kept ticket
+ * is good until its lifetime ends, and a full handshake then brings new
+ * ones. The client's address already links its connections, which is what
+ * a reused ticket would give away. */
+static SSL_TICKET_RETURN on_ticket(SSL *ssl, SSL_SESSION *sess, const unsigned char *key_name,
+				   size_t key_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)sess;
+	(void)key_name;
+	(void)key_len;
+	(void)arg;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		SSL_set_num_tickets(ssl, 0);
+		return SSL_TICKET_RETURN_USE;
+	case SSL_TICKET_FATAL_ERR_MALLOC:
+	case SSL_TICKET_FATAL_ERR_OTHER:
+		return SSL_TICKET_RETURN_ABORT;
+	default:
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+}
+
 SSL_CTX *stream_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -220,6 +267,7 @@ SSL_CTX *stream_server_ctx(const char *cert_file, const char *key_file, char *er
 		return NULL;
 	}
 	tune_ctx(ctx);
+	SSL_CTX_set_session_ticket_cb(ctx, NULL, on_ticket, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		ssl_error_text(err, errlen, "bad certificate");
 		goto fail;
@@ -241,9 +289,7 @@ void stream_tls_cleanup(void)
 		struct cached_session *c = sessions;
 
 		sessions = c->next;
-		SSL_SESSION_free(c->sess);
-		free(c->key);
-		free(c);
+		cached_free(c);
 	}
 	if (client_ctx)
 		SSL_CTX_free(client_ctx);
@@ -536,9 +582,25 @@ static void on_deferred_open(lws_sorted_usec_list_t *sul)
 		opened(s);
 }
 
+/* Set as the hello goes out, not when the connection starts: the shared
+ * copy may be spoiled, and made again, while the TCP connect is on its way. */
+static void offer_session(struct stream *s)
+{
+	SSL_SESSION *sess;
+
+	if (!s->session_key || !SSL_in_before(s->ssl))
+		return;
+	sess = find_session(s->session_key);
+	if (sess)
+		SSL_set_session(s->ssl, sess);   /* a reference of its own */
+}
+
 static void handshake(struct stream *s)
 {
-	int r = SSL_do_handshake(s->ssl), e;
+	int r, e;
+
+	offer_session(s);
+	r = SSL_do_handshake(s->ssl);
 
 	if (r == 1) {
 		log_debug("TLS with %s: %s, %s", s->peer, SSL_get_version(s->ssl),
@@ -670,7 +732,6 @@ static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bo
 {
 	struct in6_addr ip;
 	bool literal = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
-	SSL_SESSION *sess;
 
 	if (!ctx && !client_ctx && stream_client_tls_init(NULL) < 0)
 		return -EINVAL;
@@ -692,13 +753,6 @@ static int setup_client_tls(struct stream *s, SSL_CTX *ctx, const char *host, bo
 	/* A session made under one set of trusted CAs is not resumed under another. */
 	s->session_key = xasprintf("%s:%u:%d:%lu", host, port, insecure,
 				   ctx_serial(ctx ? ctx : client_ctx));
-	/* A copy again: this connection failing must not spoil the cache. */
-	sess = find_session(s->session_key);
-	sess = sess ? SSL_SESSION_dup(sess) : NULL;
-	if (sess) {
-		SSL_set_session(s->ssl, sess);
-		SSL_SESSION_free(sess);
-	}
 	return 0;
 }
 

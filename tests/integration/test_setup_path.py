@@ -5,6 +5,7 @@ import os
 import re
 import select
 import socket
+import ssl
 
 from conftest import echo_server, free_port, round_trip, wait_for
 
@@ -77,6 +78,32 @@ def test_every_tunnel_after_the_first_resumes_its_tls_session(env):
     assert l.text().count("full handshake") == 1, l.text().count("full handshake")
     assert t.text().count("full handshake") == 1, t.text().count("full handshake")
     assert l.text().count(", resumed") >= 40
+
+
+def tls_exchange(env, ctx, session=None):
+    """One TLS connection to the relay (Python's own TLS client), through to
+    an HTTP answer so that tickets sent after the handshake are read."""
+    with socket.create_connection(("127.0.0.1", env.relay_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+            return s.session, s.session_reused
+
+
+def test_a_resumed_connection_keeps_its_ticket(env):
+    """The relay gives a full handshake tickets and a resumed one none: the
+    client's next connection resumes with the same ticket (its session id is
+    the ticket's hash), and each connection holds no session of its own."""
+    env.start_relay()
+    ctx = ssl.create_default_context(cafile=env.ca)
+    first, reused = tls_exchange(env, ctx)
+    assert not reused and first.has_ticket
+    sess = first
+    for _ in range(3):
+        sess, reused = tls_exchange(env, ctx, sess)
+        assert reused
+        assert sess.id == first.id, "the relay sent a new ticket on a resumed connection"
 
 
 def test_spares_are_bounded_and_closed_when_idle(env):
