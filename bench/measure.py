@@ -264,6 +264,18 @@ def latency(paths):
 
 
 def iperf(port, streams, udp=False, rate=None):
+    """One sample; a sample iperf3 itself fails (its control connection can
+    time out on a loaded machine, on any path) is taken once more, and said."""
+    end, err = iperf_once(port, streams, udp, rate)
+    if err:
+        print(f"bench: iperf3 on port {port} failed ({err}); that sample is taken again",
+              file=sys.stderr)
+        time.sleep(1)
+        end, err = iperf_once(port, streams, udp, rate)
+    return end, err
+
+
+def iperf_once(port, streams, udp, rate):
     """rate: iperf3 -b per stream for UDP (UDP_RATE if None)."""
     cmd = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-P", str(streams), "-t", str(SECS), "-J"]
     if udp:
