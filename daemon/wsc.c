@@ -603,15 +603,10 @@ int wsc_send(struct wsc *c, enum ws_op op, bool fin, uint8_t *payload, size_t n)
 /* Header and masked payload at out; its length, 0 without random bytes. */
 static size_t put_frame(uint8_t *out, const uint8_t *p, size_t n)
 {
-	uint8_t key[4];
-	size_t h;
+	size_t h = wsc_frame_hdr_len(n);
 
-	if (mask_key(key) < 0)
-		return 0;
-	h = ws_header(out, WS_OP_BINARY, true, n, key);
 	memcpy(out + h, p, n);
-	ws_mask(out + h, n, key, 0);
-	return h + n;
+	return frame_in_place(WS_OP_BINARY, true, out + h, n) ? h + n : 0;
 }
 
 size_t wsc_frame_in_place(uint8_t *payload, size_t n)
